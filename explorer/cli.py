@@ -1,0 +1,259 @@
+"""Command line: ``explorer ...`` or ``python -m explorer ...``.
+
+Every command drives the same core iterators as the app.  ``--json`` prints a machine-readable
+summary on stdout (progress goes to stderr).  Errors are one line on stderr, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from explorer.core.progress import Progress, run
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
+
+#: The default data shipped in assets/, each built by one `explorer generate` command.
+ASSET_COMMANDS: dict[str, list[str]] = {
+    "phi4_L64_beta0.50.npz": ["phi4", "--size", "64", "--samples", "256", "--beta", "0.50",
+                              "--lam", "1", "--seed", "1"],
+    "phi4_L64_beta0.68.npz": ["phi4", "--size", "64", "--samples", "256", "--beta", "0.68",
+                              "--lam", "1", "--seed", "2"],
+    "phi4_L64_beta0.76.npz": ["phi4", "--size", "64", "--samples", "256", "--beta", "0.76",
+                              "--lam", "1", "--seed", "3"],
+    "gaussian_L64_eta2.npz": ["gaussian", "--size", "64", "--samples", "256", "--kind", "powerlaw",
+                              "--slope", "2", "--mass", "0", "--seed", "4"],
+    "turbulence_L128.npz": ["turbulence", "--size", "128", "--samples", "16", "--seed", "5"],
+    "turbulence_L256.npz": ["turbulence", "--size", "256", "--samples", "16", "--seed", "6"],
+}
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+# ------------------------------------------------------------------ progress display
+class ProgressPrinter:
+    """Shows progress reports on stderr: a live line on a terminal, a line per stage otherwise."""
+
+    def __init__(self, quiet: bool = False, stream=None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.stage = None
+        self.last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        info = " ".join(f"{k}={_fmt(v)}" for k, v in p.info.items())
+        line = f"[{p.stage}] {p.step}/{p.total} {info}".rstrip()
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if p.done else ""))
+            self.stream.flush()
+        elif p.stage != self.stage or p.done or now - self.last > 5.0:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last = now
+        self.stage = p.stage
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+# ------------------------------------------------------------------ generate
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {v}")
+    return v
+
+
+def _finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not np.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _add_generate(sub) -> None:
+    gen = sub.add_parser("generate", help="generate a batch of fields into an .npz file")
+    kinds = gen.add_subparsers(dest="kind", metavar="{phi4,gaussian,turbulence}")
+    kinds.required = True
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--size", type=_positive_int, default=64, help="lattice side L (power of two)")
+    common.add_argument("--samples", type=_positive_int, default=256, help="number of fields N")
+    common.add_argument("--seed", type=int, default=0, help="random seed")
+    common.add_argument("--out", required=True, help="output .npz file")
+    common.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    common.add_argument("--quiet", action="store_true", help="no progress display")
+
+    p = kinds.add_parser("phi4", parents=[common], help="lattice phi^4 (canonical form)")
+    p.add_argument("--beta", type=_finite_float, default=0.68, help="nearest-neighbour coupling")
+    p.add_argument("--lam", type=_finite_float, default=1.0, help="quartic coupling lambda")
+    p.add_argument("--chains", type=_positive_int, default=None,
+                   help="parallel Markov chains (default min(N, 256))")
+    p.add_argument("--local-only", action="store_true",
+                   help="Metropolis moves only, no cluster updates (slow near beta_c)")
+
+    g = kinds.add_parser("gaussian", parents=[common], help="exact Gaussian field (FFT)")
+    g.add_argument("--kind", dest="spectrum", choices=["powerlaw", "free"], default="powerlaw",
+                   help="powerlaw: P=(k^2+m^2)^(-slope/2); free: P=1/(m^2+beta*khat^2)")
+    g.add_argument("--slope", type=_finite_float, default=2.0, help="power-law exponent eta")
+    g.add_argument("--mass", type=_finite_float, default=0.0, help="mass m (>= 0)")
+    g.add_argument("--beta", type=_finite_float, default=1.0, help="free-field stiffness")
+
+    t = kinds.add_parser("turbulence", parents=[common], help="2D forced turbulence (vorticity)")
+    t.add_argument("--spinup", type=_finite_float, default=10.0, help="spin-up time before sampling")
+    t.add_argument("--interval", type=_finite_float, default=1.0, help="time between snapshots")
+    t.add_argument("--nu", type=_finite_float, default=None,
+                   help="hyperviscosity (default: scaled with the resolution)")
+    t.add_argument("--order", type=int, default=4, help="hyperviscosity order p in (-Delta)^p")
+    t.add_argument("--drag", type=_finite_float, default=0.1, help="linear drag alpha")
+    t.add_argument("--kf", type=int, default=4, help="Kolmogorov forcing wavenumber")
+    t.add_argument("--cfl", type=_finite_float, default=0.5, help="CFL number")
+
+
+def _iterator_for(args):
+    if args.kind == "phi4":
+        from explorer.core.fields.phi4 import iter_phi4
+
+        return iter_phi4(size=args.size, n_samples=args.samples, beta=args.beta, lam=args.lam,
+                         seed=args.seed, n_chains=args.chains, cluster=not args.local_only)
+    if args.kind == "gaussian":
+        from explorer.core.fields.gaussian import iter_gaussian
+
+        return iter_gaussian(size=args.size, n_samples=args.samples, kind=args.spectrum,
+                             eta=args.slope, mass=args.mass, beta=args.beta, seed=args.seed)
+    from explorer.core.fields.turbulence import iter_turbulence
+
+    return iter_turbulence(size=args.size, n_snapshots=args.samples, spinup=args.spinup,
+                           interval=args.interval, nu=args.nu, p=args.order, alpha=args.drag,
+                           kf=args.kf, cfl=args.cfl, seed=args.seed)
+
+
+def cmd_generate(args, argv: list[str]) -> dict:
+    from explorer.core.io import save_fields
+    from explorer.core.summary import field_summary
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out must name an .npz file, got {args.out!r}")
+    if not out.parent.exists():
+        raise CLIError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    t0 = time.perf_counter()
+    fs = run(_iterator_for(args), ProgressPrinter(args.quiet), allow_partial=False)
+    fs.meta["command"] = "explorer " + shlex.join(argv)
+    fs.meta["seconds"] = round(time.perf_counter() - t0, 3)
+    save_fields(out, fs)
+    return {"out": str(out), **field_summary(fs)}
+
+
+# ------------------------------------------------------------------ info
+def cmd_info(args, argv) -> dict:
+    from explorer.core.io import load_fields
+    from explorer.core.summary import field_summary
+
+    return {"file": args.file, **field_summary(load_fields(args.file))}
+
+
+# ------------------------------------------------------------------ assets
+def cmd_assets(args, argv) -> dict:
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = args.only or list(ASSET_COMMANDS)
+    unknown = sorted(set(names) - set(ASSET_COMMANDS))
+    if unknown:
+        raise CLIError(f"unknown asset(s) {unknown}; known: {sorted(ASSET_COMMANDS)}")
+    done = {}
+    for name in names:
+        sub = ["generate", *ASSET_COMMANDS[name], "--out", str(out_dir / name)]
+        if args.quiet:
+            sub.append("--quiet")
+        print(f"explorer {shlex.join(sub)}", file=sys.stderr)
+        code = main(sub)
+        if code:
+            raise CLIError(f"building asset {name} failed")
+        done[name] = (out_dir / name).stat().st_size
+    return {"assets": done}
+
+
+# ------------------------------------------------------------------ entry point
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="explorer", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_generate(sub)
+    i = sub.add_parser("info", help="summarise a field file (.npz/.npy/.png/.jpg)")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    a = sub.add_parser("assets", help="rebuild the default data in assets/")
+    a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")
+    a.add_argument("--only", nargs="+", metavar="NAME", help="build only these files")
+    a.add_argument("--quiet", action="store_true")
+    a.add_argument("--json", action="store_true")
+    return parser
+
+
+COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+        result = COMMANDS[args.command](args, argv)
+    except CLIError as e:
+        print(f"explorer: error: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as e:  # FieldFileError is a ValueError
+        print(f"explorer: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("explorer: interrupted", file=sys.stderr)
+        return 130
+    if getattr(args, "json", False):
+        print(json.dumps(result, indent=2, default=_json_default))
+    elif args.command == "info":
+        _print_info(result)
+    return 0
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def _print_info(result: dict) -> None:
+    s = result["summary"]
+    print(f"{result['file']}: {s['shape']} {result['generator']}  mean {s['mean']:.4g}  "
+          f"std {s['std']:.4g}")
+    for family, obs in result["observables"].items():
+        items = ", ".join(f"{k} {_fmt(v)}" for k, v in obs.items() if not isinstance(v, dict))
+        print(f"  {family}: {items}")
+        for k, v in obs.items():
+            if isinstance(v, dict):
+                print(f"    {k}: " + ", ".join(f"{kk}: {_fmt(vv)}" for kk, vv in v.items()))
