@@ -725,6 +725,9 @@ def save_fields(path: str | os.PathLike, fieldset: FieldSet, *, validate: bool =
                 np.savez_compressed(fh, fields=fields, meta=np.array(meta_json, dtype=np.str_))
             else:
                 np.save(fh, fields, allow_pickle=False)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except OSError as exc:
         try:

@@ -172,3 +172,19 @@ def test_susceptibility_finite_size_scaling():
     print(f"chi(16) = {chi16['chi']:.2f}, chi(32) = {chi32['chi']:.2f}, ratio {ratio:.3f}; "
           f"U(16) = {chi16['binder']:.4f}, U(32) = {chi32['binder']:.4f}")
     assert 3.0 <= ratio <= 3.7
+
+
+def test_cluster_and_local_dynamics_sample_the_same_distribution():
+    # two different valid Markov chains must agree on every average: a wrong bond probability or
+    # a broken detailed balance in either move shows up as a many-sigma difference here
+    kw = dict(beta=0.68, size=8, n_chains=128, seed=9)
+    clus = phi4.measure_tau(cluster=True, iterations=600, **kw)
+    local = phi4.measure_tau(cluster=False, iterations=3000, **kw)
+    for key in ("m2", "energy_per_site"):
+        mean = "mean_m2" if key == "m2" else "mean_energy_per_site"
+        err = "err_m2" if key == "m2" else "err_energy_per_site"
+        diff = abs(clus[mean] - local[mean])
+        sigma = (clus[err] ** 2 + local[err] ** 2) ** 0.5
+        print(f"{key}: cluster {clus[mean]:.5f}+-{clus[err]:.5f}, "
+              f"local {local[mean]:.5f}+-{local[err]:.5f}")
+        assert diff < 4 * sigma, (key, clus[mean], local[mean], sigma)

@@ -225,7 +225,8 @@ def measure_tau(
     equilibrate: int = 200,
     seed: int | np.random.Generator = 0,
 ) -> dict:
-    """Integrated autocorrelation times (in iterations) of m^2 and of the energy.
+    """Integrated autocorrelation times (in iterations) of m^2 and of the energy per site, with
+    their means and standard errors (std * sqrt(tau / samples)).
 
     The chains are first equilibrated *with* cluster updates (whatever ``cluster`` is), so that a
     local-only measurement starts in equilibrium and measures the local dynamics alone.
@@ -245,7 +246,13 @@ def measure_tau(
         m2[t], en[t] = ch.observables()
     tau_m2, w_m2 = integrated_autocorrelation_time(m2)
     tau_e, w_e = integrated_autocorrelation_time(en)
+    n_eff_m2 = m2.size / tau_m2
+    n_eff_e = en.size / tau_e
     return {
+        "mean_m2": float(m2.mean()),
+        "err_m2": float(m2.std() / math.sqrt(n_eff_m2)),
+        "mean_energy_per_site": float(en.mean()),
+        "err_energy_per_site": float(en.std() / math.sqrt(n_eff_e)),
         "tau_m2": tau_m2,
         "tau_energy": tau_e,
         "window_m2": w_m2,

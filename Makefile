@@ -1,0 +1,40 @@
+# One-command entry points (see README "Quick start").
+VENV   ?= .venv
+PYTHON ?= python3
+PORT   ?= 5006
+BIN     = $(VENV)/bin
+
+.PHONY: install app test test-slow assets bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(BIN)/.installed
+
+## start the app on its default data (phi^4 at beta = 0.68) at http://localhost:$(PORT)
+app: install
+	$(BIN)/panel serve explorer/app.py --port $(PORT)
+
+## the test suite (installs Debian's chromium for the browser tests when run as root)
+test: install
+	bash scripts/ensure-chromium
+	$(BIN)/pytest
+
+## the long statistical checks (chi(32)/chi(16), ...)
+test-slow: install
+	$(BIN)/pytest -m slow -s
+
+## rebuild the default data in assets/ (the command is recorded in each file's meta)
+assets: install
+	$(BIN)/explorer assets
+
+## benchmarks: JSON on stdout, never part of the test run
+bench: install
+	$(BIN)/python benchmarks/bench_phi4.py
+	$(BIN)/python benchmarks/bench_turbulence.py
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache
