@@ -7,12 +7,13 @@ from explorer.ui.components import FieldBrowser
 pn.extension(sizing_mode="fixed", notifications=True)
 
 
-def build_page() -> pn.template.FastListTemplate:
+def build_page() -> pn.template.BootstrapTemplate:
+    # Bootstrap rather than the Fast templates: those always request a web font from a CDN,
+    # which fails (and logs a console error) wherever the app runs offline.
     browser = FieldBrowser()
-    return pn.template.FastListTemplate(
+    return pn.template.BootstrapTemplate(
         title="Multiscale Physics Explorer",
         main=[browser],
-        main_max_width="1500px",
         header_background="#2f4f6f",
     )
 

@@ -187,14 +187,19 @@ def cmd_assets(args, argv) -> dict:
         raise CLIError(f"unknown asset(s) {unknown}; known: {sorted(ASSET_COMMANDS)}")
     done = {}
     for name in names:
-        sub = ["generate", *ASSET_COMMANDS[name], "--out", str(out_dir / name)]
+        target = out_dir / name
+        try:  # record a path relative to where the command runs, never a machine path
+            target = target.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            pass
+        sub = ["generate", *ASSET_COMMANDS[name], "--out", str(target)]
         if args.quiet:
             sub.append("--quiet")
         print(f"explorer {shlex.join(sub)}", file=sys.stderr)
         code = main(sub)
         if code:
             raise CLIError(f"building asset {name} failed")
-        done[name] = (out_dir / name).stat().st_size
+        done[name] = target.stat().st_size
     return {"assets": done}
 
 
@@ -255,5 +260,5 @@ def _print_info(result: dict) -> None:
         items = ", ".join(f"{k} {_fmt(v)}" for k, v in obs.items() if not isinstance(v, dict))
         print(f"  {family}: {items}")
         for k, v in obs.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and k != "spectrum":  # the spectrum is for --json
                 print(f"    {k}: " + ", ".join(f"{kk}: {_fmt(vv)}" for kk, vv in v.items()))

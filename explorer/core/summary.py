@@ -29,9 +29,7 @@ def field_summary(fs: FieldSet) -> dict[str, Any]:
         obs["phi4"] = phi4_observables(fs.fields, beta, params.get("lam", 1.0))
         sampler = fs.meta.get("sampler", {})
         obs["phi4"].update({k: sampler[k] for k in _SAMPLER_KEYS if k in sampler})
-    if gen == "turbulence":
-        obs["turbulence"] = turbulence_observables(fs)
-    elif gen == "file":
+    if gen in ("turbulence", "file"):
         try:  # the slope range [2 k_f, L/6] needs L >= 96 with k_f = 4
             obs["turbulence"] = turbulence_observables(fs)
         except ValueError:

@@ -61,14 +61,14 @@ class FieldBrowser(pn.viewable.Viewer):
             params["data"] = FieldData()
         super().__init__(**params)
         d = self.data
-        self._asset = pn.widgets.Select.from_param(d.param.asset, name="Data set", width=280)
-        self._index = pn.widgets.IntSlider.from_param(d.param.index, name="Sample", width=280,
+        self._asset = pn.widgets.Select.from_param(d.param.asset, name="Data set", width=300)
+        self._index = pn.widgets.IntSlider.from_param(d.param.index, name="Sample", width=300,
                                                       end=max(0, self._n() - 1))
         opts = dict(sizing_mode="fixed")
         self._image = pn.pane.HoloViews(self._image_obj(), **opts)
         self._hist = pn.pane.HoloViews(self._hist_obj(), **opts)
         self._spec = pn.pane.HoloViews(self._spec_obj(), **opts)
-        self._table = pn.pane.Markdown(_observables_markdown(d.summary), width=520)
+        self._table = pn.pane.Markdown(_observables_markdown(d.summary), width=400)
         self._message = pn.pane.Alert(d.message, alert_type="danger", visible=bool(d.message))
         d.param.watch(self._on_fields, "fields")
         d.param.watch(self._on_index, "index")
@@ -81,17 +81,17 @@ class FieldBrowser(pn.viewable.Viewer):
         if self.data.fields is None:
             return hv.Image(np.zeros((2, 2), np.float32))
         return plots.field_image(self.data.current, title=f"sample {self.data.index}").opts(
-            frame_width=320, frame_height=320)
+            frame_width=300, frame_height=300)
 
     def _hist_obj(self):
         if self.data.fields is None:
             return hv.Histogram(([0, 1], [1]))
-        return plots.histogram(self.data.fields).opts(frame_width=320, frame_height=250)
+        return plots.histogram(self.data.fields).opts(frame_width=300, frame_height=200)
 
     def _spec_obj(self):
         if self.data.fields is None:
             return hv.Curve([])
-        return plots.power_spectrum(self.data.fields).opts(frame_width=320, frame_height=250)
+        return plots.power_spectrum(self.data.fields).opts(frame_width=300, frame_height=200)
 
     def _on_fields(self, event) -> None:
         self._index.end = max(0, self._n() - 1)
@@ -108,5 +108,5 @@ class FieldBrowser(pn.viewable.Viewer):
         self._message.visible = bool(event.new)
 
     def __panel__(self):
-        controls = pn.Column(self._asset, self._index, self._message, self._table, width=540)
+        controls = pn.Column(self._asset, self._index, self._message, self._table, width=420)
         return pn.Row(controls, pn.Column(self._image), pn.Column(self._hist, self._spec))

@@ -16,7 +16,8 @@ def test_page_loads_default_data_without_console_errors(page, served_app, artifa
     _wait_ready(page, served_app)
     assert "Multiscale Physics Explorer" in page.title() or page.get_by_text(
         "Multiscale Physics Explorer").count() > 0
-    page.get_by_text("critical").first.wait_for()
+    selected = page.locator("select").first.evaluate("s => s.options[s.selectedIndex].text")
+    assert "β=0.68" in selected
     page.screenshot(path=str(artifacts / "01_default_phi4.png"), full_page=True)
     assert page.console_errors == []
 

@@ -20,5 +20,5 @@ def test_importing_the_app_does_no_work_and_builds_a_page():
     from explorer import app
 
     page = app.build_page()
-    assert isinstance(page, pn.template.FastListTemplate)
+    assert isinstance(page, pn.template.BootstrapTemplate)
     assert time.perf_counter() - t0 < 30

@@ -1,0 +1,97 @@
+"""The command line: generate, info, assets; errors are one line with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from explorer.cli import ASSET_COMMANDS, main
+from explorer.core.io import load_fields
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "explorer", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.mark.parametrize("kind,extra", [
+    ("phi4", ["--beta", "0.5", "--lam", "1"]),
+    ("gaussian", ["--kind", "free", "--beta", "1", "--mass", "0.5"]),
+    ("gaussian", ["--kind", "powerlaw", "--slope", "2"]),
+])
+def test_generate_writes_fields_and_meta_and_prints_json(tmp_path, capsys, kind, extra):
+    out = tmp_path / "f.npz"
+    code = main(["generate", kind, "--size", "16", "--samples", "8", "--seed", "3",
+                 "--out", str(out), "--json", "--quiet", *extra])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    fs = load_fields(out)
+    assert fs.fields.shape == (8, 16, 16)
+    assert fs.meta["generator"] == kind and fs.meta["seed"] == 3
+    assert fs.meta["command"].startswith(f"explorer generate {kind} --size 16")
+    assert summary["summary"]["shape"] == [8, 16, 16]
+    if kind == "phi4":
+        assert {"binder", "abs_m", "m2", "energy_per_site", "tau_int_m2_pilot"} <= set(
+            summary["observables"]["phi4"])
+
+
+def test_generate_turbulence_small(tmp_path, capsys):
+    out = tmp_path / "t.npz"
+    assert main(["generate", "turbulence", "--size", "32", "--samples", "2", "--spinup", "0.5",
+                 "--interval", "0.25", "--out", str(out), "--json", "--quiet"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["summary"]["shape"] == [2, 32, 32]
+    assert load_fields(out).meta["params"]["kf"] == 4
+
+
+def test_info_json_on_a_phi4_file(tmp_path):
+    out = tmp_path / "p.npz"
+    assert main(["generate", "phi4", "--size", "8", "--samples", "4", "--out", str(out),
+                 "--quiet"]) == 0
+    r = run_cli("info", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["generator"] == "phi4" and info["params"]["beta"] == 0.68
+    assert 0 <= info["observables"]["phi4"]["m2"]
+
+
+def test_info_on_an_image_reports_generic_statistics(tmp_path):
+    from PIL import Image
+
+    img = (np.random.default_rng(0).random((32, 32)) * 255).astype(np.uint8)
+    Image.fromarray(img).save(tmp_path / "x.png")
+    r = run_cli("info", str(tmp_path / "x.png"), "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["generator"] == "file" and info["summary"]["shape"] == [1, 32, 32]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["generate", "phi4", "--size", "12", "--samples", "2", "--out", "{tmp}/x.npz"], "power of two"),
+    (["generate", "phi4", "--samples", "many", "--out", "{tmp}/x.npz"], "whole number"),
+    (["generate", "phi4", "--beta", "nan", "--out", "{tmp}/x.npz"], "finite"),
+    (["generate", "gaussian", "--size", "16", "--out", "{tmp}/x.txt"], ".npz"),
+    (["generate", "gaussian", "--size", "16", "--out", "{tmp}/no/such/x.npz"], "does not exist"),
+    (["info", "{tmp}/missing.npz"], "no such file"),
+    (["info", "{tmp}/bad.npz"], "npz"),
+    (["generate", "ising", "--out", "x.npz"], "invalid choice"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path, args, needle):
+    (tmp_path / "bad.npz").write_bytes(b"this is not an archive")
+    r = run_cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("explorer: error:") and needle.lower() in lines[0].lower(), lines
+
+
+def test_assets_command_rebuilds_a_named_asset_with_its_command(tmp_path):
+    assert main(["assets", "--out", str(tmp_path), "--only", "gaussian_L64_eta2.npz",
+                 "--quiet"]) == 0
+    fs = load_fields(tmp_path / "gaussian_L64_eta2.npz")
+    expected = "explorer generate " + " ".join(ASSET_COMMANDS["gaussian_L64_eta2.npz"])
+    assert fs.meta["command"].startswith(expected)
+    assert main(["assets", "--out", str(tmp_path), "--only", "nope.npz"]) == 2
