@@ -177,6 +177,77 @@ def cmd_info(args, argv) -> dict:
     return {"file": args.file, **field_summary(load_fields(args.file))}
 
 
+# ------------------------------------------------------------------ models
+def _family_options(args) -> dict:
+    opts: dict[str, Any] = {"radius": args.radius}
+    if args.family == "phi4":
+        opts["potential"] = args.potential
+        if args.potential == "windows":
+            opts["n_windows"] = args.windows
+        else:
+            opts["degree"] = args.degree
+    return opts
+
+
+def cmd_fit(args, argv) -> dict:
+    from explorer.core.io import load_fields
+    from explorer.core.model import WCRGModel
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out must name an .npz file, got {args.out!r}")
+    fs = load_fields(args.data)
+    model = WCRGModel(args.family, args.depth, args.wavelet, **_family_options(args))
+    t0 = time.perf_counter()
+    provenance = {"data": Path(args.data).name, "data_meta": {k: fs.meta.get(k) for k in
+                                                               ("generator", "params", "seed")},
+                  "n_fields": fs.n, "command": "explorer " + shlex.join(argv)}
+    model.fit(fs.fields, ProgressPrinter(args.quiet), method=args.method, ridge=args.ridge,
+              provenance=provenance)
+    model.save(out)
+    summary = model.summary()
+    return {"out": str(out), "seconds": time.perf_counter() - t0, **summary}
+
+
+def cmd_sample(args, argv) -> dict:
+    from explorer.core.io import save_fields
+    from explorer.core.model import WCRGModel
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out must name an .npz file, got {args.out!r}")
+    model = WCRGModel.load(args.model)
+    burn = args.burn_in if args.burn_in is not None else args.steps
+    fs = model.sample(args.samples, ProgressPrinter(args.quiet), steps=args.steps, burn_in=burn,
+                      method=args.sampler, seed=args.seed)
+    fs.meta["command"] = "explorer " + shlex.join(argv)
+    save_fields(out, fs)
+    return {"out": str(out), "shape": list(fs.fields.shape), **fs.meta["sampling"]}
+
+
+def cmd_energy(args, argv) -> dict:
+    from explorer.core.io import load_fields
+    from explorer.core.model import WCRGModel
+
+    model = WCRGModel.load(args.model)
+    fs = load_fields(args.fields)
+    per_scale = model.scale_energies(fs.fields)
+    if model.J == 0:
+        return {"energies": per_scale["coarse"].tolist(),
+                "note": "energy of the single-scale model, up to one additive constant"}
+    return {"energies": None, "scale_energies": {k: v.tolist() for k, v in per_scale.items()},
+            "note": "depth >= 1 without fitted free energies: per-scale conditional energies "
+                    "(their sum is the energy only up to the free energies log Z_j(x_j))"}
+
+
+def cmd_rgflow(args, argv) -> dict:
+    from explorer.core.io import load_fields
+    from explorer.core.rgflow import rg_flow
+
+    fs = load_fields(args.data)
+    return rg_flow(fs.fields, family=args.family, radius=args.radius)
+
+
 # ------------------------------------------------------------------ assets
 def cmd_assets(args, argv) -> dict:
     out_dir = Path(args.out)
@@ -212,6 +283,44 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="summarise a field file (.npz/.npy/.png/.jpg)")
     i.add_argument("file")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    f = sub.add_parser("fit", help="fit a WCRG energy model to a field file")
+    f.add_argument("data")
+    f.add_argument("--family", choices=["gaussian", "phi4"], default="phi4")
+    f.add_argument("--depth", type=int, default=0, help="number of wavelet scales J (0: pixels)")
+    f.add_argument("--wavelet", default="db4", help="haar, db2..db8, sym2..sym8")
+    f.add_argument("--method", choices=["score", "ml"], default="score",
+                   help="score matching (fast) or maximum likelihood (slow, MALA chains)")
+    f.add_argument("--radius", type=int, default=1, help="coupling shifts within this radius")
+    f.add_argument("--potential", choices=["polynomial", "windows"], default="polynomial")
+    f.add_argument("--degree", type=int, default=4, help="polynomial potential degree")
+    f.add_argument("--windows", type=int, default=20, help="number of potential windows")
+    f.add_argument("--ridge", type=_finite_float, default=1e-6)
+    f.add_argument("--out", required=True, help="model file (.npz)")
+    f.add_argument("--json", action="store_true")
+    f.add_argument("--quiet", action="store_true")
+
+    s = sub.add_parser("sample", help="sample a fitted model coarse to fine")
+    s.add_argument("model")
+    s.add_argument("--samples", type=_positive_int, default=16)
+    s.add_argument("--steps", type=_positive_int, default=200, help="MALA steps per scale")
+    s.add_argument("--burn-in", type=_positive_int, default=None, help="default: --steps")
+    s.add_argument("--sampler", choices=["mala", "ula"], default="mala")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True)
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+
+    e = sub.add_parser("energy", help="energies of fields under a fitted model")
+    e.add_argument("model")
+    e.add_argument("fields")
+    e.add_argument("--json", action="store_true")
+
+    r = sub.add_parser("rgflow", help="RG flow of the depth-0 couplings under coarse-graining")
+    r.add_argument("data")
+    r.add_argument("--family", choices=["phi4", "gaussian"], default="phi4")
+    r.add_argument("--radius", type=int, default=1)
+    r.add_argument("--json", action="store_true")
+
     a = sub.add_parser("assets", help="rebuild the default data in assets/")
     a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")
     a.add_argument("--only", nargs="+", metavar="NAME", help="build only these files")
@@ -220,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets}
+COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets, "fit": cmd_fit,
+            "sample": cmd_sample, "energy": cmd_energy, "rgflow": cmd_rgflow}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as e:
         print(f"explorer: error: {e}", file=sys.stderr)
         return 2
-    except (ValueError, OSError) as e:  # FieldFileError is a ValueError
+    except (ValueError, OSError, RuntimeError) as e:  # FieldFileError, SamplerDiverged, ...
         print(f"explorer: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -241,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2, default=_json_default))
     elif args.command == "info":
         _print_info(result)
+    elif args.command in ("fit", "sample", "energy", "rgflow"):
+        print(json.dumps(result, default=_json_default)[:2000])
     return 0
 
 

@@ -150,6 +150,7 @@ def iter_maximum_likelihood(
     damping: float = 0.5,
     ridge: float = 1e-3,
     tol: float = 0.01,
+    average: float = 0.25,
     seed: int = 0,
     stop: threading.Event | None = None,
 ) -> Iterator[Progress]:
@@ -160,7 +161,9 @@ def iter_maximum_likelihood(
     the model moments estimated on the chains.  Chains persist across iterations, start at data
     samples, and keep the condition of each data sample (conditional energies).  Stops when the
     moment mismatch, in units of the model's standard deviations, is below ``tol`` (averaged over
-    a few iterations) or after ``iterations``.
+    a few iterations) or after ``iterations``.  The returned theta is the average of the iterates
+    over the last ``average`` fraction of the iterations (Polyak averaging: the moment estimates
+    are noisy, the average is not).
     """
     from explorer.core.sampling import SamplerDiverged, mala_step
 
@@ -215,6 +218,9 @@ def iter_maximum_likelihood(
         if it >= 10 and mismatch_avg < tol:
             converged = True
             break
+    if history:
+        tail = max(1, int(round(average * len(history))))
+        theta = np.mean([h["theta"] for h in history[-tail:]], axis=0)
     result = MaximumLikelihoodFit(theta=theta, names=list(features.names), iterations=len(history),
                                   gradient_evaluations=grads, seconds=time.perf_counter() - t0,
                                   history=history, converged=converged)
