@@ -95,3 +95,52 @@ def test_assets_command_rebuilds_a_named_asset_with_its_command(tmp_path):
     expected = "explorer generate " + " ".join(ASSET_COMMANDS["gaussian_L64_eta2.npz"])
     assert fs.meta["command"].startswith(expected)
     assert main(["assets", "--out", str(tmp_path), "--only", "nope.npz"]) == 2
+
+
+def test_fit_sample_energy_rgflow_round_trip(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    assert main(["generate", "phi4", "--size", "16", "--samples", "16", "--beta", "0.5",
+                 "--out", str(data), "--quiet"]) == 0
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(data), "--family", "phi4", "--depth", "2", "--out", str(model),
+                 "--json", "--quiet"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert fit["J"] == 2 and len(fit["scales"]) == 3
+    for scale in fit["scales"]:
+        assert {"kappa_H_raw", "kappa_H_preconditioned", "seconds", "n_parameters"} <= set(
+            scale["fit"])
+        assert len(scale["theta"]) == scale["fit"]["n_parameters"]
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(model), "--samples", "3", "--steps", "10", "--seed", "1",
+                 "--out", str(out), "--json", "--quiet"]) == 0
+    samp = json.loads(capsys.readouterr().out)
+    assert samp["shape"] == [3, 16, 16] and samp["gradient_evaluations"] > 0
+    assert all(0 <= s["acceptance"] <= 1 for s in samp["scales"])
+    assert load_fields(out).fields.shape == (3, 16, 16)
+    assert main(["energy", str(model), str(out), "--json"]) == 0
+    en = json.loads(capsys.readouterr().out)
+    assert set(en["scale_energies"]) == {"coarse", "j=1", "j=2"}
+    assert len(en["scale_energies"]["j=1"]) == 3
+    assert main(["rgflow", str(data), "--json"]) == 0
+    flow = json.loads(capsys.readouterr().out)
+    assert [s["L"] for s in flow["scales"]] == [16, 8, 4]
+
+
+def test_energy_at_depth_zero_is_one_number_per_field(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    main(["generate", "gaussian", "--size", "16", "--samples", "8", "--out", str(data), "--quiet"])
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(data), "--family", "gaussian", "--depth", "0", "--out", str(model),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["energy", str(model), str(data), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["energies"]) == 8
+
+
+def test_model_errors_are_one_line(tmp_path):
+    data = tmp_path / "d.npz"
+    main(["generate", "gaussian", "--size", "16", "--samples", "4", "--out", str(data), "--quiet"])
+    r = run_cli("fit", str(data), "--depth", "9", "--out", str(tmp_path / "m.npz"))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("sample", str(data), "--out", str(tmp_path / "s.npz"))
+    assert r.returncode == 2 and "model" in r.stderr and "Traceback" not in r.stderr
