@@ -35,6 +35,7 @@ assets: install
 bench: install
 	$(BIN)/python benchmarks/bench_phi4.py
 	$(BIN)/python benchmarks/bench_turbulence.py
+	$(BIN)/python benchmarks/bench_fit.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache
