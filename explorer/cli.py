@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.io import json_default
 from explorer.core.progress import Progress, run
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
@@ -348,22 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         print("explorer: interrupted", file=sys.stderr)
         return 130
     if getattr(args, "json", False):
-        print(json.dumps(result, indent=2, default=_json_default))
+        print(json.dumps(result, indent=2, default=json_default))
     elif args.command == "info":
         _print_info(result)
     elif args.command in ("fit", "sample", "energy", "rgflow"):
-        print(json.dumps(result, default=_json_default)[:2000])
+        print(json.dumps(result, default=json_default)[:2000])
     return 0
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def _print_info(result: dict) -> None:
     s = result["summary"]
     print(f"{result['file']}: {s['shape']} {result['generator']}  mean {s['mean']:.4g}  "

@@ -54,6 +54,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "FieldFileError",
     "describe_fields",
+    "json_default",
     "load_fields",
     "read_meta",
     "save_fields",
@@ -675,7 +676,8 @@ def read_meta(
     return meta
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: numpy scalars and arrays, paths."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -707,7 +709,7 @@ def save_fields(path: str | os.PathLike, fieldset: FieldSet, *, validate: bool =
             fields = validate_fields(fieldset.fields)
         else:
             fields = np.ascontiguousarray(fieldset.fields, dtype=np.float32)
-        meta_json = json.dumps(fieldset.meta, default=_json_default, ensure_ascii=False)
+        meta_json = json.dumps(fieldset.meta, default=json_default, ensure_ascii=False)
     except FieldFileError as exc:
         raise FieldFileError(exc.reason, label, action="save") from None
     except (TypeError, ValueError) as exc:

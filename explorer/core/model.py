@@ -36,6 +36,7 @@ from explorer.core import wavelets as wv
 from explorer.core.features import Features, features_from_spec, fit_range, make_features
 from explorer.core.fields.base import FieldSet
 from explorer.core.fit import fit_score_matching, iter_maximum_likelihood
+from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
 
@@ -291,7 +292,7 @@ class WCRGModel:
         arrays = {"theta_coarse": self.coarse.theta}
         arrays.update({f"theta_j{m.j}": m.theta for m in self.conditionals})
         with open(path, "wb") as fh:
-            np.savez(fh, header=np.array(json.dumps(header, default=_json_default)), **arrays)
+            np.savez(fh, header=np.array(json.dumps(header, default=json_default)), **arrays)
         return path
 
     @classmethod
@@ -319,11 +320,3 @@ class WCRGModel:
                 m.conditionals.append(sm)
         m.conditionals.sort(key=lambda f: f.j)
         return m
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
