@@ -1,0 +1,547 @@
+"""Diagnostics of data against samples and of energies (SCIENCE.md §7).
+
+Pure functions on arrays and on fitted models (numpy / scipy / PyWavelets only):
+
+* distances between a data batch ``a`` and a sample batch ``b`` (power spectra, one-point
+  histograms, per-scale standard deviations, Binder cumulant), bundled by :func:`compare`;
+* Hessian eigenvalues from batched Hessian-vector products: dense (identity basis applied in
+  batches, then ``eigvalsh``) up to :data:`DENSE_MAX` variables, Lanczos extremes
+  (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator``) beyond; for the true φ⁴ energy in the
+  pixel basis, for its finest-scale conditional energy in the details x̄_1, and for the factors of a
+  fitted :class:`~explorer.core.model.WCRGModel`;
+* scale-coupling matrices of orthogonal wavelet coefficients and of their moduli (co-located: the
+  coarser scale upsampled to the finest detail grid), the same for an undecimated Fourier-domain
+  Morlet bank, and a phase-randomised surrogate (same spectrum, random phases) to compare against;
+* mixing of Markov chains (thin wrappers of :mod:`explorer.core.observables`);
+* the learned scalar potential V(φ) and the quadratic coupling kernels of a fitted factor.
+
+Conventions: batches are ``(N, L, L)``; everything is computed in float64.
+
+Cost: building a dense Hessian is n/batch batched HVPs (cheap); ``eigvalsh`` of n = 1024 takes
+~0.1 s single-threaded but can take seconds when a multi-threaded BLAS competes with other
+processes for a small machine's cores. Lanczos extremes cost a few hundred HVPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.linalg
+from scipy.sparse.linalg import LinearOperator, eigsh
+
+from explorer.core import observables as obs
+from explorer.core import wavelets as wv
+from explorer.core.fields import phi4 as _phi4
+
+#: dense Hessians are built and diagonalised up to this many variables (64 x 64 pixels)
+DENSE_MAX = 4096
+#: probability floor of :func:`kl_divergence` (added to every bin, then renormalised)
+KL_FLOOR = 1e-10
+
+
+def _batch(x, what: str = "fields") -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1] != x.shape[2]:
+        raise ValueError(f"{what} must be a batch of square fields (N, L, L), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} contain NaN or inf")
+    return x
+
+
+# ====================================================================== distances
+def power_spectrum(fields, log_bins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum (k, P).
+
+    ``log_bins=None``: integer shells n = 1 .. L/2 (:func:`observables.radial_power_spectrum`).
+    ``log_bins=B``: B logarithmically spaced bins of |n| between 1 and L/2 (edges geometric;
+    empty bins dropped); k is the mean wavenumber of the modes in a bin, P their mean power.
+    """
+    x = _batch(fields)
+    if log_bins is None:
+        return obs.radial_power_spectrum(x)
+    log_bins = int(log_bins)
+    if log_bins < 1:
+        raise ValueError(f"log_bins must be a positive integer, got {log_bins}")
+    L = x.shape[-1]
+    p2 = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0) / (L * L)
+    n = np.fft.fftfreq(L, 1.0 / L)
+    r = np.hypot(n[:, None], n[None, :]).ravel()
+    edges = np.geomspace(1.0, L / 2 + 0.5, log_bins + 1)
+    idx = np.digitize(r, edges) - 1
+    ok = (idx >= 0) & (idx < log_bins)
+    counts = np.bincount(idx[ok], minlength=log_bins)
+    psum = np.bincount(idx[ok], weights=p2.ravel()[ok], minlength=log_bins)
+    rsum = np.bincount(idx[ok], weights=r[ok], minlength=log_bins)
+    keep = counts > 0
+    return 2 * np.pi * rsum[keep] / counts[keep] / L, psum[keep] / counts[keep]
+
+
+def spectrum_log_ratio(a, b, log_bins: int | None = None) -> float:
+    """Mean over shells (or log bins) of |log P_b(k) / P_a(k)|; 0 for identical spectra."""
+    ka, pa = power_spectrum(a, log_bins)
+    kb, pb = power_spectrum(b, log_bins)
+    if ka.shape != kb.shape or not np.allclose(ka, kb):
+        raise ValueError("a and b must have the same field size")
+    ok = (pa > 0) & (pb > 0)
+    if not ok.any():
+        raise ValueError("power spectra vanish (constant fields?)")
+    return float(np.mean(np.abs(np.log(pb[ok] / pa[ok]))))
+
+
+def common_histograms(a, b, bins: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(edges, p_a, p_b): probabilities of the values of a and b over common bins spanning both."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.size == 0 or b.size == 0:
+        raise ValueError("empty input")
+    lo, hi = min(a.min(), b.min()), max(a.max(), b.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError("inputs contain NaN or inf")
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, int(bins) + 1)
+    ha = np.histogram(a, edges)[0] / a.size
+    hb = np.histogram(b, edges)[0] / b.size
+    return edges, ha, hb
+
+
+def total_variation(a, b, bins: int = 64) -> float:
+    """Total variation ½ Σ |p_a - p_b| of the one-point histograms on common bins (in [0, 1])."""
+    _, pa, pb = common_histograms(a, b, bins)
+    return float(0.5 * np.abs(pa - pb).sum())
+
+
+def kl_divergence(a, b, bins: int = 64, floor: float = KL_FLOOR) -> float:
+    """KL(p_a || p_b) = Σ p_a log(p_a / p_b) of the one-point histograms on common bins.
+
+    ``floor`` is added to every bin probability of both histograms (which are then renormalised)
+    so that bins empty in b stay finite: an empty bin of b costs at most about p_a log(p_a/floor).
+    """
+    if not floor > 0:
+        raise ValueError(f"floor must be positive, got {floor}")
+    _, pa, pb = common_histograms(a, b, bins)
+    pa = (pa + floor) / (1 + floor * len(pa))
+    pb = (pb + floor) / (1 + floor * len(pb))
+    return float(np.sum(pa * np.log(pa / pb)))
+
+
+def scale_stds(x, J: int, wavelet: str = wv.DEFAULT_WAVELET) -> np.ndarray:
+    """[std(x̄_1), ..., std(x̄_J), std(x_J)]: root mean square of the details per scale, then the
+    standard deviation of the coarsest low-pass."""
+    x = _batch(x)
+    low, details = wv.decompose(x, J, wavelet)
+    return np.array([np.sqrt(np.mean(d * d)) for d in details] + [low.std()])
+
+
+def scale_std_ratios(a, b, J: int, wavelet: str = wv.DEFAULT_WAVELET) -> np.ndarray:
+    """Per-scale ratio std_b / std_a of :func:`scale_stds` (J detail scales, then the low-pass)."""
+    sa, sb = scale_stds(a, J, wavelet), scale_stds(b, J, wavelet)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return sb / sa
+
+
+def binder_difference(a, b) -> float:
+    """U(b) - U(a) of the Binder cumulants of the magnetisations."""
+    return float(obs.binder_cumulant(obs.magnetisation(_batch(b)))
+                 - obs.binder_cumulant(obs.magnetisation(_batch(a))))
+
+
+def compare(data, samples, J: int | None = None, wavelet: str = wv.DEFAULT_WAVELET,
+            bins: int = 64, log_bins: int = 12) -> dict:
+    """All distances of ``samples`` to ``data`` as a JSON-serialisable dict.
+
+    J defaults to the number of levels leaving a coarsest side of at least 4.
+    """
+    a, b = _batch(data, "data"), _batch(samples, "samples")
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(f"data and samples differ in size: {a.shape[1:]} vs {b.shape[1:]}")
+    L = a.shape[-1]
+    if J is None:
+        J = max(0, min(wv.max_levels(L), int(np.log2(L)) - 2))
+    ka, pa = power_spectrum(a)
+    _, pb = power_spectrum(b)
+    ratios = scale_std_ratios(a, b, J, wavelet)
+    return {
+        "L": int(L), "n_data": int(len(a)), "n_samples": int(len(b)), "J": int(J),
+        "wavelet": wavelet,
+        "spectrum_log_ratio": spectrum_log_ratio(a, b),
+        "spectrum_log_ratio_logbins": spectrum_log_ratio(a, b, log_bins),
+        "spectrum": {"k": ka.tolist(), "data": pa.tolist(), "samples": pb.tolist()},
+        "total_variation": total_variation(a, b, bins),
+        "kl_divergence": kl_divergence(a, b, bins),
+        "kl_floor": KL_FLOOR,
+        "scale_std_ratios": [float(r) for r in ratios],
+        "binder_difference": binder_difference(a, b),
+        "kurtosis": {"data": obs.kurtosis(a), "samples": obs.kurtosis(b)},
+    }
+
+
+# ====================================================================== Hessians
+HVP = Callable[[np.ndarray], np.ndarray]  # (B, *shape) -> (B, *shape)
+
+
+def dense_hessian(hvp: HVP, shape: tuple, batch: int = 256) -> np.ndarray:
+    """The (n, n) matrix of a batched Hessian-vector product, n = prod(shape), by applying it to
+    the identity basis in batches; symmetrised (H + Hᵀ)/2."""
+    shape = tuple(int(s) for s in shape)
+    n = int(np.prod(shape))
+    H = np.empty((n, n))
+    for a in range(0, n, batch):
+        m = min(batch, n - a)
+        E = np.zeros((m, n))
+        E[np.arange(m), a + np.arange(m)] = 1.0
+        H[a: a + m] = np.asarray(hvp(E.reshape((m,) + shape))).reshape(m, n)
+    return 0.5 * (H + H.T)
+
+
+def hessian_operator(hvp: HVP, shape: tuple) -> LinearOperator:
+    """A symmetric scipy ``LinearOperator`` applying one Hessian-vector product at a time."""
+    shape = tuple(int(s) for s in shape)
+    n = int(np.prod(shape))
+
+    def mv(x):
+        return np.asarray(hvp(np.asarray(x, np.float64).reshape((1,) + shape))).reshape(n)
+
+    return LinearOperator((n, n), matvec=mv, rmatvec=mv, dtype=np.float64)
+
+
+def hessian_eigenvalues(hvp: HVP, shape: tuple, method: str = "auto", k: int = 6,
+                        batch: int = 256, tol: float = 1e-8, seed: int = 0) -> np.ndarray:
+    """Sorted eigenvalues of the Hessian given by ``hvp`` on variables of ``shape``.
+
+    ``method="dense"``: all n eigenvalues (dense matrix + ``eigvalsh``); ``"lanczos"``: the k
+    smallest and the k largest only (``eigsh``, which="SA"/"LA"; exactly degenerate eigenvalues,
+    e.g. of a translation-invariant Hessian, may be returned once only: use them for λ_min, λ_max
+    and the condition number, not for counting); ``"auto"``: dense up to :data:`DENSE_MAX`
+    variables.
+    """
+    n = int(np.prod(shape))
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX else "lanczos"
+    if method == "dense":
+        return scipy.linalg.eigvalsh(dense_hessian(hvp, shape, batch), check_finite=True)
+    if method != "lanczos":
+        raise ValueError(f"method must be 'auto', 'dense' or 'lanczos', got {method!r}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}")
+    if 2 * k >= n:  # the extremes would overlap: all eigenvalues, densely
+        return hessian_eigenvalues(hvp, shape, "dense", k, batch)
+    op = hessian_operator(hvp, shape)
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    lo = eigsh(op, k=k, which="SA", tol=tol, v0=v0, return_eigenvectors=False)
+    hi = eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
+    return np.sort(np.concatenate([lo, hi]))
+
+
+def eigen_summary(eigs, complete: bool = True) -> dict:
+    """min, max, share of negative eigenvalues, condition number max/min of the positive part.
+
+    With ``complete=False`` (Lanczos extremes only) the negative share is not defined (None); the
+    condition number is max/min of the positive values given.
+    """
+    e = np.asarray(eigs, dtype=np.float64).ravel()
+    pos = e[e > 0]
+    return {
+        "n": int(e.size),
+        "complete": bool(complete),
+        "min": float(e.min()),
+        "max": float(e.max()),
+        "negative_share": float(np.mean(e < 0)) if complete else None,
+        "condition_positive": float(pos.max() / pos.min()) if pos.size else None,
+    }
+
+
+# ---------------------------------------------------------------- true φ⁴ energy
+def phi4_pixel_hvp(phi, beta: float, lam: float = 1.0) -> HVP:
+    """Batched HVP of the true φ⁴ energy in the pixel basis at one field ``phi`` (L, L)."""
+    phi = np.asarray(phi, dtype=np.float64)
+    if phi.ndim != 2:
+        raise ValueError(f"phi must be one field (L, L), got shape {phi.shape}")
+    return lambda w: _phi4.hvp(phi, w, beta, lam)
+
+
+def phi4_conditional_hvp(phi, beta: float, lam: float = 1.0,
+                         wavelet: str = wv.DEFAULT_WAVELET) -> HVP:
+    """Batched HVP in the finest details v = x̄_1 of E(synthesis(x_1, v)) at one field ``phi``:
+    w ↦ details(analysis(H synthesis(0, w))), i.e. the Hessian W_d H W_dᵀ (E is quadratic-plus-
+    local, the low-pass x_1 is held fixed)."""
+    phi = np.asarray(phi, dtype=np.float64)
+    if phi.ndim != 2:
+        raise ValueError(f"phi must be one field (L, L), got shape {phi.shape}")
+    wavelet = wv.check_wavelet(wavelet)
+
+    def hvp(w):
+        x = wv.synthesis(None, w, wavelet)
+        return wv.analysis(_phi4.hvp(phi, x, beta, lam), wavelet)[1]
+
+    return hvp
+
+
+def phi4_hessian_spectra(fields, beta: float, lam: float = 1.0, basis: str = "pixel",
+                         wavelet: str = wv.DEFAULT_WAVELET, method: str = "auto",
+                         k: int = 6) -> list[np.ndarray]:
+    """Eigenvalues at each field of the true φ⁴ energy: ``basis="pixel"`` (L² variables) or
+    ``"conditional"`` (finest details x̄_1, 3 (L/2)² variables)."""
+    x = _batch(fields)
+    L = x.shape[-1]
+    out = []
+    for phi in x:
+        if basis == "pixel":
+            out.append(hessian_eigenvalues(phi4_pixel_hvp(phi, beta, lam), (L, L), method, k))
+        elif basis == "conditional":
+            out.append(hessian_eigenvalues(phi4_conditional_hvp(phi, beta, lam, wavelet),
+                                           (3, L // 2, L // 2), method, k))
+        else:
+            raise ValueError(f"basis must be 'pixel' or 'conditional', got {basis!r}")
+    return out
+
+
+# ---------------------------------------------------------------- fitted factors
+def scale_hvp(scale, v, c=None) -> HVP:
+    """Batched HVP of a fitted factor (:class:`ScaleModel`) at one configuration: ``v`` the
+    variables (*var_shape) (the coarse field, or the details x̄_j (3, n, n)), ``c`` the condition
+    x_j (n, n) of a conditional (None for the coarse factor)."""
+    v = np.asarray(v, dtype=np.float64)[None]
+    c = None if c is None else np.asarray(c, dtype=np.float64)[None]
+
+    def hvp(w):
+        B = w.shape[0]
+        vb = np.broadcast_to(v, (B,) + v.shape[1:])
+        cb = None if c is None else np.broadcast_to(c, (B,) + c.shape[1:])
+        return scale.features.hvp(scale.theta, vb, w, cb)
+
+    return hvp
+
+
+def model_hessian_spectra(model, fields, method: str = "auto", k: int = 6) -> dict:
+    """Eigenvalues of every factor of a fitted model at each field:
+    ``{"coarse": [eigs per field], "j=1": [...], ...}`` (coarse = the depth-0 energy for J = 0)."""
+    if not model.fitted:
+        raise RuntimeError("the model is not fitted yet")
+    x = _batch(fields)
+    lows = wv.low_passes(x, model.J, model.wavelet)
+    coarse = lows[-1]
+    n = coarse.shape[-1]
+    out = {"coarse": [hessian_eigenvalues(scale_hvp(model.coarse, f), (n, n), method, k)
+                      for f in coarse]}
+    if model.J:
+        _, details = wv.decompose(x, model.J, model.wavelet)
+        for m in model.conditionals:
+            d, c = details[m.j - 1], lows[m.j]
+            out[f"j={m.j}"] = [hessian_eigenvalues(scale_hvp(m, d[i], c[i]), d.shape[1:], method, k)
+                               for i in range(len(x))]
+    return out
+
+
+def eigenvalue_histogram(spectra, bins: int = 60, range_: tuple | None = None) -> dict:
+    """Pooled histogram (density) of the eigenvalues of many samples plus :func:`eigen_summary`
+    of the pooled values (complete only if every spectrum is)."""
+    arrs = [np.asarray(e, np.float64).ravel() for e in spectra]
+    pooled = np.concatenate(arrs)
+    h, edges = np.histogram(pooled, bins=bins, range=range_, density=True)
+    summ = eigen_summary(pooled)
+    summ["per_sample_negative_share"] = [float(np.mean(e < 0)) for e in arrs]
+    return {"edges": edges.tolist(), "density": h.tolist(), "summary": summ}
+
+
+# ====================================================================== scale coupling
+def _upsample(x: np.ndarray, f: int) -> np.ndarray:
+    if f == 1:
+        return x
+    return np.repeat(np.repeat(x, f, axis=-2), f, axis=-1)
+
+
+def _corr(V: np.ndarray) -> np.ndarray:
+    """Pearson correlation matrix of the rows of V (variables x observations)."""
+    V = V - V.mean(axis=1, keepdims=True)
+    C = V @ V.T
+    d = np.sqrt(np.clip(np.diag(C), 1e-300, None))
+    return C / np.outer(d, d)
+
+
+def wavelet_scale_coupling(fields, J: int, wavelet: str = wv.DEFAULT_WAVELET,
+                           modulus: bool = False) -> tuple[np.ndarray, list[str]]:
+    """Correlation matrix (3J x 3J) of the orthogonal wavelet details x̄_j (channel HL/LH/HH) —
+    or of their moduli |x̄_j| — across scales and orientations, co-located: each x̄_j is upsampled
+    (by repetition) to the grid of x̄_1. Rows ordered (j=1: HL, LH, HH), (j=2: ...), ...
+    Returns (corr, labels)."""
+    x = _batch(fields)
+    if J < 1:
+        raise ValueError("need J >= 1")
+    _, details = wv.decompose(x, J, wavelet)
+    rows, labels = [], []
+    for j, d in enumerate(details, start=1):
+        u = _upsample(d, 2 ** (j - 1))
+        if modulus:
+            u = np.abs(u)
+        for ch, name in enumerate(wv.DETAIL_CHANNELS):
+            rows.append(u[:, ch].ravel())
+            labels.append(f"j={j} {name}")
+    return _corr(np.asarray(rows)), labels
+
+
+def adjacent_scale_correlations(corr: np.ndarray, J: int, n_orient: int = 3) -> np.ndarray:
+    """Same-orientation correlations between scales j and j+1: array (J-1, n_orient)."""
+    corr = np.asarray(corr)
+    return np.array([[corr[j * n_orient + o, (j + 1) * n_orient + o] for o in range(n_orient)]
+                     for j in range(J - 1)]).reshape(J - 1, n_orient)
+
+
+def cross_scale_max(corr: np.ndarray, n_orient: int = 3, absolute: bool = True) -> float:
+    """Largest (|·|) entry of a scale-coupling matrix between *different* scales."""
+    corr = np.asarray(corr)
+    s = np.arange(corr.shape[0]) // n_orient
+    mask = s[:, None] != s[None, :]
+    vals = np.abs(corr[mask]) if absolute else corr[mask]
+    return float(vals.max()) if vals.size else 0.0
+
+
+def morlet_bank(L: int, J: int, n_orient: int = 4, xi0: float = 3 * np.pi / 4,
+                sigma0: float = 0.8, slant: float = 0.5) -> np.ndarray:
+    """Fourier-domain Morlet-type filters (J * n_orient, L, L) on the FFT grid.
+
+    ψ̂_{j,θ}(ω) = g(2^j R_θ ω - ξ0 e_1) - g(ξ0 e_1) g(2^j R_θ ω) with g(u) = exp(-σ0² (u_1² +
+    u_2²/slant²)/2): an anisotropic Gabor at centre frequency ξ0 / 2^j, direction θ = πl/n_orient,
+    corrected to zero mean. Analytic (one-sided in frequency): x ⋆ ψ is complex."""
+    w = 2 * np.pi * np.fft.fftfreq(L)
+    wy, wx = np.meshgrid(w, w, indexing="ij")
+    out = []
+
+    def g(u1, u2):
+        return np.exp(-0.5 * sigma0**2 * (u1**2 + (u2 / slant) ** 2))
+
+    for j in range(J):
+        s = 2.0**j
+        for o in range(n_orient):
+            t = np.pi * o / n_orient
+            u1 = s * (np.cos(t) * wx + np.sin(t) * wy)
+            u2 = s * (-np.sin(t) * wx + np.cos(t) * wy)
+            out.append(g(u1 - xi0, u2) - g(xi0, 0.0) * g(u1, u2))
+    return np.asarray(out)
+
+
+def morlet_transform(fields, J: int, n_orient: int = 4, **bank) -> np.ndarray:
+    """Undecimated complex coefficients x ⋆ ψ_{j,θ}: (N, J * n_orient, L, L)."""
+    x = _batch(fields)
+    psi = morlet_bank(x.shape[-1], J, n_orient, **bank)
+    return np.fft.ifft2(np.fft.fft2(x)[:, None] * psi[None])
+
+
+def morlet_scale_coupling(fields, J: int, n_orient: int = 4, modulus: bool = False,
+                          **bank) -> tuple[np.ndarray, list[str]]:
+    """Scale-coupling matrix (J n_orient square) of undecimated Morlet coefficients:
+    |⟨a b*⟩| / √(⟨|a|²⟩⟨|b|²⟩) for the complex coefficients, Pearson correlation for the moduli.
+    Overlapping filters correlate adjacent scales even for Gaussian fields: compare with
+    :func:`phase_randomise` (SCIENCE.md §7)."""
+    W = morlet_transform(fields, J, n_orient, **bank)
+    K = W.shape[1]
+    V = np.moveaxis(W, 1, 0).reshape(K, -1)
+    labels = [f"j={j + 1} θ={o}" for j in range(J) for o in range(n_orient)]
+    if modulus:
+        return _corr(np.abs(V)), labels
+    C = V @ V.conj().T
+    d = np.sqrt(np.real(np.diag(C)))
+    return np.abs(C) / np.outer(d, d), labels
+
+
+def phase_randomise(fields, seed=0) -> np.ndarray:
+    """Surrogate fields with exactly the same Fourier amplitudes |x̂(k)| and random phases
+    (Hermitian-symmetric, taken from the FFT of real white noise; the mean is kept)."""
+    x = _batch(fields)
+    rng = np.random.default_rng(seed)
+    f = np.fft.fft2(x)
+    z = np.fft.fft2(rng.standard_normal(x.shape))
+    ph = z / np.maximum(np.abs(z), 1e-300)
+    ph[..., 0, 0] = 1.0
+    return np.real(np.fft.ifft2(f * ph))
+
+
+# ====================================================================== mixing
+def autocorrelation_function(series, max_lag: int | None = None) -> np.ndarray:
+    """Normalised autocorrelation ρ(t), t = 0 .. max_lag, of a series (T,) or chains (T, C)."""
+    rho = obs.autocorrelation(series)
+    return rho if max_lag is None else rho[: int(max_lag) + 1]
+
+
+def tau_int(series, c: float = 6.0) -> float:
+    """Integrated autocorrelation time 1 + 2 Σ ρ(t) with Sokal's window (AR(1): (1+r)/(1-r))."""
+    return obs.integrated_autocorrelation_time(series, c)[0]
+
+
+def mixing_summary(series, c: float = 6.0) -> dict:
+    tau, W = obs.integrated_autocorrelation_time(series, c)
+    T = np.asarray(series).shape[0]
+    return {"tau_int": tau, "window": int(W), "T": int(T), "n_eff": float(T / tau)}
+
+
+# ====================================================================== learned energies
+def _blocks(features):
+    blocks = getattr(features, "blocks", [features])
+    out, a = [], 0
+    for b in blocks:
+        out.append((b, slice(a, a + b.n_features)))
+        a += b.n_features
+    return out
+
+
+def _scale_key(scale) -> str:
+    return "coarse" if scale.level == "depth0" else f"j={scale.j}"
+
+
+def learned_potential(model_or_scale, grid) -> dict | np.ndarray:
+    """Per-site scalar potential V(φ) = Σ_k θ_k ρ_k(φ) of the fitted potential features,
+    evaluated on the values ``grid`` (the energy per site of a constant field φ from those
+    features). For a factor: an array like ``grid`` (zeros if it has no potential features); for a
+    model: ``{"coarse": V, "j=1": V, ...}``. In a conditional, φ is the value of the finer field
+    x_{j-1}; the quadratic couplings are not included (see :func:`quadratic_kernels`)."""
+    if hasattr(model_or_scale, "factors"):
+        return {_scale_key(s): learned_potential(s, grid) for s in model_or_scale.factors()}
+    g = np.asarray(grid, dtype=np.float64)
+    V = np.zeros_like(g)
+    theta = np.asarray(model_or_scale.theta, np.float64)
+    for b, sl in _blocks(model_or_scale.features):
+        basis = getattr(b, "basis", None)
+        if basis is not None:
+            V = V + basis.combine(theta[sl], g, (0,))[0]
+    return V
+
+
+def quadratic_kernels(scale) -> dict:
+    """Quadratic couplings of a factor as small images: K[c, d] (2R+1, 2R+1) with
+    K[c, d][dy + R, dx + R] the precision entry between x_c(i) and x_d(i - (dy, dx)), so that the
+    quadratic energy is ½ Σ_{c,d,s} K_cd(s) Σ_i x_c(i) x_d(i - s) (symmetric: K_dc(-s) = K_cd(s)).
+    Channels: ["x"] at depth 0, ["HL", "LH", "HH", "LL"] in a conditional (LL x LL is zero:
+    constant in the details)."""
+    theta = np.asarray(scale.theta, np.float64)
+    quads = [(b, sl) for b, sl in _blocks(scale.features) if hasattr(b, "terms")]
+    if not quads:
+        raise ValueError("this factor has no quadratic coupling features")
+    C = quads[0][0].n_channels
+    n = quads[0][0].n
+    R = max(max(abs(s[0]), abs(s[1])) for b, _ in quads for t in b.terms for (_c, _d, s) in t)
+    K = np.zeros((C, C, 2 * R + 1, 2 * R + 1))
+
+    def same(s1, s2):
+        if n is None:
+            return s1 == s2
+        return (s1[0] - s2[0]) % n == 0 and (s1[1] - s2[1]) % n == 0
+
+    for b, sl in quads:
+        for th, terms in zip(theta[sl], b.terms):
+            for (c, d, s), w in terms.items():
+                ms = (-s[0], -s[1])
+                if c == d and same(s, ms):
+                    if ms == s:  # on-site term
+                        K[c, c, R, R] += 2 * w * th
+                    else:  # s = -s modulo a tiny lattice: one coupling drawn on two pixels
+                        K[c, c, s[0] + R, s[1] + R] += w * th
+                        K[c, c, ms[0] + R, ms[1] + R] += w * th
+                else:
+                    K[c, d, s[0] + R, s[1] + R] += w * th
+                    K[d, c, ms[0] + R, ms[1] + R] += w * th
+    names = ["x"] if C == 1 else list(wv.DETAIL_CHANNELS) + [wv.LOW_CHANNEL]
+    return {"channels": names, "radius": int(R), "kernels": K}

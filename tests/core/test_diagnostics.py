@@ -1,0 +1,285 @@
+"""Diagnostics: distances, Hessian spectra (exact free field, φ⁴ pixel vs conditional), scale
+coupling (Gaussian vs turbulence, Morlet vs surrogate), mixing, learned potentials and kernels."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explorer.core import diagnostics as dg
+from explorer.core import wavelets as wv
+from explorer.core.features import make_features
+from explorer.core.fields import phi4 as phi4_mod
+from explorer.core.fields.gaussian import free_field_eigenvalues, free_field_hvp
+from explorer.core.fields.phi4 import generate_phi4
+from explorer.core.io import load_fields
+from explorer.core.model import ScaleModel, WCRGModel
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def asset(name: str) -> np.ndarray:
+    return load_fields(ASSETS / f"{name}.npz").fields.astype(np.float64)
+
+
+# ---------------------------------------------------------------- distances
+def test_distances_vanish_for_identical_batches_and_detect_differences():
+    x = asset("gaussian_L64_eta2")[:64]
+    assert dg.spectrum_log_ratio(x, x) == 0.0
+    assert dg.spectrum_log_ratio(x, x, log_bins=10) == 0.0
+    assert dg.total_variation(x, x) == 0.0
+    assert abs(dg.kl_divergence(x, x)) < 1e-12
+    assert np.allclose(dg.scale_std_ratios(x, x, 3), 1.0)
+    assert dg.binder_difference(x, x) == 0.0
+    # doubling the field: spectrum ratio log 4 on every shell, stds ratio 2
+    assert dg.spectrum_log_ratio(x, 2 * x) == pytest.approx(np.log(4.0), rel=1e-12)
+    assert dg.spectrum_log_ratio(x, 2 * x, log_bins=8) == pytest.approx(np.log(4.0), rel=1e-12)
+    assert np.allclose(dg.scale_std_ratios(x, 2 * x, 3), 2.0)
+    assert dg.total_variation(x, 2 * x) > 0.1
+    assert dg.kl_divergence(x, 2 * x) > 0.05
+
+
+def test_log_binned_spectrum_matches_integer_shells_for_white_noise():
+    x = np.random.default_rng(0).standard_normal((128, 32, 32))
+    k, P = dg.power_spectrum(x, log_bins=6)
+    assert np.all(np.diff(k) > 0) and len(k) <= 6
+    # white noise of unit variance: P = 1; the first bin (|n| in [1, 1.78)) holds 8 modes, 4
+    # independent per field: relative error 1/sqrt(4 * 128) = 0.044, tolerance 4.5 sigma
+    assert np.allclose(P, 1.0, atol=0.2)
+    assert np.average(P) == pytest.approx(1.0, abs=0.05)
+
+
+def test_histograms_tv_and_kl_closed_forms():
+    a = np.array([0.0, 0.0, 1.0, 1.0])
+    b = np.array([0.0, 1.0, 1.0, 1.0])
+    edges, pa, pb = dg.common_histograms(a, b, bins=2)
+    assert np.allclose(pa, [0.5, 0.5]) and np.allclose(pb, [0.25, 0.75])
+    assert dg.total_variation(a, b, bins=2) == pytest.approx(0.25)
+    kl = 0.5 * np.log(0.5 / 0.25) + 0.5 * np.log(0.5 / 0.75)
+    assert dg.kl_divergence(a, b, bins=2) == pytest.approx(kl, rel=1e-8)
+    # disjoint supports: finite thanks to the documented floor
+    assert np.isfinite(dg.kl_divergence(np.zeros(10), np.ones(10), bins=2))
+
+
+def test_compare_is_json_serialisable():
+    x = asset("phi4_L64_beta0.68")[:32]
+    y = asset("phi4_L64_beta0.50")[:32]
+    out = dg.compare(x, y)
+    json.dumps(out)
+    assert out["J"] == 4 and len(out["scale_std_ratios"]) == 5
+    assert out["spectrum_log_ratio"] > 0.1  # beta 0.50 is far from critical
+    assert dg.compare(x, x)["spectrum_log_ratio"] == 0.0
+    with pytest.raises(ValueError):
+        dg.compare(x, y[:, :32, :32])
+
+
+# ---------------------------------------------------------------- Hessians
+@pytest.mark.parametrize("beta, m2", [(1.0, 0.0), (0.7, 0.3)])
+def test_dense_free_field_hessian_eigenvalues_are_exact(beta, m2):
+    L = 16
+    e = dg.hessian_eigenvalues(lambda w: free_field_hvp(w, beta, m2), (L, L), "dense", batch=100)
+    kx = 2 * np.pi * np.fft.fftfreq(L)
+    exact = np.sort((beta * (4 * np.sin(kx[:, None] / 2) ** 2 + 4 * np.sin(kx[None, :] / 2) ** 2)
+                     + m2).ravel())
+    assert np.allclose(exact, free_field_eigenvalues(L, beta, m2))
+    assert np.max(np.abs(e - exact)) < 1e-8
+
+
+def test_lanczos_extremes_match_dense():
+    L = 16
+    hvp = lambda w: free_field_hvp(w, 0.7, 0.3)  # noqa: E731
+    e = dg.hessian_eigenvalues(hvp, (L, L), "lanczos", k=3)
+    exact = free_field_eigenvalues(L, 0.7, 0.3)
+    assert e.min() == pytest.approx(exact[0], abs=1e-7)
+    assert e.max() == pytest.approx(exact[-1], abs=1e-7)
+    s = dg.eigen_summary(e, complete=False)
+    assert s["negative_share"] is None
+    assert s["condition_positive"] == pytest.approx(exact[-1] / exact[0], rel=1e-6)
+
+
+def test_conditional_free_field_hessian_is_well_conditioned():
+    # SCIENCE.md §7: massless free field, finest conditional, kappa = 4.00 for any Daubechies wavelet
+    L = 16
+    hvp = lambda w: wv.analysis(free_field_hvp(wv.synthesis(None, w)), "db4")[1]  # noqa: E731
+    e = dg.hessian_eigenvalues(hvp, (3, L // 2, L // 2), "dense")
+    assert dg.eigen_summary(e)["condition_positive"] == pytest.approx(4.0, abs=0.01)
+    assert e.min() > 0
+
+
+def test_phi4_pixel_vs_conditional_negative_curvature():
+    fields = generate_phi4(size=32, n_samples=4, beta=0.68, seed=7).fields
+    pix = dg.eigenvalue_histogram(dg.phi4_hessian_spectra(fields, 0.68, basis="pixel"))["summary"]
+    cond = dg.eigenvalue_histogram(
+        dg.phi4_hessian_spectra(fields, 0.68, basis="conditional", wavelet="db4"))["summary"]
+    print(f"phi4 L=32 beta=0.68 db4: pixel negative share {pix['negative_share']:.3f} "
+          f"(lambda_min {pix['min']:.2f}), finest conditional {cond['negative_share']:.3f} "
+          f"(lambda_min {cond['min']:.2f})")
+    assert pix["n"] == 4 * 32 * 32 and cond["n"] == 4 * 3 * 16 * 16
+    assert pix["negative_share"] > 0.05  # phi4 at beta_c is *not* convex in the pixel basis
+    assert cond["negative_share"] <= 0.5 * pix["negative_share"]
+    assert cond["min"] > pix["min"]
+
+
+def test_phi4_hvps_match_finite_differences_of_the_energy_gradient():
+    rng = np.random.default_rng(1)
+    phi = rng.standard_normal((8, 8))
+    w = rng.standard_normal((1, 3, 4, 4))
+    hvp = dg.phi4_conditional_hvp(phi, 0.68)
+    g = lambda v: wv.analysis(phi4_mod.grad(wv.synthesis(wv.analysis(phi)[0], v), 0.68))[1]  # noqa
+    v0 = wv.analysis(phi)[1]
+    eps = 1e-6
+    fd = (g(v0 + eps * w[0]) - g(v0 - eps * w[0])) / (2 * eps)
+    assert np.allclose(hvp(w)[0], fd, atol=1e-6)
+
+
+def test_fitted_depth0_ansatz_hessian_equals_the_true_energy_hessian():
+    from explorer.core.features import canonical_phi4_theta, phi4_ansatz
+    F = phi4_ansatz(L=8)
+    scale = ScaleModel(0, "depth0", F, canonical_phi4_theta(0.68))
+    phi = np.random.default_rng(2).standard_normal((8, 8))
+    e_model = dg.hessian_eigenvalues(dg.scale_hvp(scale, phi), (8, 8))
+    e_true = dg.hessian_eigenvalues(dg.phi4_pixel_hvp(phi, 0.68), (8, 8))
+    assert np.allclose(e_model, e_true, atol=1e-10)
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    x = generate_phi4(size=16, n_samples=32, beta=0.68, seed=0).fields
+    return WCRGModel("phi4", J=1).fit(x), x
+
+
+def test_model_hessian_spectra_and_histogram(small_model):
+    model, x = small_model
+    S = dg.model_hessian_spectra(model, x[:2])
+    assert set(S) == {"coarse", "j=1"}
+    assert S["coarse"][0].shape == (64,) and S["j=1"][0].shape == (3 * 64,)
+    # Lanczos extremes agree with the dense spectrum of the same conditional
+    lows, (d,) = wv.low_passes(x[:1], 1), wv.decompose(x[:1], 1)[1]
+    hvp = dg.scale_hvp(model.conditionals[0], d[0], lows[1][0])
+    lz = dg.hessian_eigenvalues(hvp, (3, 8, 8), "lanczos", k=2)
+    assert lz.min() == pytest.approx(S["j=1"][0].min(), abs=1e-6)
+    assert lz.max() == pytest.approx(S["j=1"][0].max(), abs=1e-6)
+    h = dg.eigenvalue_histogram(S["j=1"], bins=20)
+    json.dumps(h)
+    assert np.sum(np.array(h["density"]) * np.diff(h["edges"])) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- scale coupling
+def test_gaussian_fields_have_no_cross_scale_coupling():
+    x = asset("gaussian_L64_eta2")
+    c, labels = dg.wavelet_scale_coupling(x, 4)
+    m, _ = dg.wavelet_scale_coupling(x, 4, modulus=True)
+    assert c.shape == (12, 12) and labels[0] == "j=1 HL"
+    assert np.allclose(np.diag(c), 1.0)
+    print(f"gaussian: cross-scale |corr| coefficients {dg.cross_scale_max(c):.4f}, "
+          f"moduli {dg.cross_scale_max(m):.4f}")
+    assert dg.cross_scale_max(c) < 0.05
+    assert dg.cross_scale_max(m) < 0.05
+
+
+def test_turbulence_moduli_couple_adjacent_scales_but_coefficients_do_not():
+    x = asset("turbulence_L256")
+    c, _ = dg.wavelet_scale_coupling(x, 3)
+    m, _ = dg.wavelet_scale_coupling(x, 3, modulus=True)
+    adj = dg.adjacent_scale_correlations(m, 3)
+    print(f"turbulence 256: coefficient cross-scale max {dg.cross_scale_max(c):.4f}; modulus "
+          f"adjacent correlations {np.round(adj, 3).tolist()}")
+    assert dg.cross_scale_max(c) < 0.05
+    assert np.all(adj[0] > 0.2)
+
+
+def test_morlet_coupling_is_an_artefact_of_overlap_for_gaussian_fields():
+    x = asset("gaussian_L64_eta2")[:64]
+    s = dg.phase_randomise(x, seed=3)
+    # the surrogate keeps every Fourier amplitude
+    assert np.allclose(np.abs(np.fft.fft2(s)), np.abs(np.fft.fft2(x)), rtol=1e-9, atol=1e-9)
+    mc, _ = dg.morlet_scale_coupling(x, 3, n_orient=4)
+    sc, _ = dg.morlet_scale_coupling(s, 3, n_orient=4)
+    mm, _ = dg.morlet_scale_coupling(x, 3, n_orient=4, modulus=True)
+    sm, _ = dg.morlet_scale_coupling(s, 3, n_orient=4, modulus=True)
+    a_c, a_m = dg.adjacent_scale_correlations(mc, 3, 4), dg.adjacent_scale_correlations(mm, 3, 4)
+    print(f"gaussian Morlet adjacent: coefficients {a_c[0, 0]:.3f}, moduli {a_m[0, 0]:.3f}")
+    assert a_c.min() > 0.3 and a_m.min() > 0.2  # overlapping filters correlate ...
+    assert np.allclose(mc, sc, atol=1e-9)  # ... identically for the surrogate (same spectrum)
+    assert np.max(np.abs(mm - sm)) < 0.05
+
+
+def test_morlet_filters_have_zero_mean():
+    psi = dg.morlet_bank(32, 3, 4)
+    assert psi.shape == (12, 32, 32)
+    assert np.allclose(psi[:, 0, 0], 0.0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- mixing
+def test_tau_int_of_ar1_series():
+    rho, T, C = 0.8, 20000, 4
+    rng = np.random.default_rng(0)
+    x = np.empty((T, C))
+    x[0] = rng.standard_normal(C) / np.sqrt(1 - rho**2)
+    noise = rng.standard_normal((T, C))
+    for t in range(1, T):
+        x[t] = rho * x[t - 1] + noise[t]
+    tau, exact = dg.tau_int(x), (1 + rho) / (1 - rho)
+    print(f"AR(1) rho={rho}: tau_int {tau:.3f} vs exact {exact:.3f}")
+    assert abs(tau / exact - 1) < 0.10
+    acf = dg.autocorrelation_function(x, max_lag=10)
+    assert acf.shape == (11,) and acf[0] == 1.0
+    assert np.allclose(acf[:6], rho ** np.arange(6), atol=0.03)
+    assert dg.mixing_summary(x)["n_eff"] == pytest.approx(T / tau)
+
+
+# ---------------------------------------------------------------- learned potential and kernels
+def test_learned_potential_equals_constant_field_energy_of_the_potential_features():
+    F = make_features("phi4", level="depth0", L=8)
+    theta = np.random.default_rng(0).standard_normal(len(F.names))
+    scale = ScaleModel(0, "depth0", F, theta)
+    grid = np.linspace(-2, 2, 9)
+    V = dg.learned_potential(scale, grid)
+    k4 = F.names.index("phi^4")
+    assert np.allclose(V, theta[k4] * grid**4)
+    Fw = make_features("phi4", level="depth0", L=8, potential="windows", vmin=-2, vmax=2,
+                       n_windows=7, window="bspline")
+    tw = np.random.default_rng(1).standard_normal(len(Fw.names))
+    pot = Fw.blocks[1]
+    sl = slice(len(Fw.names) - len(pot.names), None)
+    e = np.array([pot.energy(tw[sl], np.full((1, 8, 8), g))[0] / 64 for g in grid])
+    assert np.allclose(dg.learned_potential(ScaleModel(0, "depth0", Fw, tw), grid), e)
+
+
+def test_learned_potential_and_kernels_of_a_fitted_model(small_model):
+    model, _ = small_model
+    V = dg.learned_potential(model, np.linspace(-2, 2, 11))
+    assert set(V) == {"coarse", "j=1"} and V["j=1"].shape == (11,)
+    q = dg.quadratic_kernels(model.conditionals[0])
+    assert q["channels"] == ["HL", "LH", "HH", "LL"] and q["kernels"].shape == (4, 4, 3, 3)
+    assert np.all(q["kernels"][3, 3] == 0.0)
+
+
+@pytest.mark.parametrize("level", ["depth0", "conditional"])
+def test_quadratic_kernels_reproduce_the_quadratic_energy(level):
+    L = 16
+    F = make_features("gaussian", level=level, L=L, radius=2)
+    rng = np.random.default_rng(4)
+    theta = rng.standard_normal(len(F.names))
+    q = dg.quadratic_kernels(ScaleModel(1, level, F, theta))
+    K, R = q["kernels"], q["radius"]
+    assert R == 2
+    if level == "depth0":
+        v, c = rng.standard_normal((1, L, L)), None
+        X = v[:, None]
+    else:
+        v, c = rng.standard_normal((1, 3, L // 2, L // 2)), rng.standard_normal((1, L // 2, L // 2))
+        X = np.concatenate([v, c[:, None]], axis=1)
+    e = 0.0
+    for a in range(K.shape[0]):
+        for b in range(K.shape[1]):
+            for dy in range(-R, R + 1):
+                for dx in range(-R, R + 1):
+                    sh = np.roll(X[0, b], (dy, dx), axis=(0, 1))  # x_b(i - s)
+                    e += 0.5 * K[a, b, dy + R, dx + R] * np.sum(X[0, a] * sh)
+    if level == "conditional":  # LL x LL is not a feature (constant in the details)
+        assert np.all(K[3, 3] == 0.0)
+    # symmetry K_ab(s) = K_ba(-s)
+    assert np.allclose(K, np.transpose(K, (1, 0, 2, 3))[:, :, ::-1, ::-1])
+    assert e == pytest.approx(F.energy(theta, v, c)[0], rel=1e-10)
