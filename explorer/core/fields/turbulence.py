@@ -576,27 +576,11 @@ def iter_turbulence(
                    done=True, stopped=stopped, result=FieldSet(fields, meta))
 
 
-def generate_turbulence(
-    size: int = 128,
-    n_snapshots: int = 16,
-    spinup: float = 10.0,
-    interval: float = 1.0,
-    nu: float | None = None,
-    p: int = 4,
-    alpha: float = 0.1,
-    kf: int = 4,
-    cfl: float = 0.5,
-    seed: int | None = 0,
-    callback: Callable[[Progress], None] | None = None,
-    stop: threading.Event | None = None,
-    **kwargs: Any,
-) -> FieldSet:
-    """Run :func:`iter_turbulence` to completion (or until ``stop``) and return its FieldSet."""
-    return run(
-        iter_turbulence(size=size, n_snapshots=n_snapshots, spinup=spinup, interval=interval,
-                        nu=nu, p=p, alpha=alpha, kf=kf, cfl=cfl, seed=seed, stop=stop, **kwargs),
-        callback,
-    )
+def generate_turbulence(*args: Any, callback: Callable[[Progress], None] | None = None,
+                        stop: threading.Event | None = None, **kwargs: Any) -> FieldSet:
+    """Run :func:`iter_turbulence` (same arguments) to completion, or until ``stop``, and return
+    its FieldSet."""
+    return run(iter_turbulence(*args, stop=stop, **kwargs), callback)
 
 
 # ---------------------------------------------------------------------- observables
