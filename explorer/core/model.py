@@ -69,6 +69,25 @@ class ScaleModel:
                 "theta": dict(zip(self.names, map(float, self.theta))), "fit": self.fit}
 
 
+def _shared_energy_and_grad(m: ScaleModel, cond):
+    """(energy, grad) callables for the sampler that share one evaluation: the sampler asks for
+    the energy and then the gradient of the same proposal, and for the phi4 family both need the
+    same reconstruction of the finer field."""
+    last: dict[str, Any] = {}
+
+    def energy(v):
+        e, g = m.features.energy_and_grad(m.theta, v, cond)
+        last["v"], last["g"] = v, g
+        return e
+
+    def grad(v):
+        if last.get("v") is v:
+            return last["g"]
+        return m.grad(v, cond)
+
+    return energy, grad
+
+
 def gaussian_start(features: Features, v: np.ndarray) -> np.ndarray:
     """A normalisable starting theta for maximum likelihood: independent Gaussian variables with
     the data's variance (on-site quadratic terms), every other coefficient 0."""
@@ -239,8 +258,7 @@ class WCRGModel:
                 v0 = sigma * rng.standard_normal((n, 3, x.shape[-1], x.shape[-1]))
                 cond = x
             boost = min(coarse_boost, 4 ** (self.J if j is None else j - 1))
-            energy = (lambda v, m=m, cond=cond: m.energy(v, cond))
-            grad = (lambda v, m=m, cond=cond: m.grad(v, cond))
+            energy, grad = _shared_energy_and_grad(m, cond)
             result = None
             for rep in iter_langevin(energy, grad, v0, n_steps=steps * boost,
                                      burn_in=burn_in * boost,
