@@ -35,7 +35,7 @@ import numpy as np
 from explorer.core import wavelets as wv
 from explorer.core.features import Features, features_from_spec, fit_range, make_features
 from explorer.core.fields.base import FieldSet
-from explorer.core.fit import fit_score_matching, iter_maximum_likelihood
+from explorer.core.fit import fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
@@ -140,8 +140,14 @@ class WCRGModel:
     def iter_fit(self, fields: np.ndarray, method: str = "score", ridge: float = 1e-6,
                  batch_size: int = 16, ml_iterations: int = 100, ml_steps: int = 10,
                  seed: int = 0, stop: threading.Event | None = None,
-                 provenance: dict | None = None) -> Iterator[Progress]:
-        """Fit every factor; yields one report per factor, the last one carrying ``self``."""
+                 provenance: dict | None = None, ml_refine: int | None = None,
+                 ml_refine_iterations: int = 30) -> Iterator[Progress]:
+        """Fit every factor; yields one report per factor, the last one carrying ``self``.
+
+        ``ml_refine=j0`` (score matching only): every conditional with j >= j0 is refined by a
+        few maximum-likelihood steps from the score-matching theta
+        (:func:`explorer.core.fit.refine_maximum_likelihood`); the coarse factor is not.
+        """
         if method not in ("score", "ml"):
             raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
         x = np.asarray(fields, dtype=np.float64)
@@ -179,6 +185,11 @@ class WCRGModel:
             if method == "score":
                 sm = fit_score_matching(feats, (v, c), ridge=ridge, batch_size=batch_size)
                 theta, summary = sm.theta, sm.summary()
+                if ml_refine is not None and level == "conditional" and j >= ml_refine:
+                    theta, extra = refine_maximum_likelihood(
+                        feats, v, c, theta, iterations=ml_refine_iterations, seed=seed + j)
+                    summary.update(extra, theta_score=summary["theta"],
+                                   theta=dict(zip(feats.names, map(float, theta))))
             else:
                 ml = run(iter_maximum_likelihood(feats, v, c, theta0=gaussian_start(feats, v),
                                                  iterations=ml_iterations, mala_steps=ml_steps,
@@ -196,6 +207,7 @@ class WCRGModel:
         self.conditionals = conditionals
         self.provenance["fit_seconds"] = time.perf_counter() - t0
         self.provenance["method"] = method
+        self.provenance["ml_refine"] = ml_refine
         yield Progress(total, total, "done", done=True, result=self)
 
     def fit(self, fields, callback=None, **kwargs) -> WCRGModel:
