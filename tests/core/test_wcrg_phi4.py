@@ -39,7 +39,7 @@ def data():
     return load_fields(ASSETS / "phi4_L64_beta0.68.npz").fields.astype(np.float64)
 
 
-@pytest.mark.slow  # ~3-4 minutes on 2 cores
+# ~2.5 minutes on 2 cores: fit (score matching + ML refinement) and 256 coarse-to-fine samples
 def test_phi4_wcrg_reproduces_critical_phi4(data):
     # score matching per scale, then a short maximum-likelihood refinement of the conditionals
     # j >= 2 (score matching alone leaves the coarse conditional variances 2-5 % high)
