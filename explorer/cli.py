@@ -249,6 +249,56 @@ def cmd_rgflow(args, argv) -> dict:
     return rg_flow(fs.fields, family=args.family, radius=args.radius)
 
 
+# ------------------------------------------------------------------ diagnostics
+def _plot_dir(args):
+    """Validated --plot folder (or None); loads the PNG backend before any figure is built."""
+    if not getattr(args, "plot", None):
+        return None
+    d = Path(args.plot)
+    if d.exists() and not d.is_dir():
+        raise CLIError(f"--plot must name a folder, {args.plot!r} is a file")
+    from explorer.ui import export
+
+    export.ensure_backends()
+    return d
+
+
+def cmd_compare(args, argv) -> dict:
+    from explorer.core.diagnostics import compare
+    from explorer.core.io import load_fields
+
+    plot_dir = _plot_dir(args)
+    data, samples = load_fields(args.data), load_fields(args.samples)
+    report = compare(data.fields, samples.fields, J=args.depth, wavelet=args.wavelet,
+                     couplings=True)
+    report["files"] = {"data": Path(args.data).name, "samples": Path(args.samples).name}
+    if plot_dir is not None:
+        from explorer.ui import export
+
+        report["figures"] = export.write_figures(
+            export.compare_figures(data.fields, samples.fields, report), plot_dir)
+    return report
+
+
+def cmd_diagnose(args, argv) -> dict:
+    from explorer.core.diagnostics import diagnose
+    from explorer.core.io import load_fields
+    from explorer.core.model import WCRGModel
+
+    plot_dir = _plot_dir(args)
+    model = WCRGModel.load(args.model)
+    fs = load_fields(args.data)
+    t0 = time.perf_counter()
+    report = diagnose(model, fs.fields, n_fields=args.fields, method=args.method)
+    report["seconds"] = time.perf_counter() - t0
+    report["files"] = {"model": Path(args.model).name, "data": Path(args.data).name}
+    if plot_dir is not None:
+        from explorer.ui import export
+
+        report["figures"] = export.write_figures(export.diagnose_figures(report), plot_dir)
+    return report
+
+
 # ------------------------------------------------------------------ assets
 def cmd_assets(args, argv) -> dict:
     out_dir = Path(args.out)
@@ -322,6 +372,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--radius", type=int, default=1)
     r.add_argument("--json", action="store_true")
 
+    c = sub.add_parser("compare", help="distances between data and samples (spectra, "
+                                       "histograms, per-scale std, Binder, scale coupling)")
+    c.add_argument("data")
+    c.add_argument("samples")
+    c.add_argument("--depth", type=int, default=None,
+                   help="wavelet scales for std ratios and coupling (default: to a 4x4 field)")
+    c.add_argument("--wavelet", default="db4")
+    c.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR")
+    c.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("diagnose", help="Hessian spectra per scale, learned potentials and "
+                                        "kernels of a fitted model at data fields")
+    d.add_argument("model")
+    d.add_argument("data")
+    d.add_argument("--fields", type=_positive_int, default=4,
+                   help="number of data fields at which Hessians are taken")
+    d.add_argument("--method", choices=["auto", "dense", "slq"], default="auto",
+                   help="eigenvalues: dense (exact), slq (stochastic Lanczos quadrature "
+                        "estimate), auto (dense up to 1024 variables)")
+    d.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR")
+    d.add_argument("--json", action="store_true")
+
     a = sub.add_parser("assets", help="rebuild the default data in assets/")
     a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")
     a.add_argument("--only", nargs="+", metavar="NAME", help="build only these files")
@@ -331,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets, "fit": cmd_fit,
-            "sample": cmd_sample, "energy": cmd_energy, "rgflow": cmd_rgflow}
+            "sample": cmd_sample, "energy": cmd_energy, "rgflow": cmd_rgflow,
+            "compare": cmd_compare, "diagnose": cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -352,9 +425,34 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2, default=json_default))
     elif args.command == "info":
         _print_info(result)
+    elif args.command in ("compare", "diagnose"):
+        _print_report(result)
     elif args.command in ("fit", "sample", "energy", "rgflow"):
         print(json.dumps(result, default=json_default)[:2000])
     return 0
+
+
+def _print_report(r: dict) -> None:
+    """Short human-readable lines of a compare/diagnose report (full report: --json)."""
+    if "hessian" in r:
+        h = r["hessian"]
+        rows = [("pixel", h["pixel"])] if "pixel" in h else (
+            [(f"j={s['j']}", s) for s in h["scales"]] + [("coarse", h["coarse"])])
+        for name, e in rows:
+            kappa = e["condition_number"]
+            print(f"{name:>7}: lambda [{e['min_eigenvalue']:.4g}, {e['max_eigenvalue']:.4g}]  "
+                  f"negative {100 * e['negative_share']:.1f}%  "
+                  f"kappa {'%.4g' % kappa if kappa is not None else 'n/a (not convex)'}"
+                  + ("  (SLQ estimate)" if e["estimated"] else ""))
+    else:
+        print(f"spectrum mean |log ratio| {r['spectrum_log_ratio']:.4f}  histogram TV "
+              f"{r['total_variation']:.4f}  KL {r['kl_divergence']:.4f}  Binder diff "
+              f"{r['binder_difference']:.4f}")
+        print("per-scale std ratios " + " ".join(f"{x:.3f}" for x in r["scale_std_ratios"]))
+    if r.get("figures"):
+        print("figures: " + ", ".join(r["figures"]))
+
+
 def _print_info(result: dict) -> None:
     s = result["summary"]
     print(f"{result['file']}: {s['shape']} {result['generator']}  mean {s['mean']:.4g}  "

@@ -157,10 +157,12 @@ def binder_difference(a, b) -> float:
 
 
 def compare(data, samples, J: int | None = None, wavelet: str = wv.DEFAULT_WAVELET,
-            bins: int = 64, log_bins: int = 12) -> dict:
+            bins: int = 64, log_bins: int = 12, couplings: bool = False) -> dict:
     """All distances of ``samples`` to ``data`` as a JSON-serialisable dict.
 
-    J defaults to the number of levels leaving a coarsest side of at least 4.
+    J defaults to the number of levels leaving a coarsest side of at least 4. With
+    ``couplings=True`` (and J >= 1) the wavelet scale-coupling matrices of coefficients and of
+    moduli for both batches are added, with their largest cross-scale entries.
     """
     a, b = _batch(data, "data"), _batch(samples, "samples")
     if a.shape[1:] != b.shape[1:]:
@@ -183,7 +185,23 @@ def compare(data, samples, J: int | None = None, wavelet: str = wv.DEFAULT_WAVEL
         "scale_std_ratios": [float(r) for r in ratios],
         "binder_difference": binder_difference(a, b),
         "kurtosis": {"data": obs.kurtosis(a), "samples": obs.kurtosis(b)},
+        **({"coupling": coupling_report(a, b, J, wavelet)} if couplings and J >= 1 else {}),
     }
+
+
+def coupling_report(data, samples, J: int, wavelet: str = wv.DEFAULT_WAVELET) -> dict:
+    """Scale-coupling matrices (:func:`wavelet_scale_coupling`) of coefficients and moduli of the
+    data and of the samples, and the largest |entry| between different scales of each."""
+    out: dict = {"J": int(J), "wavelet": wavelet}
+    for name, x in (("data", data), ("samples", samples)):
+        entry = {}
+        for kind, modulus in (("coefficients", False), ("moduli", True)):
+            corr, labels = wavelet_scale_coupling(x, J, wavelet, modulus=modulus)
+            entry[kind] = corr.tolist()
+            entry[f"{kind}_cross_scale_max"] = cross_scale_max(corr)
+            out["labels"] = labels
+        out[name] = entry
+    return out
 
 
 # ====================================================================== Hessians
@@ -674,3 +692,56 @@ def quadratic_kernels(scale) -> dict:
                     K[d, c, ms[0] + R, ms[1] + R] += w * th
     names = ["x"] if C == 1 else list(wv.DETAIL_CHANNELS) + [wv.LOW_CHANNEL]
     return {"channels": names, "radius": int(R), "kernels": K}
+
+
+# ====================================================================== one report per model
+def hessian_report(summary: dict) -> dict:
+    """The JSON entry of one energy's pooled eigenvalue summary (names of the command line)."""
+    return {"condition_number": summary["condition_number"],
+            "min_eigenvalue": summary["min"], "max_eigenvalue": summary["max"],
+            "negative_share": summary["negative_share"],
+            "positive_definite": summary["positive_definite"],
+            "condition_number_positive_part": summary["condition_positive"],
+            "estimated": summary["estimated"], "n_fields": summary["n_fields"]}
+
+
+def diagnose(model, fields, n_fields: int = 4, method: str = "auto", bins: int = 60,
+             grid_points: int = 201) -> dict:
+    """Everything measured on a fitted model at data fields, JSON-serialisable:
+
+    * ``hessian``: for depth 0 ``{"pixel": {...}}``; for depth >= 1 ``{"scales": [{"j", ...}
+      for every conditional j = 1..J], "coarse": {...}}``, each entry with ``condition_number``
+      (λ_max/λ_min, None unless positive definite), ``min_eigenvalue``, ``max_eigenvalue``,
+      ``negative_share``, the condition number of the positive part (exact spectra only) and
+      whether the spectrum is an SLQ estimate; Hessians at the first ``n_fields`` fields;
+    * ``histograms``: the pooled eigenvalue histograms behind those numbers;
+    * ``potential``: the learned V(φ) per scale on a grid spanning the data range;
+    * ``kernels``: the quadratic coupling kernels per scale.
+    """
+    x = _batch(fields)
+    n = max(1, min(int(n_fields), len(x)))
+    spectra = model_hessian_spectra(model, x[:n], method=method)
+    hists = {k: eigenvalue_histogram(v, bins=bins) for k, v in spectra.items()}
+    if model.J == 0:
+        hessian = {"pixel": hessian_report(hists["coarse"]["summary"])}
+        hists = {"pixel": hists["coarse"]}
+    else:
+        hessian = {"scales": [{"j": m.j, **hessian_report(hists[f"j={m.j}"]["summary"])}
+                              for m in model.conditionals],
+                   "coarse": {"j": model.J, "size": int(x.shape[-1] >> model.J),
+                              **hessian_report(hists["coarse"]["summary"])}}
+    lim = float(np.abs(x).max())
+    grid = np.linspace(-lim, lim, int(grid_points))
+    kernels = {}
+    for f in model.factors():
+        try:
+            k = quadratic_kernels(f)
+        except ValueError:
+            continue
+        kernels[_scale_key(f)] = {"channels": k["channels"], "radius": k["radius"],
+                                  "kernels": k["kernels"].tolist()}
+    return {"family": model.family, "J": model.J, "wavelet": model.wavelet,
+            "n_fields": n, "L": int(x.shape[-1]), "hessian": hessian, "histograms": hists,
+            "potential": {"grid": grid.tolist(),
+                          "V": {k: v.tolist() for k, v in learned_potential(model, grid).items()}},
+            "kernels": kernels}

@@ -1,4 +1,10 @@
-"""Pure plotting functions: arrays in, HoloViews elements out (no Panel, no state)."""
+"""Pure plotting functions: arrays in, HoloViews elements out (no Panel, no state).
+
+Styling goes through :func:`_style`: options every backend understands (title, log axes, colour
+map and limits, labels) are applied to every loaded plotting backend, the Bokeh-only ones (hover
+tools, frame sizes) to Bokeh only. The page draws with Bokeh; :mod:`explorer.ui.export` loads the
+Matplotlib backend first and then calls the same functions to write PNG figures.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,23 @@ import numpy as np
 from explorer.core.observables import radial_power_spectrum
 
 MAX_IMAGE_SIDE = 256  # larger fields are block-averaged before display
+COMMON_OPTIONS = {"title", "logx", "logy", "cmap", "clim", "colorbar", "alpha", "xlabel", "ylabel",
+                  "color", "show_legend", "xrotation", "linewidth", "invert_yaxis", "fontsize"}
+DATA_COLOR, SAMPLE_COLOR = "#1f77b4", "#d62728"
+
+
+def _style(el, mpl: dict | None = None, **options):
+    """Apply ``options`` to ``el``: the common ones for every loaded backend, the rest for Bokeh;
+    ``mpl``: extra options for the Matplotlib backend only."""
+    common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}
+    bokeh_only = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+    for backend in hv.Store.renderers:
+        if backend == "bokeh":
+            el = el.opts(**common, **bokeh_only, backend="bokeh")
+        elif backend == "matplotlib":
+            el = el.opts(**{k: v for k, v in common.items() if k != "linewidth"},
+                         **(mpl or {}), backend="matplotlib")
+    return el
 
 
 def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r") -> hv.Image:
@@ -24,8 +47,8 @@ def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r") -
     signed = float(x.min()) < 0
     clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
     img = hv.Image(x[::-1], bounds=(0, 0, W * f, H * f), kdims=["x", "y"], vdims=["value"])
-    return img.opts(cmap=cmap if signed else "viridis", clim=clim, colorbar=True,
-                    title=title, data_aspect=1, tools=["hover"])
+    return _style(img, cmap=cmap if signed else "viridis", clim=clim, colorbar=True,
+                  title=title, data_aspect=1, tools=["hover"])
 
 
 def histogram(fields: np.ndarray, bins: int = 80, label: str = "data",
@@ -36,14 +59,14 @@ def histogram(fields: np.ndarray, bins: int = 80, label: str = "data",
     # empty bins are not drawn (NaN) rather than faked on the log axis
     h = hv.Histogram((edges, np.where(density > 0, density, np.nan)), kdims=["value"],
                      vdims=["density"], label=label)
-    return h.opts(logy=True, title="marginal histogram", alpha=0.6, tools=["hover"])
+    return _style(h, logy=True, title="marginal histogram", alpha=0.6, tools=["hover"])
 
 
 def power_spectrum(fields: np.ndarray, label: str = "data") -> hv.Curve:
     """Radially averaged power spectrum P(k) in lattice units, log-log."""
     k, P = radial_power_spectrum(fields)
     c = hv.Curve((k, P), kdims=["k"], vdims=["P(k)"], label=label)
-    return c.opts(logx=True, logy=True, title="radial power spectrum", tools=["hover"])
+    return _style(c, logx=True, logy=True, title="radial power spectrum", tools=["hover"])
 
 
 def gallery(fields: np.ndarray, n: int = 4, cmap: str = "RdBu_r") -> hv.Layout:
@@ -51,9 +74,131 @@ def gallery(fields: np.ndarray, n: int = 4, cmap: str = "RdBu_r") -> hv.Layout:
     x = np.asarray(fields[:n], dtype=np.float32)
     lim = float(np.abs(x).max()) or 1.0
     imgs = [
-        field_image(f, title=f"sample {i}", cmap=cmap).opts(
-            clim=(-lim, lim) if x.min() < 0 else (float(x.min()), lim), colorbar=False,
-            xaxis=None, yaxis=None, frame_width=140, frame_height=140)
+        _style(field_image(f, title=f"sample {i}", cmap=cmap),
+               clim=(-lim, lim) if x.min() < 0 else (float(x.min()), lim), colorbar=False,
+               xaxis=None, yaxis=None, frame_width=140, frame_height=140)
         for i, f in enumerate(x)
     ]
     return hv.Layout(imgs).cols(n)
+
+
+# ---------------------------------------------------------------- data vs samples
+def spectra_compare(data: np.ndarray, samples: np.ndarray | None) -> hv.Overlay:
+    """Radial power spectra of data and samples on shared log-log axes."""
+    curves = [_style(power_spectrum(data, "data"), color=DATA_COLOR)]
+    if samples is not None and len(samples):
+        curves.append(_style(power_spectrum(samples, "samples"), color=SAMPLE_COLOR))
+    return _style(hv.Overlay(curves), title="radial power spectrum", logx=True, logy=True,
+                  legend_position="bottom_left")
+
+
+def histograms_compare(data: np.ndarray, samples: np.ndarray | None, bins: int = 80) -> hv.Overlay:
+    """Marginal densities of data and samples on common bins (log density axis)."""
+    arrays = [np.asarray(data, np.float64)]
+    if samples is not None and len(samples):
+        arrays.append(np.asarray(samples, np.float64))
+    lo = min(float(a.min()) for a in arrays)
+    hi = max(float(a.max()) for a in arrays)
+    hists = [_style(histogram(a, bins, label, (lo, hi)), color=c)
+             for a, label, c in zip(arrays, ("data", "samples"), (DATA_COLOR, SAMPLE_COLOR))]
+    return _style(hv.Overlay(hists), title="marginal histogram", logy=True)
+
+
+def _share(summary: dict) -> str:
+    neg = summary.get("negative_share")
+    if summary.get("condition_number") is not None:
+        return f"κ = {summary['condition_number']:.3g}"
+    parts = []
+    if neg is not None:
+        parts.append(f"{100 * neg:.1f}% < 0" + (" (est.)" if summary.get("estimated") else ""))
+    parts.append(f"λmin {summary['min']:.2f}")
+    return ", ".join(parts)
+
+
+def eigen_histograms(histograms: dict[str, dict], title: str = "Hessian eigenvalues") -> hv.Overlay:
+    """Eigenvalue densities (:func:`explorer.core.diagnostics.eigenvalue_histogram` results) of
+    several energies, e.g. ``{"pixel": ..., "j=1": ..., "j=2": ...}``, overlaid on one axis. The
+    legend gives each one's condition number when positive definite, else its share of negative
+    eigenvalues and λ_min: curvature is shown as measured, never assumed convex."""
+    curves = []
+    for name, h in histograms.items():
+        edges = np.asarray(h["edges"], np.float64)
+        dens = np.asarray(h["density"], np.float64)
+        label = f"{name}: {_share(h['summary'])}"
+        curves.append(hv.Histogram((edges, dens), kdims=["eigenvalue"], vdims=["density"],
+                                   label=label).opts(alpha=0.45))
+    vline = hv.VLine(0.0).opts(color="black", line_dash="dashed")
+    return _style(hv.Overlay(curves + [vline]), title=title, legend_position="top_right")
+
+
+def coupling_matrix(corr: np.ndarray, labels: list[str], title: str = "scale coupling",
+                    symmetric: bool = True) -> hv.HeatMap:
+    """A scale-coupling (correlation) matrix with named rows, colour range [-1, 1] (or [0, 1])."""
+    C = np.asarray(corr, np.float64)
+    rows = [(labels[j], labels[i], float(C[i, j])) for i in range(len(labels))
+            for j in range(len(labels))]
+    hm = hv.HeatMap(rows, kdims=["scale a", "scale b"], vdims=["corr"])
+    return _style(hm, cmap="RdBu_r" if symmetric else "viridis",
+                  clim=(-1.0, 1.0) if symmetric else (0.0, 1.0), colorbar=True, title=title,
+                  xrotation=90, tools=["hover"], mpl={"show_values": False})
+
+
+def autocorrelations(acfs: dict[str, np.ndarray], taus: dict[str, float] | None = None,
+                     xlabel: str = "lag") -> hv.Overlay:
+    """Autocorrelation functions ρ(t) of several observables/chains, with τ_int in the legend."""
+    curves = []
+    for name, rho in acfs.items():
+        rho = np.asarray(rho, np.float64)
+        label = name if not taus or name not in taus else f"{name} (τ_int {taus[name]:.1f})"
+        curves.append(hv.Curve((np.arange(len(rho)), rho), kdims=[xlabel], vdims=["ρ"],
+                               label=label))
+    zero = hv.HLine(0.0).opts(color="gray")
+    return _style(hv.Overlay(curves + [zero]), title="autocorrelation", xlabel=xlabel)
+
+
+def potentials(grid: np.ndarray, values: dict[str, np.ndarray]) -> hv.Overlay:
+    """Learned per-site potentials V(φ) (one curve per scale), each shifted to V(0) = 0."""
+    g = np.asarray(grid, np.float64)
+    i0 = int(np.argmin(np.abs(g)))
+    curves = [hv.Curve((g, np.asarray(v) - np.asarray(v)[i0]), kdims=["φ"], vdims=["V(φ)"],
+                       label=name) for name, v in values.items()]
+    return _style(hv.Overlay(curves), title="learned potential V(φ) per scale")
+
+
+def kernel_mosaic(kernels: dict, title: str = "quadratic kernels") -> hv.Image:
+    """The coupling kernels K[c, d] of one factor as a mosaic of (2R+1)² tiles, one per channel
+    pair, separated by blank rows (NaN)."""
+    K = np.asarray(kernels["kernels"], np.float64)
+    C, _, S, _ = K.shape
+    tile = S + 1
+    M = np.full((C * tile - 1, C * tile - 1), np.nan)
+    for c in range(C):
+        for d in range(C):
+            M[c * tile: c * tile + S, d * tile: d * tile + S] = K[c, d]
+    lim = float(np.nanmax(np.abs(M))) or 1.0
+    img = hv.Image(M[::-1].astype(np.float32), bounds=(0, 0, M.shape[1], M.shape[0]),
+                   kdims=["shift x", "shift y"], vdims=["K"])
+    names = " ".join(kernels["channels"])
+    return _style(img, cmap="RdBu_r", clim=(-lim, lim), colorbar=True,
+                  title=f"{title} ({names})", data_aspect=1, tools=["hover"])
+
+
+def rg_flow(flow: dict) -> hv.Overlay:
+    """Couplings θ_j against the coarse-graining step j (one curve per coupling)."""
+    scales = flow["scales"]
+    names = list(scales[0]["theta"])
+    j = [s["j"] for s in scales]
+    curves = [hv.Curve((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"], label=n)
+              .opts(tools=["hover"]) for n in names]
+    curves += [hv.Scatter((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"],
+                          label=n) for n in names]
+    return _style(hv.Overlay(curves), title="RG flow of the couplings", xlabel="coarse-graining step j")
+
+
+def traces(series: dict[str, np.ndarray], title: str, ylabel: str) -> hv.Overlay:
+    """Time series (acceptance, energy, ...) against the sampler step."""
+    curves = [hv.Curve((np.arange(len(v)), np.asarray(v, np.float64)), kdims=["step"],
+                       vdims=[ylabel], label=k) for k, v in series.items()]
+    if not curves:
+        curves = [hv.Curve([], kdims=["step"], vdims=[ylabel])]
+    return _style(hv.Overlay(curves), title=title)

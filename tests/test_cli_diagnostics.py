@@ -1,0 +1,114 @@
+"""`explorer compare` and `explorer diagnose`: JSON reports, PNG figures, one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from explorer.cli import main
+from explorer.core.fields.base import FieldSet
+from explorer.core.fields.gaussian import free_field_eigenvalues, generate_gaussian
+from explorer.core.io import save_fields
+from explorer.core.model import WCRGModel
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli_diag")
+    a = generate_gaussian(size=32, n_samples=32, kind="free", beta=1.0, mass=0.5, seed=1)
+    b = generate_gaussian(size=32, n_samples=32, kind="free", beta=1.0, mass=0.5, seed=2)
+    c = generate_gaussian(size=32, n_samples=32, kind="free", beta=1.0, mass=2.0, seed=3)
+    for name, fs in (("a", a), ("b", b), ("c", c)):
+        save_fields(d / f"{name}.npz", fs)
+    save_fields(d / "small.npz", FieldSet(a.fields[:, :16, :16].copy(), dict(a.meta)))
+    return d
+
+
+def run_json(capsys, *args):
+    code = main([*map(str, args), "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_compare_reports_every_distance_and_separates_different_fields(files, capsys):
+    same = run_json(capsys, "compare", files / "a.npz", files / "b.npz")
+    other = run_json(capsys, "compare", files / "a.npz", files / "c.npz")
+    for key in ("spectrum_log_ratio", "spectrum_log_ratio_logbins", "total_variation",
+                "kl_divergence", "scale_std_ratios", "binder_difference", "kurtosis", "coupling"):
+        assert key in same
+    assert same["J"] == 3 and len(same["scale_std_ratios"]) == 4
+    assert same["spectrum_log_ratio"] < 0.1 < other["spectrum_log_ratio"]
+    assert same["total_variation"] < 0.05 < other["total_variation"]
+    assert max(abs(r - 1) for r in same["scale_std_ratios"]) < 0.05
+    assert max(abs(r - 1) for r in other["scale_std_ratios"]) > 0.2
+    # Gaussian fields: no cross-scale coupling of coefficients or moduli
+    assert same["coupling"]["data"]["coefficients_cross_scale_max"] < 0.05
+    assert same["coupling"]["data"]["moduli_cross_scale_max"] < 0.05
+    assert len(same["coupling"]["labels"]) == 9
+
+
+def test_compare_writes_png_figures(files, tmp_path, capsys):
+    r = run_json(capsys, "compare", files / "a.npz", files / "c.npz", "--plot", tmp_path / "figs")
+    assert {"spectra.png", "histograms.png", "coupling_moduli_data.png"} <= set(r["figures"])
+    for name in r["figures"]:
+        assert (tmp_path / "figs" / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_diagnose_depth0_reports_the_pixel_hessian_exactly(files, tmp_path, capsys):
+    # depth-0 Gaussian family (radius 1) fitted to free-field data: its Hessian is constant and
+    # should be close to the free-field one, whose spectrum is known in closed form
+    model = WCRGModel("gaussian", J=0).fit(load(files / "a.npz"))
+    model.save(tmp_path / "m0.npz")
+    r = run_json(capsys, "diagnose", tmp_path / "m0.npz", files / "a.npz", "--fields", 2)
+    pix = r["hessian"]["pixel"]
+    exact = free_field_eigenvalues(32, beta=1.0, mass2=0.25)
+    assert pix["positive_definite"] and pix["negative_share"] == 0.0 and not pix["estimated"]
+    assert pix["condition_number"] == pytest.approx(pix["max_eigenvalue"] / pix["min_eigenvalue"])
+    assert pix["min_eigenvalue"] == pytest.approx(exact.min(), rel=0.1)
+    assert pix["max_eigenvalue"] == pytest.approx(exact.max(), rel=0.1)
+    assert pix["condition_number"] == pytest.approx(exact.max() / exact.min(), rel=0.15)
+
+
+def test_diagnose_per_scale_json_and_figures(files, tmp_path, capsys):
+    model = WCRGModel("phi4", J=2).fit(load(files / "a.npz"))
+    model.save(tmp_path / "m2.npz")
+    r = run_json(capsys, "diagnose", tmp_path / "m2.npz", files / "a.npz", "--fields", 2,
+                 "--plot", tmp_path / "figs")
+    scales = r["hessian"]["scales"]
+    assert [s["j"] for s in scales] == [1, 2]
+    for s in scales:
+        assert {"j", "condition_number", "min_eigenvalue", "max_eigenvalue",
+                "negative_share"} <= set(s)
+        assert s["min_eigenvalue"] <= s["max_eigenvalue"]
+    assert r["hessian"]["coarse"]["size"] == 8
+    assert "pixel" not in r["hessian"]
+    assert {"hessian_eigenvalues.png", "kernels_j_1.png"} <= set(r["figures"])
+    for name in r["figures"]:
+        assert (tmp_path / "figs" / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_diagnostics_commands_fail_in_one_line(files, tmp_path, capsys):
+    model = WCRGModel("gaussian", J=1).fit(load(files / "a.npz"))
+    model.save(tmp_path / "m.npz")
+    (tmp_path / "afile").write_text("x")
+    cases = [
+        (["compare", files / "a.npz", files / "small.npz"], "differ in size"),
+        (["compare", files / "a.npz", tmp_path / "missing.npz"], "missing.npz"),
+        (["compare", files / "a.npz", files / "b.npz", "--plot", tmp_path / "afile"], "folder"),
+        (["diagnose", files / "a.npz", files / "a.npz"], "model"),
+        (["diagnose", tmp_path / "m.npz", files / "small.npz"], ""),
+    ]
+    for args, fragment in cases:
+        code = main([str(a) for a in args])
+        err = capsys.readouterr().err.strip()
+        assert code == 2, args
+        assert err.startswith("explorer: error:") and "\n" not in err, err
+        assert fragment in err
+
+
+def load(path):
+    from explorer.core.io import load_fields
+    return load_fields(path).fields
