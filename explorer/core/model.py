@@ -282,7 +282,7 @@ class WCRGModel:
                 snap = rep.snapshot
                 if j is not None and snap is not None:
                     snap = wv.synthesis(cond[:1], snap[None].astype(np.float64), self.wavelet)[0]
-                yield Progress(rep.step, rep.total, label,
+                yield Progress(rep.step, rep.total, rep.stage,  # "scale j: burn-in" / ": sampling"
                                snapshot=None if snap is None else np.asarray(snap, np.float32),
                                info={**rep.info, "scale_index": idx, "n_scales": len(stages)})
             if result is None or result.stopped:
