@@ -2,7 +2,7 @@
 
 import panel as pn
 
-from explorer.ui.components import FieldBrowser
+from explorer.ui.dashboard import Dashboard
 
 pn.extension(sizing_mode="fixed", notifications=True)
 
@@ -10,10 +10,11 @@ pn.extension(sizing_mode="fixed", notifications=True)
 def build_page() -> pn.template.BootstrapTemplate:
     # Bootstrap rather than the Fast templates: those always request a web font from a CDN,
     # which fails (and logs a console error) wherever the app runs offline.
-    browser = FieldBrowser()
+    dashboard = Dashboard()
+    dashboard.start()
     return pn.template.BootstrapTemplate(
         title="Multiscale Physics Explorer",
-        main=[browser],
+        main=[dashboard],
         header_background="#2f4f6f",
     )
 

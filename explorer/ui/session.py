@@ -83,6 +83,7 @@ class Session(param.Parameterized):
         self.param.family.objects = available_families()
         self.data = data if data is not None else FieldData(folder=folder)
         self.jobs = {name: Job(name) for name in ("generate", "fit", "sample", "compare")}
+        self.finished_jobs: list[str] = []
         self.data.param.watch(self._on_data, "fields")
         self._on_data()
 
@@ -274,6 +275,7 @@ class Session(param.Parameterized):
         """Move finished results into the param state; returns the new reports per job. Call
         from the thread that owns the state (the page's event loop)."""
         new = {}
+        self.finished_jobs = []
         for name, job in self.jobs.items():
             rep, fresh, finished = job.poll()
             if fresh:
@@ -282,6 +284,7 @@ class Session(param.Parameterized):
                     self.live = rep.snapshot
             if finished:
                 self._finish(name, job)
+                self.finished_jobs.append(name)
         return new
 
     def _finish(self, name: str, job: Job) -> None:

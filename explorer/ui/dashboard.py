@@ -1,0 +1,424 @@
+"""The dashboard: Data, Model, Sampling, Compare and Export views over one :class:`Session`.
+
+Each view is a ``pn.viewable.Viewer`` returning plain layouts (they display in a notebook too);
+``explorer/app.py`` only puts the :class:`Dashboard` in a template. Long work runs in the
+session's job threads; one periodic callback per page (:meth:`Dashboard.tick`, every
+:data:`TICK_MS`) pulls their progress and results into the panes, so the page never blocks and
+nothing touches Bokeh models from a thread.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+from explorer.ui import plots
+from explorer.ui.components import FieldBrowser
+from explorer.ui.session import Session
+
+TICK_MS = 250  # page refresh period while jobs run: 4 updates per second
+PLOT = dict(frame_width=320, frame_height=240)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def _empty(title: str) -> hv.Curve:
+    return hv.Curve([], kdims=["x"], vdims=["y"]).opts(title=title, **PLOT)
+
+
+class JobControls(pn.viewable.Viewer):
+    """Start / Stop buttons, a progress bar and a one-line status of one job."""
+
+    session = param.ClassSelector(class_=Session)
+    job = param.String()
+    label = param.String()
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.start_button = pn.widgets.Button(name=self.label, button_type="primary", width=110)
+        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=80,
+                                             disabled=True)
+        self.progress = pn.indicators.Progress(value=0, max=100, width=220, active=False,
+                                               visible=True)
+        self.text = pn.pane.Markdown("", css_classes=[f"{self.job}-status"], width=420)
+        self.stop_button.on_click(lambda e: self.session.stop(self.job))
+
+    def update(self, rep, running: bool) -> None:
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+        self.progress.active = False
+        job = self.session.jobs[self.job]
+        if rep is not None:
+            self.progress.value = int(100 * rep.fraction)
+            info = ", ".join(f"{k} {_fmt(v)}" for k, v in rep.info.items()
+                             if k in ("acceptance", "mean_energy", "scale", "step", "time",
+                                      "loss", "tau_m2"))
+            state = "running" if running else job.status
+            self.text.object = (f"**{self.job}** {state}: {rep.stage} {rep.step}/{rep.total}"
+                                f" · update {job.reports} · {job.seconds:.1f} s"
+                                + (f" · {info}" if info else ""))
+        elif not running and job.status == "idle":
+            self.text.object = ""
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.start_button, self.stop_button, self.progress), self.text)
+
+
+class DataView(pn.viewable.Viewer):
+    """Shipped assets, generators with progress and Stop, uploads with validation, a gallery."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.browser = FieldBrowser(data=s.data)
+        self.controls = JobControls(session=s, job="generate", label="Generate")
+        self.controls.start_button.on_click(lambda e: s.start_generate())
+        self.gen_params = pn.Param(
+            s, parameters=["gen_kind", "gen_size", "gen_samples", "gen_beta", "gen_lam",
+                           "gen_eta", "gen_seed"], show_name=False, width=300,
+            widgets={"gen_kind": {"name": "Generator"}, "gen_size": {"name": "Size L"},
+                     "gen_samples": {"name": "Fields N"}, "gen_beta": {"name": "β"},
+                     "gen_lam": {"name": "λ"}, "gen_eta": {"name": "η (Gaussian)"},
+                     "gen_seed": {"name": "Seed"}})
+        self.upload = pn.widgets.FileInput(accept=".npz,.npy,.png,.jpg,.jpeg", width=300,
+                                           name="Upload")
+        self.upload.param.watch(self._on_upload, "value")
+        self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
+                                            css_classes=["upload-message"])
+        self.gallery = pn.pane.HoloViews(self._gallery(), sizing_mode="fixed")
+        s.data.param.watch(lambda e: setattr(self.gallery, "object", self._gallery()), "fields")
+
+    def _gallery(self):
+        f = self.session.data.fields
+        return _empty("gallery") if f is None else plots.gallery(f, n=4)
+
+    def _on_upload(self, event) -> None:
+        if event.new is None:
+            return
+        ok = self.session.upload(self.upload.filename or "", event.new)
+        self.upload_message.object = "" if ok else self.session.message
+        self.upload_message.visible = not ok
+
+    def __panel__(self):
+        gen = pn.Card(self.gen_params, self.controls, title="Generate", collapsed=True, width=460)
+        up = pn.Card(pn.pane.Markdown("`.npz` (array `fields` (N, L, L)), `.npy`, `.png`, `.jpg`;"
+                                      " L a power of two. Files are validated, never unpickled."),
+                     self.upload, self.upload_message, title="Upload", width=460)
+        return pn.Column(self.browser, pn.Row(gen, up), pn.pane.Markdown("#### Gallery"),
+                         self.gallery)
+
+
+class ModelView(pn.viewable.Viewer):
+    """Feature family, depth, wavelet, method and options; Fit with progress and Stop; the
+    learned physics: κ(H) and couplings per scale, potentials, kernels, RG flow."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.params = pn.Param(
+            s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree"],
+            show_name=False, width=260,
+            widgets={"family": {"name": "Feature family"}, "J": {"name": "Depth J"},
+                     "wavelet": {"name": "Wavelet"}, "method": {"name": "Fitting method"},
+                     "radius": {"name": "Coupling radius"},
+                     "potential": {"name": "Potential basis"},
+                     "degree": {"name": "Polynomial degree"}})
+        self.controls = JobControls(session=s, job="fit", label="Fit")
+        self.controls.start_button.on_click(lambda e: s.start_fit())
+        self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
+                                      css_classes=["kappa-table"])
+        self.couplings = pn.pane.Markdown("", width=560)
+        self.potential = pn.pane.HoloViews(_empty("learned potential"), sizing_mode="fixed")
+        self.kernels = pn.pane.HoloViews(_empty("quadratic kernels"), sizing_mode="fixed")
+        self.flow = pn.pane.HoloViews(_empty("RG flow"), sizing_mode="fixed")
+        s.param.watch(self._on_model, ["fit_rows", "rgflow"])
+
+    def _on_model(self, *_):
+        s = self.session
+        if not s.fit_rows:
+            self.kappa.object = "Fit a model to see κ(H) per scale."
+            self.couplings.object = ""
+            return
+        rows = ["| scale | parameters | κ(H) raw | κ(H) preconditioned | fit time (s) |",
+                "|---|---|---|---|---|"]
+        for r in s.fit_rows:
+            rows.append(f"| {r['scale']} | {r['parameters']} | {_fmt(r['kappa_raw'])} | "
+                        f"{_fmt(r['kappa_preconditioned'])} | {_fmt(r['seconds'], 2)} |")
+        total = s.model.provenance.get("fit_seconds", 0.0)
+        self.kappa.object = (f"**κ(H)** of the score-matching system per scale "
+                             f"({s.model.family}, J = {s.model.J}, {s.model.wavelet}; fit "
+                             f"{total:.2f} s)\n\n" + "\n".join(rows))
+        lines = []
+        for r in s.fit_rows:
+            top = sorted(r["theta"].items(), key=lambda kv: -abs(kv[1]))[:8]
+            lines.append(f"**{r['scale']}**: " + ", ".join(f"{k} = {v:.4g}" for k, v in top))
+        self.couplings.object = "#### Largest couplings per scale\n\n" + "\n\n".join(lines)
+        from explorer.ui.session import potential_report
+
+        pot = potential_report(s.model, s.data.fields)
+        V = {k: np.asarray(v) for k, v in pot["V"].items()}
+        self.potential.object = (plots.potentials(np.asarray(pot["grid"]), V).opts(**PLOT)
+                                 if any(np.any(v != 0) for v in V.values())
+                                 else _empty("no potential features in this family"))
+        from explorer.core.diagnostics import quadratic_kernels
+
+        finest = s.model.factors()[-1] if s.model.J == 0 else s.model.conditionals[0]
+        try:
+            k = quadratic_kernels(finest)
+            self.kernels.object = plots.kernel_mosaic(
+                k, title=f"kernels {'coarse' if s.model.J == 0 else 'j=1'}").opts(
+                frame_width=260, frame_height=260)
+        except ValueError:
+            self.kernels.object = _empty("no quadratic couplings")
+        self.flow.object = (plots.rg_flow(s.rgflow).opts(**PLOT) if s.rgflow
+                            else _empty("RG flow (φ⁴ / Gaussian families)"))
+
+    def __panel__(self):
+        return pn.Row(pn.Column(self.params, self.controls, width=460),
+                      pn.Column(self.kappa, self.couplings,
+                                pn.Row(self.potential, self.kernels), self.flow))
+
+
+class SamplingView(pn.viewable.Viewer):
+    """Sample button, live field at the current scale, acceptance and energy traces."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.params = pn.Param(s, parameters=["n_samples", "steps", "sampler", "sample_seed"],
+                               show_name=False, width=260,
+                               widgets={"n_samples": {"name": "Samples"},
+                                        "steps": {"name": "Steps per scale"},
+                                        "sampler": {"name": "Sampler"},
+                                        "sample_seed": {"name": "Seed"}})
+        self.controls = JobControls(session=s, job="sample", label="Sample")
+        self.controls.start_button.on_click(lambda e: s.start_sample())
+        # the live field streams through a Pipe into one DynamicMap: only the image data change
+        self.pipe = hv.streams.Pipe(data=s.live)
+        live = hv.DynamicMap(self._live, streams=[self.pipe]).opts(framewise=True)
+        self.live = pn.pane.HoloViews(live, sizing_mode="fixed", css_classes=["live-field"])
+        self.acceptance = pn.pane.HoloViews(_empty("acceptance"), sizing_mode="fixed")
+        self.energy = pn.pane.HoloViews(_empty("mean energy"), sizing_mode="fixed")
+        self._traces_at = 0.0
+        s.param.watch(lambda e: self.pipe.send(e.new), "live")
+
+    @staticmethod
+    def _live(data):
+        if data is None:
+            return hv.Image(np.zeros((2, 2), np.float32)).opts(title="current field",
+                                                               frame_width=300, frame_height=300)
+        return plots.field_image(data, title="current field (chain 0)").opts(
+            frame_width=300, frame_height=300)
+
+    def refresh_traces(self, force: bool = False) -> None:
+        """Redraw the traces, at most once a second while sampling runs."""
+        now = time.monotonic()
+        if not force and now - self._traces_at < 1.0:
+            return
+        self._traces_at = now
+        infos = list(self.session.jobs["sample"].infos)
+        acc: dict[str, list] = {}
+        en: dict[str, list] = {}
+        for i in infos:
+            scale = str(i.get("stage", "")).split(":")[0]
+            if "acceptance" in i:
+                acc.setdefault(scale, []).append(i["acceptance"])
+            if "mean_energy" in i:
+                en.setdefault(scale, []).append(i["mean_energy"])
+        self.acceptance.object = plots.traces(acc, "acceptance per report", "acceptance").opts(
+            **PLOT)
+        self.energy.object = plots.traces(en, "mean energy per report", "energy").opts(**PLOT)
+
+    def __panel__(self):
+        return pn.Row(pn.Column(self.params, self.controls, width=460),
+                      pn.Column(self.live), pn.Column(self.acceptance, self.energy))
+
+
+class CompareView(pn.viewable.Viewer):
+    """Data vs samples on shared axes: spectra, histograms, Hessian eigenvalue histograms,
+    scale-coupling matrices, mixing."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.controls = JobControls(session=s, job="compare", label="Compare")
+        self.controls.start_button.on_click(lambda e: s.start_compare())
+        self.table = pn.pane.Markdown("Sample the model, then Compare.", width=520,
+                                      css_classes=["compare-table"])
+        self.spectra = pn.pane.HoloViews(_empty("power spectra"), sizing_mode="fixed",
+                                         css_classes=["compare-spectra"])
+        self.hist = pn.pane.HoloViews(_empty("histograms"), sizing_mode="fixed",
+                                      css_classes=["compare-histograms"])
+        self.eigen = pn.pane.HoloViews(_empty("Hessian eigenvalues"), sizing_mode="fixed",
+                                       css_classes=["compare-eigen"])
+        self.coupling = pn.pane.HoloViews(_empty("scale coupling"), sizing_mode="fixed",
+                                          css_classes=["compare-coupling"])
+        self.mixing = pn.pane.HoloViews(_empty("autocorrelation"), sizing_mode="fixed")
+        s.param.watch(self._on_samples, "samples")
+        s.param.watch(self._on_report, "compare_report")
+
+    def _on_samples(self, *_):
+        s = self.session
+        if s.samples is None or s.data.fields is None:
+            return
+        self.spectra.object = plots.spectra_compare(s.data.fields, s.samples).opts(**PLOT)
+        self.hist.object = plots.histograms_compare(s.data.fields, s.samples).opts(**PLOT)
+
+    def _on_report(self, *_):
+        r = self.session.compare_report
+        if not r:
+            return
+        ratios = " / ".join(f"{x:.3f}" for x in r["scale_std_ratios"])
+        self.table.object = "\n".join([
+            "| distance (data vs samples) | value |", "|---|---|",
+            f"| spectrum mean \\|log ratio\\| | {r['spectrum_log_ratio']:.4f} |",
+            f"| histogram total variation | {r['total_variation']:.4f} |",
+            f"| histogram KL | {r['kl_divergence']:.4f} |",
+            f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
+            f"| Binder U difference | {r['binder_difference']:.4f} |",
+            f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
+            f"{r['kurtosis']['samples']:.3f} |"])
+        self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
+            frame_width=420, frame_height=260)
+        c = r.get("coupling")
+        if c:
+            mats = [plots.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
+                                          title=f"{who}: coupling of |moduli|").opts(
+                        frame_width=260, frame_height=260)
+                    for who in ("data", "samples")]
+            self.coupling.object = hv.Layout(mats).cols(2)
+        mix = r.get("mixing") or {}
+        if mix:
+            self.mixing.object = plots.autocorrelations(
+                {k: np.asarray(v["acf"]) for k, v in mix.items()},
+                {k: v["tau_int"] for k, v in mix.items()}, xlabel="lag (reports)").opts(**PLOT)
+
+    def __panel__(self):
+        return pn.Column(pn.Row(self.controls, self.table),
+                         pn.Row(self.spectra, self.hist, self.eigen),
+                         pn.Row(self.coupling, self.mixing))
+
+
+class ExportView(pn.viewable.Viewer):
+    """Downloads: samples, fitted model, JSON summary, figures (PNG, zipped)."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False, width=420)
+
+        def guarded(fn):
+            def cb():
+                try:
+                    return io.BytesIO(fn())
+                except Exception as exc:  # nothing to export yet: say so, keep the page alive
+                    self.message.object = str(exc)
+                    self.message.visible = True
+                    return io.BytesIO(b"")
+            return cb
+
+        self.downloads = [
+            pn.widgets.FileDownload(callback=guarded(s.export_samples), filename="samples.npz",
+                                    label="Samples (.npz)", width=220),
+            pn.widgets.FileDownload(callback=guarded(s.export_model), filename="model.npz",
+                                    label="Fitted model (.npz)", width=220),
+            pn.widgets.FileDownload(callback=guarded(s.export_summary), filename="summary.json",
+                                    label="Summary (.json)", width=220),
+            pn.widgets.FileDownload(callback=guarded(s.export_figures), filename="figures.zip",
+                                    label="Figures (PNG, .zip)", width=220),
+        ]
+
+    def __panel__(self):
+        return pn.Column(pn.pane.Markdown("Files are built when you click."), *self.downloads,
+                         self.message)
+
+
+class Dashboard(pn.viewable.Viewer):
+    """All views over one session, plus the periodic pull of job progress."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        if "session" not in params:
+            params["session"] = Session()
+        super().__init__(**params)
+        s = self.session
+        self.data_view = DataView(session=s)
+        self.model_view = ModelView(session=s)
+        self.sampling_view = SamplingView(session=s)
+        self.compare_view = CompareView(session=s)
+        self.export_view = ExportView(session=s)
+        self.controls = {"generate": self.data_view.controls, "fit": self.model_view.controls,
+                         "sample": self.sampling_view.controls,
+                         "compare": self.compare_view.controls}
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False,
+                                   css_classes=["session-message"])
+        self.status = pn.pane.Markdown("", css_classes=["session-status"])
+        s.param.watch(self._on_message, "message")
+        s.param.watch(lambda e: setattr(self.status, "object", e.new), "status")
+        self.tabs = pn.Tabs(("Data", self.data_view), ("Model", self.model_view),
+                            ("Sampling", self.sampling_view), ("Compare", self.compare_view),
+                            ("Export", self.export_view), dynamic=False)
+        self._callback = None
+        self._ticking = False
+
+    def _on_message(self, event) -> None:
+        self.alert.object = event.new
+        self.alert.visible = bool(event.new)
+
+    def tick(self) -> None:
+        """Pull job progress into the page (periodic callback; also callable by hand)."""
+        if self._ticking:  # re-entry guard
+            return
+        self._ticking = True
+        try:
+            s = self.session
+            new = s.poll()
+            for name, ctl in self.controls.items():
+                job = s.jobs[name]
+                if name in new or not job.running:
+                    ctl.update(job.latest, job.running)
+            if "sample" in new:
+                self.sampling_view.refresh_traces(force="sample" in s.finished_jobs)
+            if ("sample" in s.finished_jobs and s.jobs["sample"].status == "done"
+                    and s.samples is not None):
+                s.start_compare()  # the comparison follows every finished sampling run
+        finally:
+            self._ticking = False
+
+    def start(self, period: int = TICK_MS) -> None:
+        """Start the periodic pull (once per page) and stop every job when the session ends."""
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.tick, period=period)
+            if pn.state.curdoc is not None:
+                pn.state.on_session_destroyed(lambda ctx: self.shutdown())
+
+    def shutdown(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        self.session.shutdown()
+
+    def __panel__(self):
+        return pn.Column(self.alert, self.status, self.tabs, sizing_mode="stretch_width")
