@@ -187,6 +187,8 @@ def _family_options(args) -> dict:
             opts["n_windows"] = args.windows
         else:
             opts["degree"] = args.degree
+    if args.family == "scattering":
+        opts["eps_rel"] = args.eps_rel
     return opts
 
 
@@ -325,6 +327,75 @@ def cmd_assets(args, argv) -> dict:
     return {"assets": done}
 
 
+# ------------------------------------------------------------------ scattering
+def _scattering_data(args):
+    from explorer.core.io import load_fields
+
+    fs = load_fields(args.data)
+    x = fs.fields
+    if args.fields is not None:
+        bad = [i for i in args.fields if not 0 <= i < fs.n]
+        if bad:
+            raise CLIError(f"--fields {bad} out of range: the file has {fs.n} fields (0..{fs.n - 1})")
+        x = x[args.fields]
+    return fs, x
+
+
+def cmd_scattering(args, argv) -> dict:
+    from explorer.core.scattering import scattering_statistics
+
+    _fs, x = _scattering_data(args)
+    stats = scattering_statistics(x, args.J, args.L, reduction=args.reduction,
+                                  threshold=args.threshold)
+    return {"file": args.data, **stats.to_dict()}
+
+
+def cmd_synthesize(args, argv) -> dict:
+    from explorer.core.io import save_fields
+    from explorer.core.scattering import iter_synthesize
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise CLIError(f"--out must name an .npz file, got {args.out!r}")
+    if not out.parent.exists():
+        raise CLIError(f"the folder of --out does not exist: {str(out.parent)!r}")
+    fs_data, x = _scattering_data(args)
+    result = run(iter_synthesize(x, args.samples, J=args.J, L=args.L, iterations=args.iterations,
+                                 seed=args.seed, model=args.model), ProgressPrinter(args.quiet))
+    result.meta["command"] = "explorer " + shlex.join(argv)
+    result.meta["data"] = {"file": Path(args.data).name, "fields": args.fields,
+                           "generator": fs_data.meta.get("generator")}
+    save_fields(out, result)
+    return {"out": str(out), "shape": list(result.fields.shape),
+            **result.meta.get("synthesis", {}), "params": result.meta["params"]}
+
+
+def _add_scattering(sub) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("data", help="field file (.npz/.npy/.png/.jpg)")
+    common.add_argument("--J", type=_positive_int, default=None,
+                        help="number of scales (default log2(size) - 2)")
+    common.add_argument("--L", type=_positive_int, default=4, help="number of orientations")
+    common.add_argument("--fields", type=int, nargs="+", default=None, metavar="I",
+                        help="use only these fields of the file (default: all)")
+    common.add_argument("--json", action="store_true")
+    sc = sub.add_parser("scattering", parents=[common],
+                        help="scattering spectra S1-S4 of a field file, with coefficient names")
+    sc.add_argument("--reduction", choices=["raw", "isotropic", "fourier", "scale"],
+                    default="fourier")
+    sc.add_argument("--threshold", action="store_true",
+                    help="drop S3/S4 coefficients with |mean| < std over the fields")
+    sy = sub.add_parser("synthesize", parents=[common],
+                        help="microcanonical scattering-spectra synthesis from a few fields")
+    sy.add_argument("--samples", type=_positive_int, default=4, help="number of syntheses")
+    sy.add_argument("--iterations", type=_positive_int, default=300, help="L-BFGS iterations")
+    sy.add_argument("--model", choices=["scattering", "gaussian"], default="scattering",
+                    help="gaussian: phase-randomised data (power spectrum only)")
+    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--out", required=True, help="output .npz file")
+    sy.add_argument("--quiet", action="store_true")
+
+
 # ------------------------------------------------------------------ entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="explorer", description=__doc__.split("\n\n")[0])
@@ -336,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     f = sub.add_parser("fit", help="fit a WCRG energy model to a field file")
     f.add_argument("data")
-    f.add_argument("--family", choices=["gaussian", "phi4"], default="phi4")
+    f.add_argument("--family", choices=["gaussian", "phi4", "scattering"], default="phi4")
+    f.add_argument("--eps-rel", type=_finite_float, default=0.5,
+                   help="scattering family: smooth-modulus width relative to each scale's rms")
     f.add_argument("--depth", type=int, default=0, help="number of wavelet scales J (0: pixels)")
     f.add_argument("--wavelet", default="db4", help="haar, db2..db8, sym2..sym8")
     f.add_argument("--method", choices=["score", "ml"], default="score",
@@ -394,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR")
     d.add_argument("--json", action="store_true")
 
+    _add_scattering(sub)
+
     a = sub.add_parser("assets", help="rebuild the default data in assets/")
     a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")
     a.add_argument("--only", nargs="+", metavar="NAME", help="build only these files")
@@ -404,7 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets, "fit": cmd_fit,
             "sample": cmd_sample, "energy": cmd_energy, "rgflow": cmd_rgflow,
-            "compare": cmd_compare, "diagnose": cmd_diagnose}
+            "compare": cmd_compare, "diagnose": cmd_diagnose, "scattering": cmd_scattering,
+            "synthesize": cmd_synthesize}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -427,8 +503,12 @@ def main(argv: list[str] | None = None) -> int:
         _print_info(result)
     elif args.command in ("compare", "diagnose"):
         _print_report(result)
-    elif args.command in ("fit", "sample", "energy", "rgflow"):
+    elif args.command in ("fit", "sample", "energy", "rgflow", "synthesize"):
         print(json.dumps(result, default=json_default)[:2000])
+    elif args.command == "scattering":
+        print(f"{result['file']}: {result['count']} {result['reduction']} scattering coefficients "
+              f"(J={result['params']['J']}, L={result['params']['L']}, {result['n_fields']} fields; "
+              "--json for all)")
     return 0
 
 

@@ -931,11 +931,17 @@ class FeatureSum(Features):
 # ================================================================== families and factory
 FamilyBuilder = Callable[..., Features]
 FAMILIES: dict[str, FamilyBuilder] = {}
+#: optional per-family hooks ``(options, level, fine, wavelet) -> options`` that fill options from
+#: the data of one WCRG level (``fine`` = the field the features act on), e.g. smoothing widths
+FAMILY_DATA_OPTIONS: dict[str, Callable] = {}
 
 
-def register_family(name: str, builder: FamilyBuilder) -> None:
-    """Register ``builder(level, L, wavelet, **options) -> Features`` under ``name``."""
+def register_family(name: str, builder: FamilyBuilder, data_options: Callable | None = None) -> None:
+    """Register ``builder(level, L, wavelet, **options) -> Features`` under ``name``; optionally a
+    ``data_options(options, level, fine, wavelet)`` hook used by the WCRG model."""
     FAMILIES[name] = builder
+    if data_options is not None:
+        FAMILY_DATA_OPTIONS[name] = data_options
 
 
 def make_features(family: str, level: str = "depth0", L: int | None = None,
@@ -1049,3 +1055,7 @@ def phi4_ansatz(L: int | None = None) -> Features:
 def canonical_phi4_theta(beta: float, lam: float = 1.0) -> np.ndarray:
     """θ of the canonical φ⁴ energy in :func:`phi4_ansatz` coordinates: (-β, 1 - 2λ, λ)."""
     return np.array([-beta, 1.0 - 2.0 * lam, lam], dtype=np.float64)
+
+
+# the scattering-Gaussian family lives in its own module and registers itself as "scattering"
+from explorer.core import scattering_features as _scattering_features  # noqa: E402,F401

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from explorer.core import wavelets as wv
-from explorer.core.features import Features, features_from_spec, fit_range, make_features
+from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from_spec, fit_range,
+                                    make_features)
 from explorer.core.fields.base import FieldSet
 from explorer.core.fit import fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood
 from explorer.core.io import json_default
@@ -120,12 +121,15 @@ class WCRGModel:
         self.provenance: dict[str, Any] = {}
 
     # -------------------------------------------------------------- features per scale
-    def _options_for(self, fine: np.ndarray | None) -> dict:
+    def _options_for(self, fine: np.ndarray | None, level: str = "depth0") -> dict:
         opts = dict(self.options)
         if opts.get("potential") == "windows" and ("vmin" not in opts or "vmax" not in opts):
             lo, hi = fit_range(fine) if fine is not None else (-1.0, 1.0)
             opts.setdefault("vmin", lo)
             opts.setdefault("vmax", hi)
+        hook = FAMILY_DATA_OPTIONS.get(self.family)
+        if hook is not None and fine is not None:
+            opts = hook(opts, level, fine, self.wavelet)
         return opts
 
     @property
@@ -180,7 +184,7 @@ class WCRGModel:
                 c = None
                 side = v.shape[-1]
             feats = make_features(self.family, level=level, L=side, wavelet=self.wavelet,
-                                  **self._options_for(fine))
+                                  **self._options_for(fine, level))
             t1 = time.perf_counter()
             if method == "score":
                 sm = fit_score_matching(feats, (v, c), ridge=ridge, batch_size=batch_size)
