@@ -1,0 +1,96 @@
+"""Scattering statistics per second at 256² against kymatio, and synthesis wall time (JSON).
+
+Side by side in one run (these machines are noisy: read the ratios):
+* ours: S1-S4 of :func:`explorer.core.scattering.scattering_spectra` (one image per call, and a
+  batch of 8 per call), J = 5..7, L = 4..8;
+* peer: kymatio 0.3 ``Scattering2D`` numpy frontend (order-2 scattering, one image per call), only
+  when kymatio imports (it needs scipy < 1.17: run ``bash benchmarks/peer_env.sh`` and use
+  ``.venv-bench/bin/python``); otherwise the peer columns are null;
+* microcanonical synthesis: wall time per L-BFGS iteration (two syntheses at once) at 128² and
+  256², and the full-loop seconds for ``--iterations``.
+
+    .venv-bench/bin/python benchmarks/bench_scattering.py [--repeats 5] [--iterations 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy
+
+from explorer.core import scattering as sc
+from explorer.core.io import load_fields
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CONFIGS = [(5, 4), (6, 4), (7, 4), (5, 8)]
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up (filter banks, FFT plans)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def peer(M: int, J: int, L: int):
+    try:
+        from kymatio.numpy import Scattering2D
+    except Exception as e:  # noqa: BLE001
+        return None, f"kymatio unavailable: {type(e).__name__}: {e}"[:200]
+    S = Scattering2D(J=J, shape=(M, M), L=L, max_order=2)
+    return S, None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--iterations", type=int, default=20)
+    a = ap.parse_args()
+    x = load_fields(ASSETS / "turbulence_L256.npz").fields.astype(np.float64)
+    one = x[:1]
+    batch = x[:8]
+    out: dict = {"machine": {"python": platform.python_version(), "numpy": np.__version__,
+                             "scipy": scipy.__version__, "fft_workers": sc.WORKERS},
+                 "statistics_256": [], "synthesis": []}
+    note = None
+    for J, L in CONFIGS:
+        t_one = median_time(lambda: sc.scattering_spectra(one, J, L), a.repeats)
+        t_batch = median_time(lambda: sc.scattering_spectra(batch, J, L, batch=8),
+                              max(1, a.repeats // 2))
+        S, note = peer(256, J, L)
+        t_peer = median_time(lambda: S.scattering(one[0]), a.repeats) if S is not None else None
+        row = {"J": J, "L": L, "count_isotropic": sc.isotropic_count(J, L),
+               "ours_images_per_s": 1.0 / t_one,
+               "ours_images_per_s_batch8": len(batch) / t_batch,
+               "kymatio_images_per_s": None if t_peer is None else 1.0 / t_peer,
+               "speedup_vs_kymatio": None if t_peer is None else t_peer / t_one}
+        out["statistics_256"].append(row)
+        print(json.dumps(row), flush=True)
+    out["peer_note"] = note or "kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image per call"
+    for M, J in ((128, 5), (256, 6)):
+        d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
+        obj = sc.SynthesisObjective(d, J=J, L=4)
+        x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
+        t_eval = median_time(lambda: obj(x0), max(1, a.repeats // 2))
+        t = time.perf_counter()
+        fs = sc.synthesize(d, 2, J=J, L=4, iterations=a.iterations, seed=0)
+        wall = time.perf_counter() - t
+        row = {"size": M, "J": J, "L": 4, "syntheses": 2, "iterations": a.iterations,
+               "seconds_per_loss_and_gradient": t_eval, "wall_seconds": wall,
+               "seconds_per_iteration": wall / a.iterations,
+               "final_loss": fs.meta["synthesis"]["loss"]}
+        out["synthesis"].append(row)
+        print(json.dumps(row), flush=True)
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Scattering spectra, microcanonical synthesis and the scattering-Gaussian family: definitions
+against a direct computation, gradients against finite differences, Gaussian references vs
+turbulence, the one-sample 256² synthesis acceptance, and WCRG with the scattering family."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.fft as sfft
+
+from explorer.core import diagnostics as dg
+from explorer.core import features as ft
+from explorer.core import observables as ob
+from explorer.core import scattering as sc
+from explorer.core.io import load_fields
+from explorer.core.model import WCRGModel
+from explorer.core.progress import run
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SEED = 2024_06
+
+
+def asset(name: str) -> np.ndarray:
+    return load_fields(ASSETS / f"{name}.npz").fields.astype(np.float64)
+
+
+# ------------------------------------------------------------------ definitions
+def direct_spectra(x: np.ndarray, bank: sc.FilterBank):
+    """S1..S4 of one field by the definitions, with plain FFTs on each scale's grid."""
+    M, J, L = bank.M, bank.J, bank.L
+    xh = np.fft.fft2(x)
+    W, U = {}, {}
+    for j in range(J):
+        m, s = bank.side[j], M // bank.side[j]
+        for l in range(L):
+            full = np.zeros((M, M))
+            k = np.fft.fftfreq(m, 1.0 / m).astype(int)
+            full[np.ix_(k % M, k % M)] = bank.psi[j][l]        # the box filter on the full grid
+            w = np.fft.ifft2(xh * full)[::s, ::s]              # exact subsampling (band-limited)
+            W[j, l], U[j, l] = w, np.abs(w)
+
+    def conv_on(u, j_from, j, l):
+        """(u ⋆ ψ_(j,l)) on the grid of scale j_from (u given there)."""
+        m = bank.side[j_from]
+        f = np.zeros((m, m))
+        k = np.fft.fftfreq(bank.side[j], 1.0 / bank.side[j]).astype(int)
+        f[np.ix_(k % m, k % m)] = bank.psi[j][l]
+        return np.fft.ifft2(np.fft.fft2(u) * f)
+
+    S1 = np.array([[U[j, l].mean() for l in range(L)] for j in range(J)])
+    S2 = np.array([[np.mean(np.abs(W[j, l]) ** 2) for l in range(L)] for j in range(J)])
+    S3 = np.zeros((J, L, J, L), complex)
+    S4 = np.zeros((J, L, J, L, J, L), complex)
+    for j1 in range(J):
+        for l1 in range(L):
+            for j2 in range(j1, J):
+                for l2 in range(L):
+                    s = bank.side[j1] // bank.side[j2]
+                    w2 = np.kron(W[j2, l2], np.ones((s, s)))[: bank.side[j1], : bank.side[j1]]
+                    # W_λ2 on the finer grid j1: re-evaluate exactly instead of repeating
+                    full = np.zeros((M, M))
+                    k = np.fft.fftfreq(bank.side[j2], 1.0 / bank.side[j2]).astype(int)
+                    full[np.ix_(k % M, k % M)] = bank.psi[j2][l2]
+                    w2 = np.fft.ifft2(xh * full)[:: M // bank.side[j1], :: M // bank.side[j1]]
+                    v = conv_on(U[j1, l1], j1, j2, l2)
+                    S3[j1, l1, j2, l2] = np.mean(w2 * np.conj(v))
+                    for j3 in range(j2, J):
+                        for l3 in range(L):
+                            a = conv_on(U[j1, l1], j1, j3, l3)
+                            b = conv_on(U[j2, l2], j2, j3, l3)
+                            # bring a to grid j2 (exact: band-limited to box j3 ⊆ box j2)
+                            a = a[:: bank.side[j1] // bank.side[j2], :: bank.side[j1] // bank.side[j2]]
+                            S4[j1, l1, j2, l2, j3, l3] = np.mean(a * np.conj(b))
+    return S1, S2, S3, S4
+
+
+def test_statistics_match_the_definitions():
+    x = np.random.default_rng(SEED).standard_normal((32, 32)) ** 3
+    bank = sc.filter_bank(32, 3, 4)
+    assert bank.side == (32, 32, 16)
+    S1, S2, S3, S4 = direct_spectra(x, bank)
+    fw = sc._forward(x[None], bank)
+    scale = np.abs(S4).max()
+    assert np.allclose(fw.S1[0], S1, rtol=1e-10, atol=0)
+    assert np.allclose(fw.S2[0], S2, rtol=1e-10, atol=0)
+    assert np.allclose(fw.S3[0], S3, rtol=0, atol=1e-10 * np.abs(S3).max())
+    assert np.allclose(fw.S4[0], S4, rtol=0, atol=1e-10 * scale)
+    assert fw.mean[0] == pytest.approx(x.mean(), abs=1e-12)
+
+
+def test_counts_names_and_reductions():
+    assert sc.isotropic_count(5, 4) == 631 and sc.isotropic_count(7, 4) == 1471
+    x = np.random.default_rng(SEED).standard_normal((3, 64, 64))
+    spec = sc.scattering_spectra(x, 5, 4)
+    sizes = {}
+    for r in sc.REDUCTIONS:
+        st = sc.reduce_spectra(spec, r)
+        assert st.values.shape == (3, len(st.table))
+        assert len(set(st.names)) == len(st.names), r
+        sizes[r] = len(st)
+    assert sizes["isotropic"] == sizes["fourier"] == sizes["scale"] == 631
+    assert sizes["raw"] == 1 + 2 * 20 + 15 * 16 + 35 * 64
+    iso = sc.reduce_spectra(spec, "isotropic")
+    fou = sc.reduce_spectra(spec, "fourier")
+    # the harmonics are the DFT of the angle-difference profile: invert and compare
+    i3, f3 = iso.select("S3"), fou.select("S3")
+    prof = np.fft.ifft(fou.values[:, f3].reshape(3, -1, 4), axis=-1) * 4
+    assert np.allclose(prof.reshape(3, -1), iso.values[:, i3])
+    t = fou.table[f3[5]]
+    assert t["kind"] == "S3" and {"j1", "j2", "m"} <= set(t)
+    row = fou.to_dict()["coefficients"][0]
+    assert row["name"] == "mean" and "re" in row and "std" in row
+    thr = sc.snr_threshold(fou)
+    assert thr.thresholded and 0 < len(thr) < len(fou)
+    one = sc.scattering_statistics(x[:1], 4, 4, threshold=True)
+    assert not one.thresholded and "one field" in one.notes[0]
+
+
+@pytest.mark.parametrize("bad", [dict(M=48, J=2), dict(M=32, J=6), dict(M=32, J=2, L=0)])
+def test_bank_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError):
+        sc.filter_bank(**{"L": 4, **bad})
+
+
+# ------------------------------------------------------------------ gradients
+@pytest.mark.parametrize("group", [None, "S1", "S2", "S3", "S4", "spectrum", "mean"])
+def test_synthesis_gradient_matches_finite_differences(group):
+    g = np.random.default_rng(SEED + 1)
+    data = g.standard_normal((1, 32, 32)) ** 3 + 0.3
+    weights = None if group is None else {k: float(k == group) for k in sc.SynthesisObjective.GROUPS}
+    obj = sc.SynthesisObjective(data, J=3, L=4, weights=weights)
+    x = g.standard_normal((2, 32, 32))
+    loss, grad = obj(x)
+    assert loss > 0
+    for _ in range(3):
+        u = g.standard_normal(x.shape)
+        eps = 1e-5
+        fd = (obj(x + eps * u)[0] - obj(x - eps * u)[0]) / (2 * eps)
+        assert np.sum(grad * u) == pytest.approx(fd, rel=1e-6, abs=1e-9 * (1 + abs(loss)))
+
+
+# ------------------------------------------------------------------ Gaussian references
+def _z2(a: np.ndarray, b: np.ndarray | None = None) -> float:
+    """Mean squared z-score of the coefficient means of a (against 0, or against b's means)."""
+    ma, va = a.mean(0), a.var(0, ddof=1) / len(a)
+    if b is None:
+        return float(np.mean(np.abs(ma) ** 2 / va))
+    mb, vb = b.mean(0), b.var(0, ddof=1) / len(b)
+    return float(np.mean(np.abs(ma - mb) ** 2 / (va + vb)))
+
+
+def test_s3_s4_gaussian_references_and_turbulence():
+    """Gaussian fields: S3 = 0 within noise and S4 = S4 of phase-randomised surrogates; turbulence
+    departs from both references. Statistic: the mean squared z-score over the isotropic
+    coefficients (≈ 1 under the null; correlated coefficients widen its spread)."""
+    gauss = asset("gaussian_L64_eta2")[:64]
+    turb = asset("turbulence_L128")
+    J, L = 4, 4
+    res = {}
+    for name, x in (("gaussian", gauss), ("turbulence", turb)):
+        st = sc.scattering_statistics(x, J, L, reduction="fourier")
+        sur = sc.scattering_statistics(dg.phase_randomise(x, seed=SEED), J, L, reduction="fourier")
+        i3, i4 = st.select("S3"), st.select("S4")
+        res[name] = {"S3_vs_0": _z2(st.values[:, i3]),
+                     "S4_vs_surrogate": _z2(st.values[:, i4], sur.values[:, i4]),
+                     "S3_surrogate_vs_0": _z2(sur.values[:, i3])}
+    print("mean z^2:", res)
+    g, t = res["gaussian"], res["turbulence"]
+    assert g["S3_vs_0"] < 2.0
+    assert g["S4_vs_surrogate"] < 2.0
+    assert t["S3_surrogate_vs_0"] < 2.0          # surrogates of turbulence are Gaussian too
+    assert t["S3_vs_0"] > 4.0                    # measured 7.7 (null: 0.9-1.3)
+    assert t["S4_vs_surrogate"] > 10.0           # measured 237
+
+
+# ------------------------------------------------------------------ synthesis
+def test_iter_synthesize_reports_stops_and_is_deterministic():
+    d = asset("turbulence_L128")[:1, ::4, ::4]            # 32 x 32
+    reps = list(sc.iter_synthesize(d, 2, J=3, L=4, iterations=6, report_every=2, seed=3))
+    assert [r.step for r in reps[:-1]] == [2, 4, 6]
+    assert all(r.snapshot.shape == (32, 32) and "loss" in r.info for r in reps[:-1])
+    final = reps[-1]
+    assert final.done and not final.stopped
+    fs = final.result
+    assert fs.fields.shape == (2, 32, 32) and fs.fields.dtype == np.float32
+    assert fs.meta["synthesis"]["loss"] < reps[0].info["loss"] * 10
+    again = sc.synthesize(d, 2, J=3, L=4, iterations=6, seed=3)
+    assert np.array_equal(again.fields, fs.fields)
+    stop = threading.Event()
+    out = []
+    for r in sc.iter_synthesize(d, 1, J=3, L=4, iterations=200, report_every=1, stop=stop):
+        out.append(r)
+        stop.set()
+    assert out[-1].done and out[-1].stopped and out[-1].step < 10
+    g = sc.synthesize(d, 3, model="gaussian", seed=1)
+    assert np.allclose(np.abs(np.fft.fft2(g.fields[0])), np.abs(np.fft.fft2(d[0])), rtol=1e-4,
+                       atol=1e-3)
+
+
+def _report(name, data, x):
+    k = ob.kurtosis(x)
+    f = ob.increment_flatness(x)
+    return {"name": name, "spectrum_log_ratio": dg.spectrum_log_ratio(data, x),
+            "kurtosis": k, "flatness": f, "tv": dg.total_variation(data, x)}
+
+
+@pytest.mark.slow  # ~3-9 min on 2 cores (300 iterations measured 533 s on a busy machine)
+def test_one_sample_256_synthesis_reproduces_turbulence_and_gaussian_does_not():
+    """Acceptance: syntheses from field 0 of turbulence_L256 match its spectrum, kurtosis (15 %),
+    increment flatness at 1..16 px (20 %) and histogram (TV <= 0.05); the power-spectrum-only
+    (phase-randomised) reference fails kurtosis and flatness."""
+    data = asset("turbulence_L256")[:1]
+    fs = sc.synthesize(data, 2, J=6, L=4, iterations=SYNTH_ITERATIONS, seed=1)
+    x = fs.fields.astype(np.float64)
+    gauss = sc.gaussian_synthesis(data, 2, seed=1)
+    d, s, gs = _report("data", data, data), _report("synthesis", data, x), _report("gaussian", data, gauss)
+    print(d, s, gs, fs.meta["synthesis"], sep="\n")
+    assert s["spectrum_log_ratio"] <= 0.1
+    assert abs(s["kurtosis"] / d["kurtosis"] - 1) <= 0.15
+    for lag, v in d["flatness"].items():
+        assert abs(s["flatness"][lag] / v - 1) <= 0.20, lag
+    assert s["tv"] <= 0.05
+    assert abs(gs["kurtosis"] / d["kurtosis"] - 1) > 0.15
+    assert all(abs(gs["flatness"][lag] / v - 1) > 0.20 for lag, v in d["flatness"].items() if lag <= 8)
+
+
+SYNTH_ITERATIONS = 500  # 300 gave flatness(4 px) +21 %, TV 0.050: see the issue report
+
+
+# ------------------------------------------------------------------ scattering feature family
+def _fd_check(F, v, c, g):
+    ctx = F.prepare(v, c)
+    G = F.grad(ctx)
+    lap = F.laplacian(ctx)
+    for _ in range(2):
+        u = g.standard_normal(v.shape)
+        eps = 1e-6
+        fd = (F.phi(F.prepare(v + eps * u, c)) - F.phi(F.prepare(v - eps * u, c))) / (2 * eps)
+        ex = (G * u[:, None]).reshape(G.shape[0], G.shape[1], -1).sum(-1)
+        assert np.allclose(ex, fd, rtol=1e-6, atol=1e-6 * (1 + np.abs(fd).max()))
+    # Laplacian: central differences of the exact gradient along every coordinate
+    M = v[0].size
+    fdl = np.zeros_like(lap)
+    eps = 1e-5
+    for a in range(M):
+        e = np.zeros(M)
+        e[a] = eps
+        e = e.reshape(v.shape[1:])
+        gp = F.grad(F.prepare(v + e, c)).reshape(len(v), F.n_features, M)[:, :, a]
+        gm = F.grad(F.prepare(v - e, c)).reshape(len(v), F.n_features, M)[:, :, a]
+        fdl += (gp - gm) / (2 * eps)
+    assert np.allclose(lap, fdl, rtol=1e-6, atol=1e-6 * (1 + np.abs(lap).max()))
+    theta = g.standard_normal(F.n_features)
+    u, w = g.standard_normal(v.shape), g.standard_normal(v.shape)
+    fdE = (F.energy(theta, v + 1e-6 * u, c) - F.energy(theta, v - 1e-6 * u, c)) / 2e-6
+    gE = F.energy_grad(theta, v, c)
+    assert np.allclose((gE * u).reshape(len(v), -1).sum(1), fdE, rtol=1e-6, atol=1e-6)
+    Hw = F.hvp(theta, v, w, c)
+    fdH = (F.energy_grad(theta, v + 1e-6 * w, c) - F.energy_grad(theta, v - 1e-6 * w, c)) / 2e-6
+    assert np.allclose(Hw, fdH, rtol=1e-5, atol=1e-6 * (1 + np.abs(fdH).max()))
+    assert np.sum(Hw * u) == pytest.approx(np.sum(F.hvp(theta, v, u, c) * w), rel=1e-10, abs=1e-10)
+
+
+@pytest.mark.parametrize("level,L", [("depth0", 8), ("conditional", 8), ("conditional", 6),
+                                     ("conditional", 2)])
+def test_scattering_family_derivatives_match_finite_differences(level, L):
+    g = np.random.default_rng(SEED + L)
+    F = ft.make_features("scattering", level=level, L=L, eps=0.3, eps_coarse=0.4, eps_low=0.5)
+    if level == "depth0":
+        v, c = g.standard_normal((2, L, L)), None
+    else:
+        n = L // 2
+        v, c = 0.7 * g.standard_normal((2, 3, n, n)), 1.5 * g.standard_normal((2, n, n))
+    _fd_check(F, v, c, g)
+    assert len(set(F.names)) == len(F.names)
+    G = ft.features_from_spec(F.spec)
+    assert G.names == F.names
+    assert np.array_equal(G.phi(G.prepare(v, c)), F.phi(F.prepare(v, c)))
+
+
+def test_scattering_family_names_and_data_widths():
+    F = ft.make_features("scattering", level="conditional", L=16, eps=0.1)
+    for name in ("|HL|", "|HL||HL|(0,1)", "|HL||LH|", "|HH|*|HH'|", "LH*|LL|"):
+        assert name in F.names
+    x = asset("turbulence_L128")[:2]
+    m = WCRGModel("scattering", 2)
+    opts = m._options_for(x, "conditional")
+    assert 0 < opts["eps"] < opts["eps_low"]
+    with pytest.raises(ValueError):
+        ft.make_features("scattering", level="conditional", L=8, eps=-1)
+
+
+def test_wcrg_scattering_family_fits_saves_and_loads(tmp_path):
+    x = asset("turbulence_L128")[:4, ::2, ::2]            # 64 x 64
+    m = WCRGModel("scattering", 2).fit(x)
+    assert all(np.all(np.isfinite(f.theta)) for f in m.factors())
+    p = m.save(tmp_path / "m.npz")
+    m2 = WCRGModel.load(p)
+    e1, e2 = m.scale_energies(x), m2.scale_energies(x)
+    assert e1.keys() == e2.keys() and all(np.array_equal(e1[k], e2[k]) for k in e1)
+    assert m2.conditionals[0].features.names == m.conditionals[0].features.names
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "not met yet: on the dealiased, zero-mean turbulence fields the score-matching fits of both "
+    "families have indefinite factors (coarse mean mode, finest conditional over the dead "
+    "2/3-rule band), so MALA diverges or drifts; see the issue report"))
+def test_wcrg_scattering_beats_gaussian_on_turbulence():
+    x = asset("turbulence_L128")
+    out = {}
+    for fam in ("gaussian", "scattering"):
+        m = WCRGModel(fam, 2).fit(x)
+        s = m.sample(8, steps=60, burn_in=60, seed=0).fields.astype(np.float64)
+        out[fam] = (abs(ob.kurtosis(s) / ob.kurtosis(x) - 1),
+                    np.mean([abs(ob.increment_flatness(s)[k] / v - 1)
+                             for k, v in ob.increment_flatness(x).items()]))
+    assert out["scattering"][0] < out["gaussian"][0]
+    assert out["scattering"][1] < out["gaussian"][1]
+
+
+def test_sfft_roundtrip_of_half_adjoint():
+    """The adjoint of f -> rfft2(f)/m² used by the gradients: <R f, g> = <f, R* g> (real part)."""
+    g = np.random.default_rng(SEED)
+    f = g.standard_normal((1, 16, 16))
+    h = g.standard_normal((1, 16, 9)) + 1j * g.standard_normal((1, 16, 9))
+    lhs = np.sum((sfft.rfft2(f) / 256 * np.conj(h)).real)
+    rhs = np.sum(f * sc._half_adjoint(h, 16, 1))
+    assert lhs == pytest.approx(rhs, rel=1e-12)

@@ -1,0 +1,67 @@
+"""CLI: explorer scattering / synthesize and fit --family scattering; errors are one line, exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from explorer.cli import main
+from explorer.core.fields.base import FieldSet
+from explorer.core.io import load_fields, save_fields
+from explorer.core.model import WCRGModel
+
+
+@pytest.fixture()
+def small(tmp_path):
+    x = load_fields("assets/turbulence_L128.npz").fields[:3, ::4, ::4]     # 32 x 32
+    path = tmp_path / "t32.npz"
+    save_fields(path, FieldSet(x, {"generator": "test", "params": {}}))
+    return path
+
+
+def test_scattering_json_names_every_coefficient(small, capsys):
+    assert main(["scattering", str(small), "--J", "3", "--L", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["count"] == 1 + 2 * 3 + 4 * 6 + 16 * 10 == len(out["coefficients"])
+    names = [c["name"] for c in out["coefficients"]]
+    assert len(set(names)) == len(names) and names[0] == "mean"
+    assert {"kind", "j1", "j2", "j3", "re", "im", "std"} <= set(out["coefficients"][-1])
+    assert main(["scattering", str(small), "--J", "3", "--reduction", "raw", "--fields", "0",
+                 "--json"]) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert raw["n_fields"] == 1 and raw["reduction"] == "raw"
+
+
+def test_synthesize_writes_fields(small, tmp_path, capsys):
+    out = tmp_path / "s.npz"
+    assert main(["synthesize", str(small), "--fields", "0", "--samples", "2", "--J", "3",
+                 "--iterations", "5", "--out", str(out), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    fs = load_fields(out)
+    assert fs.fields.shape == (2, 32, 32) and summary["iterations"] == 5
+    assert fs.meta["generator"] == "scattering-synthesis"
+    assert fs.meta["command"].startswith("explorer synthesize")
+    assert main(["synthesize", str(small), "--model", "gaussian", "--samples", "1",
+                 "--out", str(tmp_path / "g.npz"), "--quiet"]) == 0
+
+
+def test_fit_family_scattering(small, tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    assert main(["fit", str(small), "--family", "scattering", "--depth", "2", "--out", str(out),
+                 "--quiet", "--json"]) == 0
+    m = WCRGModel.load(out)
+    assert m.family == "scattering" and "|HL|" in m.conditionals[0].features.names
+    assert np.isfinite(m.coarse.theta).all()
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["scattering", "{f}", "--J", "9"], "J must be"),
+    (["scattering", "{f}", "--fields", "7"], "out of range"),
+    (["scattering", "missing.npz"], "missing.npz"),
+    (["synthesize", "{f}", "--out", "x.txt"], ".npz"),
+    (["fit", "{f}", "--family", "nope", "--out", "m.npz"], "invalid choice"),
+])
+def test_scattering_errors_are_one_line(small, capsys, args, needle):
+    code = main([a.format(f=small) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and needle in err
