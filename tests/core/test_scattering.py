@@ -268,7 +268,9 @@ def _fd_check(F, v, c, g):
                                      ("conditional", 2)])
 def test_scattering_family_derivatives_match_finite_differences(level, L):
     g = np.random.default_rng(SEED + L)
-    F = ft.make_features("scattering", level=level, L=L, eps=0.3, eps_coarse=0.4, eps_low=0.5)
+    F = ft.make_features("scattering", level=level, L=L, eps=0.3, eps_coarse=0.4, eps_low=0.5,
+                         min_side=1)
+    assert any(name.startswith("|") for name in F.names)
     if level == "depth0":
         v, c = g.standard_normal((2, L, L)), None
     else:
@@ -283,6 +285,8 @@ def test_scattering_family_derivatives_match_finite_differences(level, L):
 
 def test_scattering_family_names_and_data_widths():
     F = ft.make_features("scattering", level="conditional", L=16, eps=0.1)
+    small = ft.make_features("scattering", level="conditional", L=8)
+    assert small.names == ft.make_features("gaussian", level="conditional", L=8).names
     for name in ("|HL|", "|HL||HL|(0,1)", "|HL||LH|", "|HH|*|HH'|", "LH*|LL|"):
         assert name in F.names
     x = asset("turbulence_L128")[:2]
