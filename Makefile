@@ -4,7 +4,7 @@ PYTHON ?= python3
 PORT   ?= 5006
 BIN     = $(VENV)/bin
 
-.PHONY: install app test test-slow assets bench clean
+.PHONY: install app test test-slow assets bench bench-scattering clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: install
 	$(BIN)/python benchmarks/bench_phi4.py
 	$(BIN)/python benchmarks/bench_turbulence.py
 	$(BIN)/python benchmarks/bench_fit.py
+
+## scattering statistics vs kymatio (peer reference in a separate .venv-bench: scipy < 1.17)
+bench-scattering:
+	bash benchmarks/peer_env.sh
+	.venv-bench/bin/python benchmarks/bench_scattering.py
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache
