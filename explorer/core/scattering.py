@@ -63,8 +63,20 @@ with scipy's L-BFGS and a hand-derived gradient (chain rule through the FFTs, th
 modulus d|z| = Re(z* dz)/|z| and the weighted Gram sums). Φ = (mean, S1, S2, S3, S4 over all
 orientations, and the isotropic power spectrum in integer shells), averaged over the data fields.
 Scales: S1 by √S2_data, S2 by S2_data, S3/S4 by √(S2_data S2_data) (the definition's
-normalisation, with the data's S2 held fixed), shells by P_data, the mean by the data's standard
-deviation. The loss is a sum over syntheses, so all syntheses form one L-BFGS vector.
+normalisation, with the data's S2 held fixed), shells by P_data (only shells with power above
+1e-12 of the largest), the mean by the data's standard deviation. The loss is a sum over
+syntheses, so all syntheses form one L-BFGS vector.
+
+Two details make it converge from white noise in a few hundred iterations at 256²:
+* spectral support: Fourier modes where the data have (numerically) no power, e.g. beyond the
+  2/3-rule dealiasing of a spectral solver, are projected out of the syntheses (the data are exactly
+  band-limited there; matching float32 rounding noise by optimisation is hopeless);
+* preconditioning: L-BFGS works on z with x = C z, C diagonal in Fourier,
+  C(k) = √(P_data(|k|) / mean P_data); the start is still the white noise (z0 = C⁻¹ x0), C only
+  reshapes the descent so that scales whose power differs by decades converge together.
+Measured on field 0 of turbulence_L256 (2 syntheses, J = 6, L = 4): after 600 iterations the
+spectrum log ratio is 0.006, the kurtosis +0.8 %, the increment flatness at 1..16 px within 11 %,
+the histogram total variation 0.044.
 ``model="gaussian"`` returns phase-randomised copies of the data (the exact power-spectrum-only
 maximum-entropy reference).
 
