@@ -31,7 +31,6 @@ CONFIGS = [(5, 4), (6, 4), (7, 4), (5, 8)]
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (filter banks, FFT plans)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -62,16 +61,25 @@ def main() -> None:
                  "statistics_256": [], "synthesis": []}
     note = None
     for J, L in CONFIGS:
-        t_one = median_time(lambda: sc.scattering_spectra(one, J, L), a.repeats)
-        t_batch = median_time(lambda: sc.scattering_spectra(batch, J, L, batch=8),
-                              max(1, a.repeats // 2))
         S, note = peer(256, J, L)
-        t_peer = median_time(lambda: S.scattering(one[0]), a.repeats) if S is not None else None
+        ours = lambda: sc.scattering_spectra(one, J, L)            # noqa: E731
+        ours8 = lambda: sc.scattering_spectra(batch, J, L, batch=8)  # noqa: E731
+        ours(), ours8()
+        if S is not None:
+            S.scattering(one[0])
+        t_one, t_batch, t_peer, ratios = [], [], [], []
+        for _ in range(a.repeats):        # interleaved, so that load changes hit both sides
+            t_one.append(median_time(ours, 1))
+            if S is not None:
+                t_peer.append(median_time(lambda: S.scattering(one[0]), 1))
+                ratios.append(t_peer[-1] / t_one[-1])
+            t_batch.append(median_time(ours8, 1) / len(batch))
         row = {"J": J, "L": L, "count_isotropic": sc.isotropic_count(J, L),
-               "ours_images_per_s": 1.0 / t_one,
-               "ours_images_per_s_batch8": len(batch) / t_batch,
-               "kymatio_images_per_s": None if t_peer is None else 1.0 / t_peer,
-               "speedup_vs_kymatio": None if t_peer is None else t_peer / t_one}
+               "ours_images_per_s": 1.0 / float(np.median(t_one)),
+               "ours_images_per_s_batch8": 1.0 / float(np.median(t_batch)),
+               "kymatio_images_per_s": None if not t_peer else 1.0 / float(np.median(t_peer)),
+               "speedup_vs_kymatio_median_of_pairs": None if not ratios else float(np.median(ratios)),
+               "speedup_pairs": [round(r, 2) for r in ratios]}
         out["statistics_256"].append(row)
         print(json.dumps(row), flush=True)
     out["peer_note"] = note or "kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image per call"
@@ -79,6 +87,7 @@ def main() -> None:
         d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
         obj = sc.SynthesisObjective(d, J=J, L=4)
         x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
+        obj(x0)
         t_eval = median_time(lambda: obj(x0), max(1, a.repeats // 2))
         t = time.perf_counter()
         fs = sc.synthesize(d, 2, J=J, L=4, iterations=a.iterations, seed=0)
