@@ -95,10 +95,27 @@ def solve_score_matching(H: np.ndarray, b: np.ndarray, ridge: float = 1e-6):
     return theta_p / d, float(np.linalg.cond(H)), float(np.linalg.cond(Hp))
 
 
+def solve_score_matching_staged(H: np.ndarray, b: np.ndarray, first: int, ridge: float = 1e-6):
+    """Block-coordinate score matching: the first ``first`` parameters alone (H₁₁ θ₁ = b₁, the
+    fit of that sub-family by itself), then the rest given them (H₂₂ θ₂ = b₂ - H₂₁ θ₁). Used by
+    families declaring ``stage_first`` (e.g. a Gaussian base that must stay positive definite plus
+    bounded corrections). Returns theta, kappa(H), kappa of the preconditioned H."""
+    k = int(first)
+    t1, _, _ = solve_score_matching(H[:k, :k], b[:k], ridge)
+    t2, _, _ = solve_score_matching(H[k:, k:], b[k:] - H[k:, :k] @ t1, ridge)
+    d = np.sqrt(np.clip(np.diag(H), 0.0, None))
+    d[d == 0] = 1.0
+    return np.concatenate([t1, t2]), float(np.linalg.cond(H)), float(np.linalg.cond(H / np.outer(d, d)))
+
+
 def fit_score_matching(features, data, ridge: float = 1e-6, batch_size: int = 32) -> ScoreMatchingFit:
     t0 = time.perf_counter()
     H, b, n = score_matching_statistics(features, data, batch_size)
-    theta, c_raw, c_pre = solve_score_matching(H, b, ridge)
+    first = getattr(features, "stage_first", None)
+    if first is not None and 0 < first < len(b):
+        theta, c_raw, c_pre = solve_score_matching_staged(H, b, first, ridge)
+    else:
+        theta, c_raw, c_pre = solve_score_matching(H, b, ridge)
     return ScoreMatchingFit(theta=theta, names=list(features.names), H=H, b=b, n_samples=n,
                             cond_raw=c_raw, cond_preconditioned=c_pre, ridge=ridge,
                             seconds=time.perf_counter() - t0,

@@ -24,8 +24,14 @@ coefficient makes the energy unbounded below where F is large):
 Depth 0 (the coarsest field or a single-scale model x): the gaussian couplings plus
 "|dy|" = Σ_u m(x(u) - x(u - e_y)) and "|dx|" (smooth total variation: sparsity of increments).
 
-Options: ``radius`` (couplings), ``products`` (default True: include the products of moduli),
-``min_side`` (default 8): levels whose varying lattice is smaller than min_side × min_side get
+Options: ``radius`` (couplings); ``products`` (default False: the products of moduli grow
+quadratically with a free sign and can make the energy unbounded below); ``sparsity`` (default
+True: the plain "|a|" terms); ``staged`` (default True: score matching is solved block by block,
+first the gaussian couplings alone — the gaussian family's own fit — then the modulus terms given
+them, :func:`explorer.core.fit.solve_score_matching_staged`; with every modulus term of at most
+linear growth the energy is then bounded below whenever the gaussian fit is positive definite.
+A joint fit pairs positive |v| terms with negative on-site couplings on heavier-than-Laplace
+details, an energy unbounded below — measured on the turbulence details); ``min_side`` (default 8): levels whose varying lattice is smaller than min_side × min_side get
 the gaussian couplings only (a handful of coefficients per field cannot estimate the modulus
 terms; measured on the 16-field turbulence asset, the 1 × 1 to 4 × 4 levels overfit and
 sample wildly otherwise).
@@ -68,7 +74,7 @@ class ModulusFeatures(Features):
     """The modulus terms of the scattering family (see the module docstring)."""
 
     def __init__(self, level="depth0", L=None, wavelet=wv.DEFAULT_WAVELET, eps=1.0,
-                 eps_coarse=1.0, eps_low=1.0, products=True):
+                 eps_coarse=1.0, eps_low=1.0, products=True, sparsity=True):
         super().__init__(level, L, wavelet)
         self.eps = _check_eps("eps", eps)
         self.eps_coarse = _check_eps("eps_coarse", eps_coarse)
@@ -82,7 +88,7 @@ class ModulusFeatures(Features):
             self.with_coarse = n is None or n % 2 == 0
             self.fields = ([f"|{c}'|" for c in CH] if self.with_coarse else []) + ["|LL|"]
             self.terms = []
-            for a in range(3):
+            for a in range(3 if sparsity else 0):
                 self.terms.append(("mod", a))
                 names.append(f"|{CH[a]}|")
             for a in range(3 if products else 0):
@@ -298,7 +304,8 @@ class ModulusFeatures(Features):
 
 
 def _scattering_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps_low=1.0,
-                       eps_rel=DEFAULT_EPS_REL, products=True, min_side=8):
+                       eps_rel=DEFAULT_EPS_REL, products=False, min_side=8, staged=True,
+                       sparsity=True):
     """Builder of the "scattering" family: gaussian couplings + :class:`ModulusFeatures`.
 
     ``eps_rel`` is only used by :func:`data_options` (the model sets the absolute widths from
@@ -311,8 +318,11 @@ def _scattering_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps
     if n is not None and n < int(min_side):
         return quad
     mod = ModulusFeatures(level, L, wavelet, eps=eps, eps_coarse=eps_coarse, eps_low=eps_low,
-                          products=bool(products))
-    return FeatureSum([quad, mod])
+                          products=bool(products), sparsity=bool(sparsity))
+    F = FeatureSum([quad, mod])
+    if staged:
+        F.stage_first = quad.n_features
+    return F
 
 
 def _rms(a) -> float:
