@@ -4,7 +4,7 @@ import panel as pn
 
 from explorer.ui.dashboard import Dashboard
 
-pn.extension(sizing_mode="fixed", notifications=True)
+pn.extension(notifications=True)
 
 
 def build_page() -> pn.template.BootstrapTemplate:

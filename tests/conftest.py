@@ -37,14 +37,15 @@ def served_app():
            "--allow-websocket-origin", f"127.0.0.1:{port}",
            "--allow-websocket-origin", f"localhost:{port}"]
     ARTIFACTS.mkdir(exist_ok=True)
-    log = open(ARTIFACTS / "panel-serve.log", "w")
+    log_path = ARTIFACTS / f"panel-serve-{port}.log"
+    log = open(log_path, "w")
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}/app"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=60) as r:
                 if r.status == 200:
                     break
         except OSError:
@@ -52,7 +53,7 @@ def served_app():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             log.close()
-            raise RuntimeError("panel serve did not start: " + (ARTIFACTS / "panel-serve.log").read_text()[-2000:])
+            raise RuntimeError("panel serve did not start: " + log_path.read_text()[-2000:])
         time.sleep(0.3)
     yield url
     proc.terminate()

@@ -34,7 +34,10 @@ def _fmt(v, digits: int = 3) -> str:
 
 
 def _empty(title: str) -> hv.Curve:
-    return hv.Curve([], kdims=["x"], vdims=["y"]).opts(title=title, **PLOT)
+    """A titled empty placeholder (own dimension names: never linked to other plots' axes)."""
+    name = "".join(ch for ch in title if ch.isalnum()) or "empty"
+    return hv.Curve([], kdims=[f"{name}_x"], vdims=[f"{name}_y"]).opts(
+        title=title, xaxis=None, yaxis=None, **PLOT)
 
 
 class JobControls(pn.viewable.Viewer):
@@ -49,9 +52,12 @@ class JobControls(pn.viewable.Viewer):
         self.start_button = pn.widgets.Button(name=self.label, button_type="primary", width=110)
         self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=80,
                                              disabled=True)
-        self.progress = pn.indicators.Progress(value=0, max=100, width=220, active=False,
-                                               visible=True)
-        self.text = pn.pane.Markdown("", css_classes=[f"{self.job}-status"], width=420)
+        # fixed sizes everywhere a value changes several times a second: a change then never
+        # forces the browser to lay out the whole page again
+        self.progress = pn.indicators.Progress(value=0, max=100, width=220, height=20,
+                                               active=False, sizing_mode="fixed")
+        self.text = pn.pane.Markdown("", css_classes=[f"{self.job}-status"], width=420,
+                                     height=60, sizing_mode="fixed")
         self.stop_button.on_click(lambda e: self.session.stop(self.job))
 
     def update(self, rep, running: bool) -> None:
@@ -94,11 +100,11 @@ class DataView(pn.viewable.Viewer):
                      "gen_lam": {"name": "λ"}, "gen_eta": {"name": "η (Gaussian)"},
                      "gen_seed": {"name": "Seed"}})
         self.upload = pn.widgets.FileInput(accept=".npz,.npy,.png,.jpg,.jpeg", width=300,
-                                           name="Upload")
+                                           name="Upload", css_classes=["w-upload"])
         self.upload.param.watch(self._on_upload, "value")
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])
-        self.gallery = pn.pane.HoloViews(self._gallery(), sizing_mode="fixed")
+        self.gallery = pn.pane.HoloViews(self._gallery())
         s.data.param.watch(lambda e: setattr(self.gallery, "object", self._gallery()), "fields")
 
     def _gallery(self):
@@ -133,7 +139,9 @@ class ModelView(pn.viewable.Viewer):
         self.params = pn.Param(
             s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree"],
             show_name=False, width=260,
-            widgets={"family": {"name": "Feature family"}, "J": {"name": "Depth J"},
+            widgets={"family": {"name": "Feature family", "css_classes": ["w-family"]},
+                     "J": {"type": pn.widgets.IntInput, "name": "Depth J",
+                           "css_classes": ["w-depth"]},
                      "wavelet": {"name": "Wavelet"}, "method": {"name": "Fitting method"},
                      "radius": {"name": "Coupling radius"},
                      "potential": {"name": "Potential basis"},
@@ -143,9 +151,9 @@ class ModelView(pn.viewable.Viewer):
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
                                       css_classes=["kappa-table"])
         self.couplings = pn.pane.Markdown("", width=560)
-        self.potential = pn.pane.HoloViews(_empty("learned potential"), sizing_mode="fixed")
-        self.kernels = pn.pane.HoloViews(_empty("quadratic kernels"), sizing_mode="fixed")
-        self.flow = pn.pane.HoloViews(_empty("RG flow"), sizing_mode="fixed")
+        self.potential = pn.pane.HoloViews(_empty("learned potential"))
+        self.kernels = pn.pane.HoloViews(_empty("quadratic kernels"))
+        self.flow = pn.pane.HoloViews(_empty("RG flow"))
         s.param.watch(self._on_model, ["fit_rows", "rgflow"])
 
     def _on_model(self, *_):
@@ -204,51 +212,59 @@ class SamplingView(pn.viewable.Viewer):
         s = self.session
         self.params = pn.Param(s, parameters=["n_samples", "steps", "sampler", "sample_seed"],
                                show_name=False, width=260,
-                               widgets={"n_samples": {"name": "Samples"},
-                                        "steps": {"name": "Steps per scale"},
+                               widgets={"n_samples": {"type": pn.widgets.IntInput,
+                                                      "name": "Samples",
+                                                      "css_classes": ["w-samples"]},
+                                        "steps": {"type": pn.widgets.IntInput,
+                                                  "name": "Steps per scale",
+                                                  "css_classes": ["w-steps"]},
                                         "sampler": {"name": "Sampler"},
                                         "sample_seed": {"name": "Seed"}})
         self.controls = JobControls(session=s, job="sample", label="Sample")
         self.controls.start_button.on_click(lambda e: s.start_sample())
-        # the live field streams through a Pipe into one DynamicMap: only the image data change
-        self.pipe = hv.streams.Pipe(data=s.live)
-        live = hv.DynamicMap(self._live, streams=[self.pipe]).opts(framewise=True)
-        self.live = pn.pane.HoloViews(live, sizing_mode="fixed", css_classes=["live-field"])
-        self.acceptance = pn.pane.HoloViews(_empty("acceptance"), sizing_mode="fixed")
-        self.energy = pn.pane.HoloViews(_empty("mean energy"), sizing_mode="fixed")
+        # The live field is a PNG swapped in place on every update (cheap for the browser at
+        # 4 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
+        # replacing a Bokeh plot 4 times a second overloads a small machine's browser.
+        self.live_title = pn.pane.Markdown("**current field** (chain 0)", width=320, height=50,
+                                           sizing_mode="fixed")
+        self.live = pn.pane.PNG(plots.field_png(np.zeros((2, 2))), width=320, height=320,
+                                sizing_mode="fixed", css_classes=["live-field"])
+        # traces are small PNG charts too (re-rendering Bokeh figures while sampling blocked the
+        # browser for tens of seconds on a busy 2-core machine)
+        self.traces = pn.pane.PNG(plots.traces_png({}), width=420, height=360,
+                                  sizing_mode="fixed", css_classes=["sample-traces"])
         self._traces_at = 0.0
-        s.param.watch(lambda e: self.pipe.send(e.new), "live")
+        s.param.watch(self._on_live, "live")
 
-    @staticmethod
-    def _live(data):
-        if data is None:
-            return hv.Image(np.zeros((2, 2), np.float32)).opts(title="current field",
-                                                               frame_width=300, frame_height=300)
-        return plots.field_image(data, title="current field (chain 0)").opts(
-            frame_width=300, frame_height=300)
+    def _on_live(self, event) -> None:
+        x = event.new
+        if x is None:
+            return
+        n = np.asarray(x).shape[-1]
+        self.live.object = plots.field_png(x, size=320)
+        self.live_title.object = (f"**current field** (chain 0, {n}×{n} at this scale; "
+                                  f"{self.session.jobs['sample'].reports} updates)")
 
     def refresh_traces(self, force: bool = False) -> None:
-        """Redraw the traces, at most once a second while sampling runs."""
+        """Redraw the traces, at most every 2 s while sampling runs."""
         now = time.monotonic()
-        if not force and now - self._traces_at < 1.0:
+        if not force and now - self._traces_at < 2.0:
             return
         self._traces_at = now
         infos = list(self.session.jobs["sample"].infos)
-        acc: dict[str, list] = {}
-        en: dict[str, list] = {}
+        series: dict[str, dict[str, list]] = {}
         for i in infos:
             scale = str(i.get("stage", "")).split(":")[0]
-            if "acceptance" in i:
-                acc.setdefault(scale, []).append(i["acceptance"])
-            if "mean_energy" in i:
-                en.setdefault(scale, []).append(i["mean_energy"])
-        self.acceptance.object = plots.traces(acc, "acceptance per report", "acceptance").opts(
-            **PLOT)
-        self.energy.object = plots.traces(en, "mean energy per report", "energy").opts(**PLOT)
+            d = series.setdefault(scale, {"acceptance": [], "mean energy": []})
+            if "acceptance" in i and "mean_energy" in i:
+                d["acceptance"].append(i["acceptance"])
+                d["mean energy"].append(i["mean_energy"])
+        self.traces.object = plots.traces_png(series)
 
     def __panel__(self):
         return pn.Row(pn.Column(self.params, self.controls, width=460),
-                      pn.Column(self.live), pn.Column(self.acceptance, self.energy))
+                      pn.Column(self.live_title, self.live),
+                      pn.Column(self.traces))
 
 
 class CompareView(pn.viewable.Viewer):
@@ -264,15 +280,15 @@ class CompareView(pn.viewable.Viewer):
         self.controls.start_button.on_click(lambda e: s.start_compare())
         self.table = pn.pane.Markdown("Sample the model, then Compare.", width=520,
                                       css_classes=["compare-table"])
-        self.spectra = pn.pane.HoloViews(_empty("power spectra"), sizing_mode="fixed",
+        self.spectra = pn.pane.HoloViews(_empty("power spectra"),
                                          css_classes=["compare-spectra"])
-        self.hist = pn.pane.HoloViews(_empty("histograms"), sizing_mode="fixed",
+        self.hist = pn.pane.HoloViews(_empty("histograms"),
                                       css_classes=["compare-histograms"])
-        self.eigen = pn.pane.HoloViews(_empty("Hessian eigenvalues"), sizing_mode="fixed",
+        self.eigen = pn.pane.HoloViews(_empty("Hessian eigenvalues"),
                                        css_classes=["compare-eigen"])
-        self.coupling = pn.pane.HoloViews(_empty("scale coupling"), sizing_mode="fixed",
+        self.coupling = pn.pane.HoloViews(_empty("scale coupling"),
                                           css_classes=["compare-coupling"])
-        self.mixing = pn.pane.HoloViews(_empty("autocorrelation"), sizing_mode="fixed")
+        self.mixing = pn.pane.HoloViews(_empty("autocorrelation"))
         s.param.watch(self._on_samples, "samples")
         s.param.watch(self._on_report, "compare_report")
 
@@ -377,9 +393,16 @@ class Dashboard(pn.viewable.Viewer):
         self.status = pn.pane.Markdown("", css_classes=["session-status"])
         s.param.watch(self._on_message, "message")
         s.param.watch(lambda e: setattr(self.status, "object", e.new), "status")
-        self.tabs = pn.Tabs(("Data", self.data_view), ("Model", self.model_view),
-                            ("Sampling", self.sampling_view), ("Compare", self.compare_view),
-                            ("Export", self.export_view), dynamic=False)
+        # The five views are stacked as collapsible cards on one page. (Switching views was tried
+        # with pn.Tabs and with visibility toggles: with Panel 1.9 the browser then missed the
+        # HoloViews stream updates / visibility patches and the live sampling view froze.)
+        self.views = {"Data": self.data_view, "Model": self.model_view,
+                      "Sampling": self.sampling_view, "Compare": self.compare_view,
+                      "Export": self.export_view}
+        self.panels = {name: pn.Card(view, title=name, collapsed=False,
+                                     css_classes=[f"view-{name.lower()}"],
+                                     sizing_mode="stretch_width")
+                       for name, view in self.views.items()}
         self._callback = None
         self._ticking = False
 
@@ -396,8 +419,8 @@ class Dashboard(pn.viewable.Viewer):
             s = self.session
             new = s.poll()
             for name, ctl in self.controls.items():
-                job = s.jobs[name]
-                if name in new or not job.running:
+                if name in new or name in s.finished_jobs:
+                    job = s.jobs[name]
                     ctl.update(job.latest, job.running)
             if "sample" in new:
                 self.sampling_view.refresh_traces(force="sample" in s.finished_jobs)
@@ -421,4 +444,5 @@ class Dashboard(pn.viewable.Viewer):
         self.session.shutdown()
 
     def __panel__(self):
-        return pn.Column(self.alert, self.status, self.tabs, sizing_mode="stretch_width")
+        return pn.Column(self.alert, self.status, *self.panels.values(),
+                         sizing_mode="stretch_width")

@@ -9,6 +9,7 @@ Matplotlib backend first and then calls the same functions to write PNG figures.
 from __future__ import annotations
 
 import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (options need a loaded backend; the page uses Bokeh)
 import numpy as np
 
 from explorer.core.observables import radial_power_spectrum
@@ -33,8 +34,11 @@ def _style(el, mpl: dict | None = None, **options):
     return el
 
 
-def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r") -> hv.Image:
-    """One field as an image, float32, symmetric colour range around 0 for signed fields."""
+def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r",
+                extent: float | None = None) -> hv.Image:
+    """One field as an image, float32, symmetric colour range around 0 for signed fields.
+    ``extent``: side of the drawn square in plot units (default: the field's side in pixels); a
+    coarse-scale field drawn with the fine field's extent covers the same physical domain."""
     x = np.asarray(field, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"field_image needs one 2-D field, got shape {x.shape}")
@@ -46,7 +50,8 @@ def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r") -
     lim = float(np.max(np.abs(x))) or 1.0
     signed = float(x.min()) < 0
     clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
-    img = hv.Image(x[::-1], bounds=(0, 0, W * f, H * f), kdims=["x", "y"], vdims=["value"])
+    ext_x, ext_y = (W * f, H * f) if extent is None else (extent, extent)
+    img = hv.Image(x[::-1], bounds=(0, 0, ext_x, ext_y), kdims=["x", "y"], vdims=["value"])
     return _style(img, cmap=cmap if signed else "viridis", clim=clim, colorbar=True,
                   title=title, data_aspect=1, tools=["hover"])
 
@@ -202,3 +207,66 @@ def traces(series: dict[str, np.ndarray], title: str, ylabel: str) -> hv.Overlay
     if not curves:
         curves = [hv.Curve([], kdims=["step"], vdims=[ylabel])]
     return _style(hv.Overlay(curves), title=title)
+
+
+# ---------------------------------------------------------------- raster (no plot library)
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _lut(cmap: str) -> np.ndarray:
+    if cmap not in _LUTS:
+        from matplotlib import colormaps  # no pyplot: just the colour table
+
+        _LUTS[cmap] = (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    return _LUTS[cmap]
+
+
+def field_png(field: np.ndarray, size: int = 320, cmap: str = "RdBu_r",
+              clim: tuple[float, float] | None = None) -> bytes:
+    """One field as PNG bytes (nearest-neighbour upscaled to ``size`` pixels, symmetric colour
+    range for signed fields): a cheap live view, the page only swaps an image."""
+    import io
+
+    from PIL import Image
+
+    x = np.asarray(field, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"field_png needs one 2-D field, got shape {x.shape}")
+    if clim is None:
+        lim = float(np.max(np.abs(x))) or 1.0
+        clim = (-lim, lim) if x.min() < 0 else (float(x.min()), float(x.max()) or 1.0)
+    lo, hi = clim
+    idx = np.clip((x - lo) / ((hi - lo) or 1.0) * 255, 0, 255).astype(np.uint8)
+    rgb = _lut(cmap if x.min() < 0 else "viridis")[idx]
+    img = Image.fromarray(rgb, "RGB").resize((size, size), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int = 360) -> bytes:
+    """Sampler traces as one PNG (Matplotlib Agg, no pyplot): acceptance and mean energy against
+    the report index, one colour per scale ``{scale: {"acceptance": [...], "mean energy": [...]}}``."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 1, sharex=False)
+    for ax, key in zip(axes, ("acceptance", "mean energy")):
+        for scale, d in series.items():
+            y = np.asarray(d.get(key, []), np.float64)
+            if y.size:
+                ax.plot(np.arange(y.size), y, label=scale, lw=1)
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("report (every few MALA steps)")
+    if series:
+        axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].set_title("sampler traces per scale", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
