@@ -52,7 +52,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--configs", nargs="+", default=None, metavar="J,L",
+                    help="e.g. 5,4 7,8 (default: %s)" % " ".join(f"{j},{l}" for j, l in CONFIGS))
+    ap.add_argument("--no-synthesis", action="store_true")
     a = ap.parse_args()
+    configs = CONFIGS if a.configs is None else [tuple(map(int, c.split(","))) for c in a.configs]
     x = load_fields(ASSETS / "turbulence_L256.npz").fields.astype(np.float64)
     one = x[:1]
     batch = x[:8]
@@ -60,7 +64,7 @@ def main() -> None:
                              "scipy": scipy.__version__, "fft_workers": sc.WORKERS},
                  "statistics_256": [], "synthesis": []}
     note = None
-    for J, L in CONFIGS:
+    for J, L in configs:
         S, note = peer(256, J, L)
         ours = lambda: sc.scattering_spectra(one, J, L)            # noqa: E731
         ours8 = lambda: sc.scattering_spectra(batch, J, L, batch=8)  # noqa: E731
@@ -83,7 +87,7 @@ def main() -> None:
         out["statistics_256"].append(row)
         print(json.dumps(row), flush=True)
     out["peer_note"] = note or "kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image per call"
-    for M, J in ((128, 5), (256, 6)):
+    for M, J in (() if a.no_synthesis else ((128, 5), (256, 6))):
         d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
         obj = sc.SynthesisObjective(d, J=J, L=4)
         x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
