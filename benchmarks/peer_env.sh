@@ -11,6 +11,6 @@ if [ ! -x .venv-bench/bin/python ]; then
 fi
 .venv-bench/bin/pip install --quiet --upgrade pip
 .venv-bench/bin/pip install --quiet "numpy>=1.26" "scipy>=1.11,<1.17" "pywavelets>=1.5" \
-  "threadpoolctl>=3.1" "kymatio==0.3.0"
+  "threadpoolctl>=3.1" "pillow>=10" "kymatio==0.3.0"
 .venv-bench/bin/pip install --quiet --no-deps -e .
 .venv-bench/bin/python -c "import kymatio, scipy, explorer.core.scattering as s; print('kymatio', kymatio.__version__, 'scipy', scipy.__version__)"
