@@ -49,8 +49,8 @@ class JobControls(pn.viewable.Viewer):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.start_button = pn.widgets.Button(name=self.label, button_type="primary", width=110)
-        self.stop_button = pn.widgets.Button(name="Stop", button_type="warning", width=80,
+        self.start_button = pn.widgets.Button(label=self.label, color="primary", width=110)
+        self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=80,
                                              disabled=True)
         # fixed sizes everywhere a value changes several times a second: a change then never
         # forces the browser to lay out the whole page again
@@ -71,8 +71,10 @@ class JobControls(pn.viewable.Viewer):
                              if k in ("acceptance", "mean_energy", "scale", "step", "time",
                                       "loss", "tau_m2"))
             state = "running" if running else job.status
+            res = job.result if not running else None
+            made = f" · {len(res.fields)} fields" if hasattr(res, "fields") else ""
             self.text.object = (f"**{self.job}** {state}: {rep.stage} {rep.step}/{rep.total}"
-                                f" · update {job.reports} · {job.seconds:.1f} s"
+                                f" · update {job.reports} · {job.seconds:.1f} s{made}"
                                 + (f" · {info}" if info else ""))
         elif not running and job.status == "idle":
             self.text.object = ""
@@ -100,7 +102,7 @@ class DataView(pn.viewable.Viewer):
                      "gen_lam": {"name": "λ"}, "gen_eta": {"name": "η (Gaussian)"},
                      "gen_seed": {"name": "Seed"}})
         self.upload = pn.widgets.FileInput(accept=".npz,.npy,.png,.jpg,.jpeg", width=300,
-                                           name="Upload", css_classes=["w-upload"])
+                                           css_classes=["w-upload"])
         self.upload.param.watch(self._on_upload, "value")
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])

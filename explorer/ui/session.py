@@ -308,7 +308,8 @@ class Session(param.Parameterized):
                               compare_report=None)
         elif name == "compare":
             self.compare_report = r
-        self.status = f"{name} done in {job.seconds:.1f} s"
+        extra = f" ({len(self.samples)} fields)" if name == "sample" else ""
+        self.status = f"{name} done in {job.seconds:.1f} s{extra}"
 
     def wait(self, name: str, timeout: float = 600.0) -> str:
         """Block until a job ends (tests, notebooks), polling as the page would; its status."""
