@@ -291,6 +291,8 @@ class CompareView(pn.viewable.Viewer):
         self.coupling = pn.pane.HoloViews(_empty("scale coupling"),
                                           css_classes=["compare-coupling"])
         self.mixing = pn.pane.HoloViews(_empty("autocorrelation"))
+        self.scattering = pn.pane.HoloViews(_empty("scattering spectra"),
+                                            css_classes=["compare-scattering"])
         s.param.watch(self._on_samples, "samples")
         s.param.watch(self._on_report, "compare_report")
 
@@ -315,8 +317,14 @@ class CompareView(pn.viewable.Viewer):
             f"| Binder U difference | {r['binder_difference']:.4f} |",
             f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
             f"{r['kurtosis']['samples']:.3f} |"])
-        self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
-            frame_width=420, frame_height=260)
+        if r.get("hessian_histograms"):
+            self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
+                frame_width=420, frame_height=260)
+        else:
+            self.eigen.object = _empty("no energy: samples from synthesis")
+        if r.get("scattering"):
+            self.scattering.object = plots.scattering_compare(r["scattering"]).opts(
+                frame_width=420, frame_height=260)
         c = r.get("coupling")
         if c:
             mats = [plots.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
@@ -333,7 +341,7 @@ class CompareView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(pn.Row(self.controls, self.table),
                          pn.Row(self.spectra, self.hist, self.eigen),
-                         pn.Row(self.coupling, self.mixing))
+                         pn.Row(self.coupling, self.mixing), pn.Row(self.scattering))
 
 
 class ExportView(pn.viewable.Viewer):

@@ -270,3 +270,20 @@ def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def scattering_compare(report: dict) -> hv.Overlay:
+    """Moduli of the reduced scattering coefficients of data and samples against their index
+    (log scale); the kinds (S1, S2, S3, S4) follow each other along the axis."""
+    d = np.asarray(report["data"], np.float64)
+    s = np.asarray(report["samples"], np.float64)
+    i = np.arange(len(d))
+    rel = report.get("relative_difference", {})
+    title = "scattering spectra" + (": " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in rel.items()
+                                                     if k in ("S1", "S2", "S3", "S4"))
+                                    if rel else "")
+    pts = [hv.Scatter((i, np.where(d > 0, d, np.nan)), kdims=["coefficient"], vdims=["|S|"],
+                      label="data").opts(color=DATA_COLOR),
+           hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"], vdims=["|S|"],
+                      label="samples").opts(color=SAMPLE_COLOR)]
+    return _style(hv.Overlay(pts), title=title, logy=True, tools=["hover"])

@@ -64,7 +64,10 @@ class Session(param.Parameterized):
     # ---- sampling
     n_samples = param.Integer(default=16, bounds=(1, 256))
     steps = param.Integer(default=100, bounds=(10, 5000), doc="MALA steps per scale")
-    sampler = param.Selector(default="mala", objects=["mala", "ula"])
+    sampler = param.Selector(default="mala", objects=["mala", "ula", "synthesis"],
+                             doc="MALA/ULA from the fitted model, or scattering-spectra "
+                                 "microcanonical synthesis from the data (steps = L-BFGS "
+                                 "iterations)")
     sample_seed = param.Integer(default=0, bounds=(0, None))
 
     # ---- results (set on the event loop by poll())
@@ -203,6 +206,8 @@ class Session(param.Parameterized):
 
     # ------------------------------------------------------------ sampling
     def start_sample(self) -> bool:
+        if self.sampler == "synthesis":
+            return self.start_synthesis()
         if self.model is None:
             self.message = "fit a model first"
             return False
@@ -212,6 +217,23 @@ class Session(param.Parameterized):
         return self._start("sample", lambda stop: model.iter_sample(
             n, steps=steps, burn_in=steps, method=method, seed=seed, stop=stop, report_every=5))
 
+    def start_synthesis(self) -> bool:
+        """Microcanonical synthesis: n_samples fields matching the scattering spectra of the
+        first (up to 4) data fields, from white noise (explorer.core.scattering)."""
+        try:
+            from explorer.core.scattering import iter_synthesize
+        except ImportError:
+            self.message = "scattering synthesis is not available"
+            return False
+        if self.data.fields is None:
+            self.message = "load data first"
+            return False
+        d = np.asarray(self.data.fields[: min(4, len(self.data.fields))], np.float64)
+        n, iterations, seed = self.n_samples, self.steps, self.sample_seed
+        self.live = None
+        return self._start("sample", lambda stop: iter_synthesize(
+            d, n_samples=n, iterations=iterations, seed=seed, stop=stop, report_every=2))
+
     # ------------------------------------------------------------ compare
     def start_compare(self) -> bool:
         if self.samples is None:
@@ -219,19 +241,27 @@ class Session(param.Parameterized):
             return False
         data = np.asarray(self.data.fields, np.float64)
         samples = np.asarray(self.samples, np.float64)
-        model = self.model
+        synthesis = self.sample_meta.get("generator") == "scattering-synthesis"
+        model = None if synthesis else self.model
         traces = list(self.jobs["sample"].infos)
         beta = (self.data.meta.get("params") or {}).get("beta")
         is_phi4 = self.data.meta.get("generator") == "phi4" and beta is not None
 
         def make(stop):
             yield Progress(0, 4, "distances")
-            report = dg.compare(data, samples, J=model.J if model.J else None,
-                                wavelet=model.wavelet, couplings=True)
-            if model.J == 0:  # a depth-0 model: coupling over the default depth
-                report["coupling"] = dg.coupling_report(data, samples, report["J"], model.wavelet)
+            J = model.J if model is not None and model.J else None
+            wavelet = model.wavelet if model is not None else "db4"
+            report = dg.compare(data, samples, J=J, wavelet=wavelet, couplings=True)
+            if "coupling" not in report and report["J"] >= 1:  # depth 0: the default depth
+                report["coupling"] = dg.coupling_report(data, samples, report["J"], wavelet)
+            report["scattering"] = scattering_comparison(data, samples)
             yield Progress(1, 4, "Hessian spectra")
             hists = {}
+            if model is None:  # samples from synthesis: no energy to differentiate
+                report["hessian_histograms"] = {}
+                report["mixing"] = {}
+                yield Progress(4, 4, "done", done=True, result=report)
+                return
             pixel_model = model if model.J == 0 else None
             if is_phi4:
                 hists["pixel (true φ⁴ energy)"] = dg.eigenvalue_histogram(
@@ -411,6 +441,32 @@ def potential_report(model: WCRGModel, fields) -> dict:
     grid = np.linspace(-lim, lim, 201)
     return {"grid": grid.tolist(),
             "V": {k: v.tolist() for k, v in dg.learned_potential(model, grid).items()}}
+
+
+def scattering_comparison(data: np.ndarray, samples: np.ndarray, max_fields: int = 16) -> dict | None:
+    """Reduced scattering spectra of data and samples side by side (None when the scattering
+    module is unavailable): per coefficient the data and sample means (modulus) and, per kind,
+    the mean relative difference |S_samples − S_data| / |S_data| over coefficients above 1e-3
+    of the kind's largest."""
+    try:
+        from explorer.core.scattering import scattering_statistics
+    except ImportError:
+        return None
+    a = scattering_statistics(data[:max_fields])
+    b = scattering_statistics(samples[:max_fields], J=a.params.get("J"), L=a.params.get("L", 4))
+    ma, mb = np.abs(a.mean()), np.abs(b.mean())
+    kinds = [t["kind"] for t in a.table]
+    per_kind = {}
+    for k in dict.fromkeys(kinds):
+        if k == "mean":  # the spatial mean is ~0 for these fields: a relative error means nothing
+            continue
+        idx = np.array([i for i, kk in enumerate(kinds) if kk == k])
+        ref = ma[idx]
+        keep = ref > 1e-3 * (ref.max() or 1.0)
+        if keep.any():
+            per_kind[k] = float(np.mean(np.abs(mb[idx][keep] - ref[keep]) / ref[keep]))
+    return {"names": a.names, "kinds": kinds, "data": ma.tolist(), "samples": mb.tolist(),
+            "relative_difference": per_kind, "params": a.params}
 
 
 def mixing_from_traces(infos: list[dict], max_lag: int = 200) -> dict:

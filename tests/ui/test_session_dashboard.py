@@ -149,3 +149,22 @@ def test_dashboard_views_follow_the_session(folder):
     assert isinstance(d.compare_view.coupling.object, hv.Layout)
     assert "total variation" in d.compare_view.table.object
     d.shutdown()
+
+
+def test_synthesis_as_a_sampler_and_scattering_statistics_in_compare(folder):
+    pytest.importorskip("explorer.core.scattering")
+    s = session(folder, sampler="synthesis", n_samples=2, steps=5)
+    assert "scattering" in s.param.family.objects  # the family joins the menus
+    assert s.start_sample() and s.wait("sample") == "done"
+    assert s.samples.shape == (2, 32, 32) and s.sample_meta["generator"] == "scattering-synthesis"
+    assert s.start_compare() and s.wait("compare") == "done"
+    sc = s.compare_report["scattering"]
+    assert len(sc["names"]) == len(sc["data"]) == len(sc["samples"]) > 10
+    assert {"S1", "S2"} <= set(sc["relative_difference"])
+    assert s.compare_report["hessian_histograms"] == {}  # no energy behind a synthesis
+    assert isinstance(plots_scattering(sc), hv.Overlay)
+
+
+def plots_scattering(report):
+    from explorer.ui import plots
+    return plots.scattering_compare(report)
