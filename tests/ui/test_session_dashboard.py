@@ -153,7 +153,7 @@ def test_dashboard_views_follow_the_session(folder):
 
 def test_synthesis_as_a_sampler_and_scattering_statistics_in_compare(folder):
     pytest.importorskip("explorer.core.scattering")
-    s = session(folder, sampler="synthesis", n_samples=2, steps=5)
+    s = session(folder, sampler="synthesis", n_samples=2, steps=10)
     assert "scattering" in s.param.family.objects  # the family joins the menus
     assert s.start_sample() and s.wait("sample") == "done"
     assert s.samples.shape == (2, 32, 32) and s.sample_meta["generator"] == "scattering-synthesis"
