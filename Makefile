@@ -36,6 +36,8 @@ bench: install
 	$(BIN)/python benchmarks/bench_phi4.py
 	$(BIN)/python benchmarks/bench_turbulence.py
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_diagnostics.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 ## scattering statistics vs kymatio (peer reference in a separate .venv-bench: scipy < 1.17)
 bench-scattering:

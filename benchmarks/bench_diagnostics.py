@@ -5,7 +5,10 @@ the same run (read the ratios: these machines are noisy),
   * pixel basis, 4096 variables: dense Hessian build + full spectrum (eigvalsh) vs Lanczos extremes
     (eigsh, k smallest + k largest, Hessian-vector products only);
   * finest conditional in the details x̄_1 (db4), 3 x 32 x 32 = 3072 variables: dense vs Lanczos;
-and the time of an eigenvalue histogram over ``--samples`` fields (dense, both bases).
+  * the same two spectra by stochastic Lanczos quadrature (SLQ, the default for histograms above
+    1024 variables): time, ratio to dense, histogram total variation to the dense histogram
+    (40 bins) and the error of the negative-eigenvalue share;
+and the time of an eigenvalue histogram over ``--samples`` fields (default method: SLQ here).
 
     python benchmarks/bench_diagnostics.py [--samples 4] [--k 6] [--quick]
 """
@@ -58,7 +61,18 @@ def main() -> None:
         e_dense, t_eig = _timed(lambda: scipy.linalg.eigvalsh(H))
         e_lz, t_lz = _timed(lambda: dg.hessian_eigenvalues(hvp, shape, "lanczos", k=a.k))
         s = dg.eigen_summary(e_dense)
+        sq, t_slq = _timed(lambda: dg.hessian_spectrum(hvp, shape, "slq"))
+        rng_ = (e_dense.min() - 0.1, e_dense.max() + 0.1)
+        hd = dg.eigenvalue_histogram([e_dense], bins=40, range_=rng_)
+        hs = dg.eigenvalue_histogram([sq], bins=40, range_=rng_)
+        tv = 0.5 * float(np.sum(np.abs(np.subtract(hd["density"], hs["density"]))
+                                * np.diff(hd["edges"])))
         out[name] = {
+            "slq_seconds": t_slq,
+            "ratio_dense_over_slq": (t_build + t_eig) / t_slq,
+            "slq_histogram_tv_to_dense": tv,
+            "slq_negative_share_error": abs(hs["summary"]["negative_share"]
+                                            - hd["summary"]["negative_share"]),
             "variables": int(np.prod(shape)),
             "dense_build_seconds": t_build, "dense_eigvalsh_seconds": t_eig,
             "dense_total_seconds": t_build + t_eig,
