@@ -106,12 +106,21 @@ class DataView(pn.viewable.Viewer):
         self.upload.param.watch(self._on_upload, "value")
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])
-        self.gallery = pn.pane.HoloViews(self._gallery())
-        s.data.param.watch(lambda e: setattr(self.gallery, "object", self._gallery()), "fields")
+        # thumbnails as PNG images: four more Bokeh figures would slow the first render
+        self.thumbs = [pn.pane.PNG(plots.field_png(np.zeros((2, 2)), size=150), width=150,
+                                   height=150, sizing_mode="fixed") for _ in range(4)]
+        self.gallery = pn.Row(*self.thumbs, css_classes=["gallery"])
+        self._gallery()
+        s.data.param.watch(lambda e: self._gallery(), "fields")
 
-    def _gallery(self):
+    def _gallery(self) -> None:
         f = self.session.data.fields
-        return _empty("gallery") if f is None else plots.gallery(f, n=4)
+        if f is None:
+            return
+        lim = float(np.abs(f[:4]).max()) or 1.0
+        clim = (-lim, lim) if f[:4].min() < 0 else (float(f[:4].min()), lim)
+        for i, pane in enumerate(self.thumbs):
+            pane.object = plots.field_png(f[i % len(f)], size=150, clim=clim)
 
     def _on_upload(self, event) -> None:
         if event.new is None:
@@ -153,9 +162,9 @@ class ModelView(pn.viewable.Viewer):
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
                                       css_classes=["kappa-table"])
         self.couplings = pn.pane.Markdown("", width=560)
-        self.potential = pn.pane.HoloViews(_empty("learned potential"))
-        self.kernels = pn.pane.HoloViews(_empty("quadratic kernels"))
-        self.flow = pn.pane.HoloViews(_empty("RG flow"))
+        self.potential = pn.pane.HoloViews(None)
+        self.kernels = pn.pane.HoloViews(None)
+        self.flow = pn.pane.HoloViews(None)
         s.param.watch(self._on_model, ["fit_rows", "rgflow"])
 
     def _on_model(self, *_):
@@ -282,16 +291,17 @@ class CompareView(pn.viewable.Viewer):
         self.controls.start_button.on_click(lambda e: s.start_compare())
         self.table = pn.pane.Markdown("Sample the model, then Compare.", width=520,
                                       css_classes=["compare-table"])
-        self.spectra = pn.pane.HoloViews(_empty("power spectra"),
+        # result panes start empty (no figure for the browser to lay out until there is data)
+        self.spectra = pn.pane.HoloViews(None,
                                          css_classes=["compare-spectra"])
-        self.hist = pn.pane.HoloViews(_empty("histograms"),
+        self.hist = pn.pane.HoloViews(None,
                                       css_classes=["compare-histograms"])
-        self.eigen = pn.pane.HoloViews(_empty("Hessian eigenvalues"),
+        self.eigen = pn.pane.HoloViews(None,
                                        css_classes=["compare-eigen"])
-        self.coupling = pn.pane.HoloViews(_empty("scale coupling"),
+        self.coupling = pn.pane.HoloViews(None,
                                           css_classes=["compare-coupling"])
-        self.mixing = pn.pane.HoloViews(_empty("autocorrelation"))
-        self.scattering = pn.pane.HoloViews(_empty("scattering spectra"),
+        self.mixing = pn.pane.HoloViews(None)
+        self.scattering = pn.pane.HoloViews(None,
                                             css_classes=["compare-scattering"])
         s.param.watch(self._on_samples, "samples")
         s.param.watch(self._on_report, "compare_report")
