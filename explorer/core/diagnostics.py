@@ -34,6 +34,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 from explorer.core import observables as obs
 from explorer.core import wavelets as wv
 from explorer.core.fields import phi4 as _phi4
+from explorer.core.fields.base import as_batch
 
 #: dense Hessians are built and diagonalised up to this many variables (64 x 64 pixels)
 DENSE_MAX = 4096
@@ -47,15 +48,7 @@ SLQ_PROBES = 8
 KL_FLOOR = 1e-10
 
 
-def _batch(x, what: str = "fields") -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise ValueError(f"{what} must be a batch of square fields (N, L, L), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contain NaN or inf")
-    return x
+_batch = as_batch  # float64 (N, L, L), validated
 
 
 # ====================================================================== distances

@@ -99,7 +99,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from explorer.core.diagnostics import morlet_bank, phase_randomise
-from explorer.core.fields.base import FieldSet
+from explorer.core.fields.base import FieldSet, as_batch
 from explorer.core.progress import Progress, run, should_stop
 
 #: FFT worker threads (scipy.fft ``workers``); -1 = all cores
@@ -399,17 +399,7 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
 
 
 # ====================================================================== statistics
-def _as_batch(x, what: str = "fields") -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    if x.ndim != 3 or x.shape[1] != x.shape[2]:
-        raise ValueError(f"{what} must be a batch of square fields (N, M, M), got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise ValueError(f"no {what}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{what} contain NaN or inf")
-    return x
+_as_batch = as_batch  # float64 (N, M, M), validated
 
 
 def default_J(M: int) -> int:

@@ -32,3 +32,18 @@ class FieldSet:
     @property
     def size(self) -> int:
         return self.fields.shape[-1]
+
+
+def as_batch(x, what: str = "fields") -> np.ndarray:
+    """A float64 batch of square fields (N, L, L) from one field or a batch; a clear ValueError
+    for a wrong shape, an empty batch or NaN/inf values."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[1] != x.shape[2]:
+        raise ValueError(f"{what} must be a batch of square fields (N, L, L), got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"no {what}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what} contain NaN or inf")
+    return x
