@@ -266,7 +266,7 @@ def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int
     if series:
         axes[0].legend(fontsize=7, loc="lower right")
     axes[0].set_title("sampler traces per scale", fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.17, right=0.97, top=0.92, bottom=0.13, hspace=0.3)
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
