@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.core.progress import Progress, should_stop
+from explorer.core.sampling import SamplerDiverged, mala_step
 
 
 @dataclass
@@ -123,6 +124,28 @@ def fit_score_matching(features, data, ridge: float = 1e-6, batch_size: int = 32
 
 
 # ------------------------------------------------------------------ maximum likelihood
+def _advance_chains(features, theta, chains, cond, h, mala_steps: int, rng, it: int,
+                    stage: str):
+    """``mala_steps`` MALA steps of persistent chains under the current θ, shared by maximum
+    likelihood and its refinement: step size initialised from the gradient scale when ``h`` is
+    None, then nudged towards acceptance 0.574 once per call. Returns (chains, h, mean
+    acceptance, gradient evaluations); raises SamplerDiverged if a chain leaves the finite numbers."""
+    energy = lambda x: features.energy(theta, x, cond)  # noqa: E731
+    grad = lambda x: features.energy_grad(theta, x, cond)  # noqa: E731
+    e, g = energy(chains), grad(chains)
+    if h is None:
+        h = 0.1 * float(np.mean(chains**2)) / max(1.0, float(np.sqrt(np.mean(g**2))))
+    acc = 0.0
+    for _ in range(mala_steps):
+        r = mala_step(energy, grad, chains, e, g, h, rng)
+        chains, e, g = r.x, r.energy, r.grad
+        acc += r.accepted.mean() / mala_steps
+    h *= float(np.exp(np.clip(acc - 0.574, -0.5, 0.5)))
+    if not np.all(np.isfinite(chains)):
+        raise SamplerDiverged(f"{stage} chains became non-finite", it, stage=stage, step_size=h)
+    return chains, h, acc, 1 + mala_steps
+
+
 def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray | None,
                               theta0: np.ndarray, iterations: int = 30, mala_steps: int = 10,
                               copies: int = 2, damping: float = 0.7, ridge: float = 1e-3,
@@ -136,8 +159,6 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     far too short).  Jacobi-preconditioned, ``ridge`` on its unit diagonal; theta is the average
     of the last ``average`` fraction of the iterates (the moment estimates are noisy).
     """
-    from explorer.core.sampling import SamplerDiverged, mala_step
-
     if copies < 2:
         raise ValueError("copies must be >= 2 (within-condition covariance)")
     rng = np.random.default_rng(seed)
@@ -151,20 +172,8 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     theta = np.array(theta0, dtype=np.float64)
     iterates, h, mismatch = [], None, float("nan")
     for it in range(iterations):
-        energy = lambda x: features.energy(theta, x, cond)  # noqa: E731
-        grad = lambda x: features.energy_grad(theta, x, cond)  # noqa: E731
-        e, g = energy(chains), grad(chains)
-        if h is None:
-            h = 0.1 * float(np.mean(chains**2)) / max(1.0, float(np.sqrt(np.mean(g**2))))
-        acc = 0.0
-        for _ in range(mala_steps):
-            r = mala_step(energy, grad, chains, e, g, h, rng)
-            chains, e, g = r.x, r.energy, r.grad
-            acc += r.accepted.mean() / mala_steps
-        h *= float(np.exp(np.clip(acc - 0.574, -0.5, 0.5)))
-        if not np.all(np.isfinite(chains)):
-            raise SamplerDiverged("ML refinement chains became non-finite", it,
-                                  stage="ML refinement", step_size=h)
+        chains, h, _, _ = _advance_chains(features, theta, chains, cond, h, mala_steps, rng, it,
+                                       "ML refinement")
         phi = features.phi(features.prepare(chains, cond)).reshape(copies, n, K)
         dev = phi - phi.mean(axis=0, keepdims=True)
         cov = np.einsum("anK,anL->KL", dev, dev) / (n * (copies - 1))
@@ -240,8 +249,6 @@ def iter_maximum_likelihood(
     over the last ``average`` fraction of the iterations (Polyak averaging: the moment estimates
     are noisy, the average is not).
     """
-    from explorer.core.sampling import SamplerDiverged, mala_step
-
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     v_data = np.asarray(v_data, np.float64)
@@ -261,22 +268,9 @@ def iter_maximum_likelihood(
     for it in range(iterations):
         if should_stop(stop):
             break
-        energy = lambda x: features.energy(theta, x, cond)  # noqa: E731
-        grad = lambda x: features.energy_grad(theta, x, cond)  # noqa: E731
-        e, g = energy(chains), grad(chains)
-        grads += 1
-        if h is None:
-            h = 0.1 * float(np.mean(chains**2)) / max(1.0, float(np.sqrt(np.mean(g**2))))
-        acc = 0.0
-        for _ in range(mala_steps):
-            r = mala_step(energy, grad, chains, e, g, h, rng)
-            chains, e, g = r.x, r.energy, r.grad
-            acc += r.accepted.mean() / mala_steps
-            grads += 1
-        h *= float(np.exp(np.clip(acc - 0.574, -0.5, 0.5)))
-        if not np.all(np.isfinite(chains)):
-            raise SamplerDiverged("maximum-likelihood chains became non-finite", it,
-                                  stage="maximum likelihood", step_size=h)
+        chains, h, acc, n_grad = _advance_chains(features, theta, chains, cond, h, mala_steps,
+                                                 rng, it, "maximum likelihood")
+        grads += n_grad
         phi = features.phi(features.prepare(chains, cond))
         model = phi.mean(axis=0)
         cov = np.cov(phi, rowvar=False).reshape(K, K)

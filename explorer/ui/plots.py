@@ -200,15 +200,6 @@ def rg_flow(flow: dict) -> hv.Overlay:
     return _style(hv.Overlay(curves), title="RG flow of the couplings", xlabel="coarse-graining step j")
 
 
-def traces(series: dict[str, np.ndarray], title: str, ylabel: str) -> hv.Overlay:
-    """Time series (acceptance, energy, ...) against the sampler step."""
-    curves = [hv.Curve((np.arange(len(v)), np.asarray(v, np.float64)), kdims=["step"],
-                       vdims=[ylabel], label=k) for k, v in series.items()]
-    if not curves:
-        curves = [hv.Curve([], kdims=["step"], vdims=[ylabel])]
-    return _style(hv.Overlay(curves), title=title)
-
-
 # ---------------------------------------------------------------- raster (no plot library)
 _LUTS: dict[str, np.ndarray] = {}
 
