@@ -28,7 +28,7 @@ from explorer.core.features import FAMILIES
 from explorer.core.fields.base import FieldSet
 from explorer.core.io import FieldFileError, json_default, load_fields, save_fields
 from explorer.core.model import WCRGModel
-from explorer.core.progress import Progress
+from explorer.core.progress import Progress, should_stop
 from explorer.ui.jobs import DONE, ERROR, STOPPED, Job
 from explorer.ui.state import ASSETS_DIR, FieldData
 
@@ -182,7 +182,7 @@ class Session(param.Parameterized):
                 yield Progress(0, 1, "fit", done=True, stopped=True)
                 return
             flow = None
-            if family in ("phi4", "gaussian") and not should_skip_flow(x):
+            if family in ("phi4", "gaussian") and x.shape[-1] >= 8:  # RG flow needs a few steps
                 from explorer.core.rgflow import rg_flow
 
                 flow = rg_flow(x, family="phi4" if family == "phi4" else "gaussian")
@@ -272,7 +272,7 @@ class Session(param.Parameterized):
             if pixel_model is not None:
                 hists["pixel (fitted)"] = dg.eigenvalue_histogram(
                     dg.model_hessian_spectra(pixel_model, data[:HESSIAN_FIELDS])["coarse"])
-            if should_stop_(stop):
+            if should_stop(stop):
                 yield Progress(1, 4, "stopped", done=True, stopped=True)
                 return
             if model.J:
@@ -426,14 +426,6 @@ def available_families() -> list[str]:
     except ImportError:
         pass
     return [f for f in MENU_FAMILIES if f in FAMILIES]
-
-
-def should_skip_flow(x: np.ndarray) -> bool:
-    return x.shape[-1] < 8
-
-
-def should_stop_(stop) -> bool:
-    return stop is not None and stop.is_set()
 
 
 def potential_report(model: WCRGModel, fields) -> dict:
