@@ -17,6 +17,10 @@ the constant Jacobian of the normalised variables xbar_j / sigma_j used in the t
 Saved as one ``.npz``: a JSON ``header`` (family, depth, wavelet, options, per-scale feature specs,
 names, fit summaries, scale statistics, provenance) and one float64 theta array per factor.  Loading
 never unpickles.
+
+Spectral support (:mod:`explorer.core.support`): modes where the data have (almost) no power, e.g.
+beyond a spectral solver's dealiasing band, are completed with independent Gaussian noise for
+fitting and sampling and projected out of the samples; ``support_floor=None`` turns this off.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from explorer.core.fit import fit_score_matching, iter_maximum_likelihood, refin
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
+from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
 
 FORMAT = "explorer-wcrg-model"
 VERSION = 1
@@ -106,13 +111,17 @@ class WCRGModel:
     """A WCRG model of (family, J, wavelet, options); see the module docstring."""
 
     def __init__(self, family: str = "phi4", J: int = 0, wavelet: str = wv.DEFAULT_WAVELET,
-                 **options):
+                 support_floor: float | None = DEFAULT_FLOOR, **options):
         if not isinstance(J, (int, np.integer)) or J < 0:
             raise ValueError(f"the depth J must be a non-negative integer, got {J!r}")
         self.family = family
         self.J = int(J)
         self.wavelet = wv.check_wavelet(wavelet)
         self.options = dict(options)
+        if support_floor is not None and not 0.0 <= float(support_floor) < 1.0:
+            raise ValueError(f"support_floor must be in [0, 1) or None, got {support_floor!r}")
+        self.support_floor = None if support_floor is None else float(support_floor)
+        self.support: SpectralSupport | None = None
         make_features(family, level="depth0", L=None, wavelet=self.wavelet,
                       **self._options_for(None))  # validates family and options early
         self.coarse: ScaleModel | None = None
@@ -162,12 +171,19 @@ class WCRGModel:
         L = x.shape[-1]
         wv.check_size(L, self.J)
         t0 = time.perf_counter()
+        self.support = None
+        if self.support_floor is not None:
+            sup = SpectralSupport.of(x, self.support_floor)
+            if not sup.complete:
+                self.support = sup
+                x = sup.completed(x, np.random.default_rng([seed, 1]))
         lows = wv.low_passes(x, self.J, self.wavelet)
         _, details = wv.decompose(x, self.J, self.wavelet) if self.J else (x, [])
         st = wv.scale_stats(x, self.J, self.wavelet) if self.J else None
         self.stats = {"L": L, "n_fields": len(x),
                       "detail_std": [] if st is None else [float(s) for s in st.detail_std],
-                      "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std())}
+                      "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std()),
+                      "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
         total = self.J + 1
         conditionals: list[ScaleModel] = []
@@ -286,6 +302,8 @@ class WCRGModel:
                 snap = rep.snapshot
                 if j is not None and snap is not None:
                     snap = wv.synthesis(cond[:1], snap[None].astype(np.float64), self.wavelet)[0]
+                if snap is not None and self.support is not None and snap.shape[-1] == L:
+                    snap = self.support.project(snap)
                 yield Progress(rep.step, rep.total, rep.stage,  # "scale j: burn-in" / ": sampling"
                                snapshot=None if snap is None else np.asarray(snap, np.float32),
                                info={**rep.info, "scale_index": idx, "n_scales": len(stages)})
@@ -295,6 +313,8 @@ class WCRGModel:
             per_scale.append({"scale": label, "acceptance": float(result.acceptance),
                               "step": float(result.step), "gradient_evaluations": int(result.n_grad)})
             x = result.x if j is None else wv.synthesis(cond, result.x, self.wavelet)
+        if self.support is not None:
+            x = self.support.project(x)
         meta = {"generator": "wcrg-sample",
                 "params": {"family": self.family, "J": self.J, "wavelet": self.wavelet,
                            "steps": steps, "burn_in": burn_in, "method": method, "n": n},
@@ -312,7 +332,8 @@ class WCRGModel:
     def summary(self) -> dict:
         self._check_fitted()
         return {"family": self.family, "J": self.J, "wavelet": self.wavelet,
-                "options": self.options, "stats": self.stats, "provenance": self.provenance,
+                "options": self.options, "support_floor": self.support_floor,
+                "stats": self.stats, "provenance": self.provenance,
                 "scales": [f.to_dict() for f in self.factors()],
                 "parameters_per_scale": {f"j={f.j}" if f.level == "conditional" else "coarse":
                                          len(f.theta) for f in self.factors()}}
@@ -325,6 +346,8 @@ class WCRGModel:
         header = {"format": FORMAT, "version": VERSION, **self.summary()}
         arrays = {"theta_coarse": self.coarse.theta}
         arrays.update({f"theta_j{m.j}": m.theta for m in self.conditionals})
+        if self.support is not None:
+            arrays.update(support_mask=self.support.mask, support_fill=self.support.fill)
         with open(path, "wb") as fh:
             np.savez(fh, header=np.array(json.dumps(header, default=json_default)), **arrays)
         return path
@@ -336,14 +359,25 @@ class WCRGModel:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(str(z["header"][()]))
                 thetas = {k: np.array(z[k], dtype=np.float64) for k in z.files if k != "header"}
+                support = ((np.array(z["support_mask"], dtype=bool), thetas.pop("support_fill"))
+                           if "support_mask" in z.files else None)
+                thetas.pop("support_mask", None)
         except FileNotFoundError:
             raise ValueError(f"Cannot load model '{path}': no such file.") from None
         except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
             raise ValueError(f"Cannot load model '{path}': not a model file ({e}).") from None
         if header.get("format") != FORMAT:
             raise ValueError(f"Cannot load model '{path}': not an explorer WCRG model file.")
-        m = cls(header["family"], header["J"], header["wavelet"], **header.get("options", {}))
+        m = cls(header["family"], header["J"], header["wavelet"],
+                support_floor=header.get("support_floor"), **header.get("options", {}))
         m.stats, m.provenance = header["stats"], header.get("provenance", {})
+        try:
+            m.support = None if support is None else SpectralSupport(*support)
+        except ValueError as e:
+            raise ValueError(f"Cannot load model '{path}': {e}.") from None
+        if m.support is not None and m.support.mask.shape != (m.stats["L"],) * 2:
+            raise ValueError(f"Cannot load model '{path}': its spectral support does not match "
+                             f"the {m.stats['L']}x{m.stats['L']} fields it was fitted on.")
         for s in header["scales"]:
             feats = features_from_spec(s["spec"])
             key = "theta_coarse" if s["level"] == "depth0" else f"theta_j{s['j']}"
