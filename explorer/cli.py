@@ -18,6 +18,7 @@ import numpy as np
 
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run
+from explorer.core.support import DEFAULT_FLOOR as DEFAULT_SUPPORT_FLOOR
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 
@@ -94,6 +95,15 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not np.isfinite(v):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def _support_floor(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    v = _finite_float(text)
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"the support floor must be in [0, 1) or 'none', got {text!r}")
     return v
 
 
@@ -200,7 +210,8 @@ def cmd_fit(args, argv) -> dict:
     if out.suffix != ".npz":
         raise CLIError(f"--out must name an .npz file, got {args.out!r}")
     fs = load_fields(args.data)
-    model = WCRGModel(args.family, args.depth, args.wavelet, **_family_options(args))
+    model = WCRGModel(args.family, args.depth, args.wavelet, support_floor=args.support_floor,
+                      **_family_options(args))
     t0 = time.perf_counter()
     provenance = {"data": Path(args.data).name, "data_meta": {k: fs.meta.get(k) for k in
                                                                ("generator", "params", "seed")},
@@ -419,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--degree", type=int, default=4, help="polynomial potential degree")
     f.add_argument("--windows", type=int, default=20, help="number of potential windows")
     f.add_argument("--ridge", type=_finite_float, default=1e-6)
+    f.add_argument("--support-floor", type=_support_floor, default=DEFAULT_SUPPORT_FLOOR,
+                   help="modes with less than this fraction of the largest modal power are "
+                        "completed with noise for the fit and projected out of the samples "
+                        "(dealiased or band-limited data); 'none' turns this off")
     f.add_argument("--out", required=True, help="model file (.npz)")
     f.add_argument("--json", action="store_true")
     f.add_argument("--quiet", action="store_true")

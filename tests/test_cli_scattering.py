@@ -54,12 +54,29 @@ def test_fit_family_scattering(small, tmp_path, capsys):
     assert np.isfinite(m.coarse.theta).all()
 
 
+def test_fit_records_the_spectral_support(tmp_path):
+    """The native 128^2 turbulence is dealiased: the fit completes the modes off its support
+    (and says how many); --support-floor none turns that off."""
+    data, out = tmp_path / "t128.npz", tmp_path / "m.npz"
+    save_fields(data, FieldSet(load_fields("assets/turbulence_L128.npz").fields[:2], {}))
+    assert main(["fit", str(data), "--family", "gaussian", "--depth", "5", "--out", str(out),
+                 "--quiet"]) == 0
+    m = WCRGModel.load(out)
+    assert m.support_floor == 1e-5 and m.stats["support"]["fraction_off_support"] > 0.5
+    assert main(["fit", str(data), "--family", "gaussian", "--depth", "5", "--support-floor",
+                 "none", "--out", str(out), "--quiet"]) == 0
+    m = WCRGModel.load(out)
+    assert m.support_floor is None and m.support is None and m.stats["support"] is None
+
+
 @pytest.mark.parametrize("args,needle", [
     (["scattering", "{f}", "--J", "9"], "J must be"),
     (["scattering", "{f}", "--fields", "7"], "out of range"),
     (["scattering", "missing.npz"], "missing.npz"),
     (["synthesize", "{f}", "--out", "x.txt"], ".npz"),
     (["fit", "{f}", "--family", "nope", "--out", "m.npz"], "invalid choice"),
+    (["fit", "{f}", "--support-floor", "2", "--out", "m.npz"], "support floor"),
+    (["fit", "{f}", "--support-floor", "lots", "--out", "m.npz"], "expected a number"),
 ])
 def test_scattering_errors_are_one_line(small, capsys, args, needle):
     code = main([a.format(f=small) for a in args])

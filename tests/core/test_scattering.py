@@ -311,23 +311,33 @@ def test_wcrg_scattering_family_fits_saves_and_loads(tmp_path):
     assert m2.conditionals[0].features.names == m.conditionals[0].features.names
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not met on the native 128^2 fields: they are dealiased (no power beyond the 2/3-rule band) "
-    "and exactly zero-mean, so score matching gives indefinite factors for both families "
-    "(gaussian, finest conditional: lambda_min -6.7e3 vs lambda_max 9.3e4; coarse mean mode "
-    "unconstrained) and MALA stalls. On the 64^2 low-pass (J=6) both sample stably and the staged "
-    "scattering family wins only marginally: see test_wcrg_scattering_vs_gaussian_on_the_64_lowpass"))
-def test_wcrg_scattering_beats_gaussian_on_turbulence():
+def test_wcrg_both_families_on_the_native_128_turbulence():
+    """The native 128^2 asset (2/3-rule dealiased, zero mean, a dissipation range falling by five
+    decades within the last octave) used to give indefinite factors and a stalled finest-scale
+    sampler for both families. The model now completes the modes off the data's spectral support
+    and projects them out of the samples (explorer.core.support): both families sample stably at
+    full depth (J = 7), every per-scale std within a factor 2 of the data's.
+
+    Issue-6 acceptance point "scattering beats gaussian on kurtosis and flatness" is NOT met:
+    measured (8 samples, 60 + 60 steps per scale, seeds 0 / 1 / 2) kurtosis error gaussian
+    0.221 / 0.191 / 0.230 vs scattering 0.225 / 0.212 / 0.231; mean flatness error (1..16 px)
+    0.309 / 0.271 / 0.299 vs 0.285 / 0.270 / 0.274. Neither is asserted as a win: the kurtosis
+    is not better, and the flatness gain is small and comes with finer-scale stds 0.6-0.7 of the
+    data's. The one-point kurtosis (3.83) is already in the 8x8 and 16x16 low-passes (4.02, 4.29),
+    i.e. at the levels where 16 fields give too few numbers for the modulus terms."""
     x = asset("turbulence_L128")
+    kx, fx = ob.kurtosis(x), ob.increment_flatness(x)
     out = {}
     for fam in ("gaussian", "scattering"):
-        m = WCRGModel(fam, 2).fit(x)
+        m = WCRGModel(fam, 7).fit(x)
         s = m.sample(8, steps=60, burn_in=60, seed=0).fields.astype(np.float64)
-        out[fam] = (abs(ob.kurtosis(s) / ob.kurtosis(x) - 1),
-                    np.mean([abs(ob.increment_flatness(s)[k] / v - 1)
-                             for k, v in ob.increment_flatness(x).items()]))
-    assert out["scattering"][0] < out["gaussian"][0]
-    assert out["scattering"][1] < out["gaussian"][1]
+        assert np.all(np.isfinite(s)), fam
+        # detail scales only: the 1 x 1 coarse field is the mean, exactly 0 in data and samples
+        assert np.all(np.abs(np.log(dg.scale_std_ratios(x, s, 7)[:7])) < np.log(2.0)), fam
+        fs = ob.increment_flatness(s)
+        out[fam] = (abs(ob.kurtosis(s) / kx - 1), np.mean([abs(fs[k] / v - 1) for k, v in fx.items()]))
+        assert out[fam][0] < 0.3 and out[fam][1] < 0.4, (fam, out[fam])
+    print(out)
 
 
 def test_wcrg_scattering_vs_gaussian_on_the_64_lowpass():
