@@ -101,6 +101,7 @@ import scipy.fft as sfft
 from explorer.core.diagnostics import morlet_bank, phase_randomise
 from explorer.core.fields.base import FieldSet, as_batch
 from explorer.core.progress import Progress, run, should_stop
+from explorer.core.support import ZERO_POWER
 
 #: FFT worker threads (scipy.fft ``workers``); -1 = all cores
 WORKERS = -1
@@ -110,7 +111,7 @@ TOL = 1e-3
 REDUCTIONS = ("raw", "isotropic", "fourier", "scale")
 #: Fourier modes with less than this fraction of the data's largest modal power are outside the
 #: data's spectral support (syntheses are projected onto the support)
-SUPPORT_FLOOR = 1e-12
+SUPPORT_FLOOR = ZERO_POWER
 
 
 # ====================================================================== filter bank
