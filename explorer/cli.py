@@ -61,7 +61,10 @@ class ProgressPrinter:
         if self.quiet:
             return
         now = time.monotonic()
-        info = " ".join(f"{k}={_fmt(v)}" for k, v in p.info.items())
+        if p.info.get("warning"):
+            self.stream.write(("\r\033[K" if self.tty else "")
+                              + f"warning ({p.info.get('scale', p.stage)}): {p.info['warning']}\n")
+        info = " ".join(f"{k}={_fmt(v)}" for k, v in p.info.items() if k != "warning")
         line = f"[{p.stage}] {p.step}/{p.total} {info}".rstrip()
         if self.tty:
             self.stream.write("\r\033[K" + line + ("\n" if p.done else ""))

@@ -82,3 +82,14 @@ def test_scattering_errors_are_one_line(small, capsys, args, needle):
     code = main([a.format(f=small) for a in args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and needle in err
+
+
+def test_fit_warns_when_a_factor_is_unbounded_below(tmp_path, capsys):
+    out = tmp_path / "m.npz"
+    assert main(["fit", "assets/turbulence_L128.npz", "--family", "gaussian", "--depth", "2",
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "warning (scale 2 (coarsest)): quadratic part indefinite" in err
+    assert main(["fit", "assets/turbulence_L128.npz", "--family", "gaussian", "--depth", "7",
+                 "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err

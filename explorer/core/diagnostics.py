@@ -366,6 +366,15 @@ def lanczos_quadrature(hvp: HVP, shape: tuple, n_probe: int = 8, steps: int = 80
     return np.concatenate(nodes), np.concatenate(weights)
 
 
+def lanczos_extremes(hvp: HVP, shape: tuple, steps: int = 40, seed: int = 0) -> tuple[float, float]:
+    """Smallest and largest Ritz values after ``steps`` Lanczos iterations from one random vector.
+
+    They lie inside [λ_min, λ_max] and converge to the extremes first: a negative smallest Ritz
+    value PROVES a negative eigenvalue (the converse needs convergence). ``steps`` HVPs."""
+    nodes, _ = lanczos_quadrature(hvp, shape, 1, steps, seed)
+    return float(nodes.min()), float(nodes.max())
+
+
 # ---------------------------------------------------------------- true φ⁴ energy
 def phi4_pixel_hvp(phi, beta: float, lam: float = 1.0) -> HVP:
     """Batched HVP of the true φ⁴ energy in the pixel basis at one field ``phi`` (L, L)."""

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 
 from explorer.core import wavelets as wv
-from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from_spec, fit_range,
-                                    make_features)
+from explorer.core.diagnostics import lanczos_extremes
+from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, QuadraticCouplings,
+                                    features_from_spec, fit_range, make_features)
 from explorer.core.fields.base import FieldSet
 from explorer.core.fit import fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood
 from explorer.core.io import json_default
@@ -92,6 +93,31 @@ def _shared_energy_and_grad(m: ScaleModel, cond):
         return m.grad(v, cond)
 
     return energy, grad
+
+
+def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
+                         c: np.ndarray | None = None, steps: int = 40) -> dict | None:
+    """Is the energy bounded below? Decided by the positive definiteness of its quadratic part
+    when that part dominates: the whole energy of a purely quadratic set (``gaussian``), or the
+    first block of a staged set whose other terms grow at most linearly (``base_decides_bound``,
+    the ``scattering`` family without products). None for other sets (e.g. a quartic potential,
+    whose negative curvature near the data is the physics, not a defect).
+
+    Lanczos (``steps`` HVPs at the first configuration; the Hessian of a quadratic is constant):
+    ``indefinite`` True proves a negative eigenvalue, i.e. an energy unbounded below that no
+    sampler can sample; False means none was found."""
+    if isinstance(features, QuadraticCouplings):
+        F, th = features, np.asarray(theta)
+    elif getattr(features, "base_decides_bound", False) and isinstance(features.blocks[0],
+                                                                       QuadraticCouplings):
+        F = features.blocks[0]
+        th = np.asarray(theta)[: F.n_features]
+    else:
+        return None
+    v1 = np.asarray(v, np.float64)[:1]
+    c1 = None if c is None else np.asarray(c, np.float64)[:1]
+    lo, hi = lanczos_extremes(lambda w: F.hvp(th, v1, w, c1), v1.shape[1:], steps)
+    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < 0)}
 
 
 def gaussian_start(features: Features, v: np.ndarray) -> np.ndarray:
@@ -216,14 +242,18 @@ class WCRGModel:
                                                  seed=seed + j, stop=stop))
                 theta, summary = ml.theta, ml.summary()
             summary["seconds"] = time.perf_counter() - t1
+            summary["quadratic_base"] = check = quadratic_base_check(feats, theta, v, c)
             sm_model = ScaleModel(j, level, feats, theta, summary)
             if level == "conditional":
                 conditionals.append(sm_model)
             else:
                 self.coarse = sm_model
             name = f"scale {j} ({'coarsest' if level == 'depth0' else 'conditional'})"
-            yield Progress(i + 1, total, "fit", info={"scale": name, "parameters": len(theta),
-                                                      "seconds": summary["seconds"]})
+            info = {"scale": name, "parameters": len(theta), "seconds": summary["seconds"]}
+            if check is not None and check["indefinite"]:
+                info["warning"] = (f"quadratic part indefinite (lambda <= {check['ritz_min']:.3g}): "
+                                   "energy unbounded below, sampling will not be stable")
+            yield Progress(i + 1, total, "fit", info=info)
         self.conditionals = conditionals
         self.provenance["fit_seconds"] = time.perf_counter() - t0
         self.provenance["method"] = method

@@ -320,6 +320,7 @@ def _scattering_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps
     mod = ModulusFeatures(level, L, wavelet, eps=eps, eps_coarse=eps_coarse, eps_low=eps_low,
                           products=bool(products), sparsity=bool(sparsity))
     F = FeatureSum([quad, mod])
+    F.base_decides_bound = not products    # every modulus term grows at most linearly
     if staged:
         F.stage_first = quad.n_features
     return F

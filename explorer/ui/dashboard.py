@@ -174,15 +174,24 @@ class ModelView(pn.viewable.Viewer):
             self.kappa.object = "Fit a model to see κ(H) per scale."
             self.couplings.object = ""
             return
-        rows = ["| scale | parameters | κ(H) raw | κ(H) preconditioned | fit time (s) |",
-                "|---|---|---|---|---|"]
+        rows = ["| scale | parameters | κ(H) raw | κ(H) preconditioned | fit time (s) | "
+                "quadratic part: λ_min ≤ |", "|---|---|---|---|---|---|"]
+        bad = []
         for r in s.fit_rows:
+            q = r.get("quadratic_base")
+            if q is not None and q["indefinite"]:
+                bad.append(r["scale"])
             rows.append(f"| {r['scale']} | {r['parameters']} | {_fmt(r['kappa_raw'])} | "
-                        f"{_fmt(r['kappa_preconditioned'])} | {_fmt(r['seconds'], 2)} |")
+                        f"{_fmt(r['kappa_preconditioned'])} | {_fmt(r['seconds'], 2)} | "
+                        f"{'—' if q is None else _fmt(q['ritz_min'])} |")
         total = s.model.provenance.get("fit_seconds", 0.0)
+        warn = ("" if not bad else
+                f"\n\n**Warning** — {', '.join(bad)}: the quadratic part of the energy has a "
+                "negative eigenvalue, so the energy is unbounded below and sampling will drift "
+                "or diverge. Try a larger depth J (or a larger coupling radius).")
         self.kappa.object = (f"**κ(H)** of the score-matching system per scale "
                              f"({s.model.family}, J = {s.model.J}, {s.model.wavelet}; fit "
-                             f"{total:.2f} s)\n\n" + "\n".join(rows))
+                             f"{total:.2f} s)\n\n" + "\n".join(rows) + warn)
         lines = []
         for r in s.fit_rows:
             top = sorted(r["theta"].items(), key=lambda kv: -abs(kv[1]))[:8]

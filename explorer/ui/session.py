@@ -201,6 +201,7 @@ class Session(param.Parameterized):
                          "kappa_raw": s.get("kappa_H_raw"),
                          "kappa_preconditioned": s.get("kappa_H_preconditioned"),
                          "seconds": s.get("seconds"),
+                         "quadratic_base": s.get("quadratic_base"),
                          "theta": dict(zip(f.names, map(float, f.theta)))})
         return rows
 

@@ -100,3 +100,23 @@ def test_turbulence_asset_support_and_projected_samples():
     assert np.all(np.isfinite(s))
     ps = modal_power(s)
     assert ps[~m.support.mask].max() < 1e-8 * ps.max()
+
+
+def test_unbounded_factors_are_flagged_at_fit_time():
+    """A shallow model of the turbulence (J = 2) has a 32^2 coarse factor whose radius-1 couplings
+    cannot fit the spectrum peaked at the forcing scale: its quadratic form has a negative
+    eigenvalue (Lanczos proves it), and indeed its samples run away. At full depth nothing is
+    flagged. Quartic potentials (phi4) are not checked: their negative curvature is physics."""
+    x = load_fields(ASSETS / "turbulence_L128.npz").fields.astype(np.float64)
+    warnings = []
+    shallow = WCRGModel("gaussian", 2).fit(x, callback=lambda p: warnings.append(p.info.get("warning")))
+    checks = {f"{f.level}{f.j}": f.fit["quadratic_base"] for f in shallow.factors()}
+    assert checks["depth02"]["indefinite"] and checks["depth02"]["ritz_min"] < 0
+    assert not checks["conditional1"]["indefinite"] and not checks["conditional2"]["indefinite"]
+    assert sum(w is not None and "unbounded below" in w for w in warnings) == 1
+    s = shallow.sample(4, steps=40, burn_in=40, seed=0).fields.astype(np.float64)
+    assert s.std() > 3 * x.std()                             # the flagged factor runs away
+    deep = WCRGModel("scattering", 7).fit(x)
+    assert all(not f.fit["quadratic_base"]["indefinite"] for f in deep.factors())
+    phi = load_fields(ASSETS / "phi4_L64_beta0.68.npz").fields[:4].astype(np.float64)
+    assert all(f.fit["quadratic_base"] is None for f in WCRGModel("phi4", 1).fit(phi).factors())

@@ -132,6 +132,10 @@ def test_dashboard_views_follow_the_session(folder):
     s.wait("fit")
     d.tick()
     assert "κ(H) raw" in d.model_view.kappa.object and "j=1" in d.model_view.kappa.object
+    assert "λ_min ≤" in d.model_view.kappa.object and "Warning" not in d.model_view.kappa.object
+    s.fit_rows = [{**r, "quadratic_base": {"ritz_min": -0.5, "ritz_max": 2.0, "indefinite": True}}
+                  if r["scale"] == "coarse" else r for r in s.fit_rows]
+    assert "**Warning** — coarse" in d.model_view.kappa.object   # an unbounded factor is flagged
     assert isinstance(d.model_view.potential.object, hv.Overlay)
     assert isinstance(d.model_view.flow.object, hv.Overlay)
     s.start_sample()
