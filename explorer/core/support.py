@@ -6,16 +6,16 @@ the last octave. A short-range energy cannot represent such a spectrum: score ma
 indefinite conditionals at the finest scale and MALA stalls (measured on the 128² turbulence
 asset: finest gaussian conditional λ_min -6.7e3 vs λ_max 9.3e4).
 
-The model therefore works on the data's spectral support. Fourier modes whose mean power (averaged
-over their 3 × 3 neighbourhood in k) is below ``floor`` × the largest modal power, or numerically
-zero, carry a negligible share of the variance; they are *completed*
-for fitting and sampling with independent Gaussian noise whose power in each such mode is that of
-the nearest mode on the support (so the completed spectrum continues the data's, with no jump at
-the band edge, and the conditionals stay well conditioned), and *projected out* of the samples.
-The projection of the completed data is the data restricted to the support, so a model that is
-exact for the completed fields gives samples exactly distributed like the restricted data. The
-default floor 1e-5 removes 9e-5 of the turbulence asset's variance and changes its 1-px increment
-flatness by 0.4 %.
+The model therefore works on the data's spectral support. Fourier modes whose power is
+numerically zero, or whose mean power over their 3 × 3 neighbourhood in k is below ``floor`` × the
+largest modal power, carry a negligible share of the variance. They are *completed* for fitting
+and sampling with independent Gaussian noise whose power in each such mode is that of the nearest
+mode on the support (the completed spectrum continues the data's with no jump at the band edge, so
+the conditionals stay well conditioned), and *projected out* of the samples. The projection of the
+completed data is the data restricted to the support, so a model that is exact for the completed
+fields gives samples distributed exactly like the restricted data. On the 128² turbulence asset the
+default floor 1e-5 puts 61 % of the modes off the support; they hold 9.5e-5 of the variance, and
+projecting them out changes the 1-px increment flatness by 0.4 %.
 """
 
 from __future__ import annotations
