@@ -547,6 +547,12 @@ def _print_report(r: dict) -> None:
               f"{r['total_variation']:.4f}  KL {r['kl_divergence']:.4f}  Binder diff "
               f"{r['binder_difference']:.4f}")
         print("per-scale std ratios " + " ".join(f"{x:.3f}" for x in r["scale_std_ratios"]))
+        sk = r.get("scale_kurtosis")
+        if sk:
+            for part, label in (("low", "low-passes x_0..x_J"), ("details", "details j=1..J")):
+                row = {who: " ".join("-" if k is None else f"{k:.2f}" for k in sk[who][part])
+                       for who in ("data", "samples")}
+                print(f"kurtosis of {label}: data {row['data']}  samples {row['samples']}")
     if r.get("figures"):
         print("figures: " + ", ".join(r["figures"]))
 

@@ -48,6 +48,19 @@ def test_compare_reports_every_distance_and_separates_different_fields(files, ca
     assert same["coupling"]["data"]["coefficients_cross_scale_max"] < 0.05
     assert same["coupling"]["data"]["moduli_cross_scale_max"] < 0.05
     assert len(same["coupling"]["labels"]) == 9
+    # Gaussian on every scale: kurtosis 3 for the low-passes and the details of both batches
+    for who in ("data", "samples"):
+        ks = same["scale_kurtosis"][who]
+        assert len(ks["low"]) == 4 and len(ks["details"]) == 3
+        assert max(abs(k - 3) for k in ks["low"] + ks["details"]) < 0.3, ks
+
+
+def test_compare_text_prints_the_per_scale_kurtosis(files, capsys):
+    assert main(["compare", str(files / "a.npz"), str(files / "b.npz")]) == 0
+    out = capsys.readouterr().out
+    low = [line for line in out.splitlines() if line.startswith("kurtosis of low-passes")]
+    assert len(low) == 1 and low[0].count("data") == 1 and len(low[0].split()) == 4 + 2 * 5
+    assert any(line.startswith("kurtosis of details j=1..J") for line in out.splitlines())
 
 
 def test_compare_writes_png_figures(files, tmp_path, capsys):

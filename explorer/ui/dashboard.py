@@ -336,7 +336,12 @@ class CompareView(pn.viewable.Viewer):
             f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
             f"| Binder U difference | {r['binder_difference']:.4f} |",
             f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
-            f"{r['kurtosis']['samples']:.3f} |"])
+            f"{r['kurtosis']['samples']:.3f} |",
+            *[f"| kurtosis of the {label}, data / samples | "
+              + " / ".join(_fmt(k) for k in r["scale_kurtosis"]["data"][part]) + " <br> "
+              + " / ".join(_fmt(k) for k in r["scale_kurtosis"]["samples"][part]) + " |"
+              for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J"))
+              if "scale_kurtosis" in r]])
         if r.get("hessian_histograms"):
             self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
                 frame_width=420, frame_height=260)

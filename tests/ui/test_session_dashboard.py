@@ -152,6 +152,7 @@ def test_dashboard_views_follow_the_session(folder):
     assert isinstance(d.compare_view.eigen.object, hv.Overlay)
     assert isinstance(d.compare_view.coupling.object, hv.Layout)
     assert "total variation" in d.compare_view.table.object
+    assert "kurtosis of the low-passes" in d.compare_view.table.object
     d.shutdown()
 
 
