@@ -65,7 +65,8 @@ def test_compare_text_prints_the_per_scale_kurtosis(files, capsys):
 
 def test_compare_writes_png_figures(files, tmp_path, capsys):
     r = run_json(capsys, "compare", files / "a.npz", files / "c.npz", "--plot", tmp_path / "figs")
-    assert {"spectra.png", "histograms.png", "coupling_moduli_data.png"} <= set(r["figures"])
+    assert {"spectra.png", "histograms.png", "coupling_moduli_data.png",
+            "kurtosis_scales.png"} <= set(r["figures"])
     for name in r["figures"]:
         assert (tmp_path / "figs" / name).read_bytes()[:8] == PNG_MAGIC
 

@@ -310,6 +310,7 @@ class CompareView(pn.viewable.Viewer):
                                        css_classes=["compare-eigen"])
         self.coupling = pn.pane.HoloViews(None,
                                           css_classes=["compare-coupling"])
+        self.kurtosis = pn.pane.HoloViews(None, css_classes=["compare-kurtosis"])
         self.mixing = pn.pane.HoloViews(None)
         self.scattering = pn.pane.HoloViews(None,
                                             css_classes=["compare-scattering"])
@@ -342,6 +343,8 @@ class CompareView(pn.viewable.Viewer):
               + " / ".join(_fmt(k) for k in r["scale_kurtosis"]["samples"][part]) + " |"
               for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J"))
               if "scale_kurtosis" in r]])
+        if r.get("scale_kurtosis"):
+            self.kurtosis.object = plots.scale_kurtosis_compare(r["scale_kurtosis"]).opts(**PLOT)
         if r.get("hessian_histograms"):
             self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
                 frame_width=420, frame_height=260)
@@ -366,7 +369,8 @@ class CompareView(pn.viewable.Viewer):
     def __panel__(self):
         return pn.Column(pn.Row(self.controls, self.table),
                          pn.Row(self.spectra, self.hist, self.eigen),
-                         pn.Row(self.coupling, self.mixing), pn.Row(self.scattering))
+                         pn.Row(self.coupling, self.mixing),
+                         pn.Row(self.kurtosis, self.scattering))
 
 
 class ExportView(pn.viewable.Viewer):

@@ -54,9 +54,12 @@ def write_figures(figures: dict[str, object], directory: str | Path) -> list[str
 
 
 def compare_figures(data: np.ndarray, samples: np.ndarray, report: dict | None = None) -> dict:
-    """Data vs samples: spectra, histograms and (if ``report`` has them) coupling matrices."""
+    """Data vs samples: spectra, histograms and (if ``report`` has them) the kurtosis per scale and
+    the coupling matrices."""
     figs = {"spectra": plots.spectra_compare(data, samples),
             "histograms": plots.histograms_compare(data, samples)}
+    if (report or {}).get("scale_kurtosis"):
+        figs["kurtosis_scales"] = plots.scale_kurtosis_compare(report["scale_kurtosis"])
     coupling = (report or {}).get("coupling")
     if coupling:
         for who in ("data", "samples"):

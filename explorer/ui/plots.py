@@ -278,3 +278,23 @@ def scattering_compare(report: dict) -> hv.Overlay:
            hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"], vdims=["|S|"],
                       label="samples").opts(color=SAMPLE_COLOR)]
     return _style(hv.Overlay(pts), title=title, logy=True, tools=["hover"])
+
+
+def scale_kurtosis_compare(report: dict) -> hv.Overlay:
+    """One-point kurtosis scale by scale (``diagnostics.scale_kurtosis`` of data and samples):
+    the low-passes x_j (j = 0 the field itself, solid) and the details x̄_j (dashed) against j,
+    with the Gaussian value 3 in grey; a constant low-pass (no kurtosis) is left out."""
+    def dashed(el, dash: bool):
+        mpl = {"linestyle": "--" if dash else "-"}
+        bk = {"line_dash": "dashed" if dash else "solid"}
+        return _style(el, mpl=mpl, **bk)
+
+    curves = []
+    for who, color in (("data", DATA_COLOR), ("samples", SAMPLE_COLOR)):
+        for part, first, label in (("low", 0, "low-pass"), ("details", 1, "details")):
+            pts = [(first + i, k) for i, k in enumerate(report[who][part]) if k is not None]
+            if pts:
+                el = hv.Curve(pts, kdims=["scale j"], vdims=["kurtosis"], label=f"{who}: {label}")
+                curves.append(dashed(_style(el, color=color), part == "details"))
+    curves.append(dashed(_style(hv.HLine(3.0), color="#999999"), True))
+    return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"])

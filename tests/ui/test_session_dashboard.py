@@ -58,7 +58,8 @@ def test_fit_sample_compare_and_exports(folder, tmp_path):
     assert summary["model"]["J"] == 2 and "compare" in summary
     with zipfile.ZipFile(io.BytesIO(s.export_figures())) as z:
         names = z.namelist()
-        assert {"spectra.png", "histograms.png", "hessian_eigenvalues.png"} <= set(names)
+        assert {"spectra.png", "histograms.png", "hessian_eigenvalues.png",
+                "kurtosis_scales.png"} <= set(names)
         assert all(z.read(n)[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
 
 
@@ -153,6 +154,8 @@ def test_dashboard_views_follow_the_session(folder):
     assert isinstance(d.compare_view.coupling.object, hv.Layout)
     assert "total variation" in d.compare_view.table.object
     assert "kurtosis of the low-passes" in d.compare_view.table.object
+    kurt = d.compare_view.kurtosis.object   # data and samples, low-passes and details, the line at 3
+    assert isinstance(kurt, hv.Overlay) and len(kurt) == 5
     d.shutdown()
 
 
