@@ -151,6 +151,7 @@ class LangevinResult:
     recovered: True when a burn-in divergence was followed by a successful retry.
     lambda_max: curvature estimate used for h0 (None when a step was given).
     n_nonfinite: proposals with non-finite x', U(x') or ∇U(x') (rejected by MALA), all attempts.
+    observable_trace: (R, C[, k]) values of ``observe`` at ``trace_steps`` (None without it).
     """
 
     x: np.ndarray
@@ -174,11 +175,19 @@ class LangevinResult:
     recovered: bool = False
     lambda_max: float | None = None
     n_nonfinite: int = 0
+    observable_trace: np.ndarray | None = None
 
     @property
     def production_energy(self) -> np.ndarray:
         """Rows of ``energy_trace`` recorded during production."""
         return self.energy_trace[self.trace_steps > self.burn_in]
+
+    @property
+    def production_observable(self) -> np.ndarray | None:
+        """Rows of ``observable_trace`` recorded during production (None without ``observe``)."""
+        if self.observable_trace is None:
+            return None
+        return self.observable_trace[self.trace_steps > self.burn_in]
 
 
 # ------------------------------------------------------------------ single steps
@@ -309,7 +318,7 @@ def initial_step(lambda_max: float, n_vars: int) -> float:
 class _Run:
     """Mutable state of one attempt: chains, step size, traces."""
 
-    def __init__(self, x0, e0, g0, h, total, record_every):
+    def __init__(self, x0, e0, g0, h, total, record_every, o0=None):
         self.x, self.e, self.g = x0.copy(), e0.copy(), g0.copy()
         self.h = float(h)
         self.t = 0  # global step index
@@ -319,6 +328,9 @@ class _Run:
         self.etrace = np.empty((n_rec, len(x0)))
         self.trace_steps = np.arange(n_rec) * record_every
         self.etrace[0] = e0
+        self.otrace = None if o0 is None else np.empty((n_rec,) + o0.shape)
+        if o0 is not None:
+            self.otrace[0] = o0
         self.n_rec = 1
         self.frozen_at = 0  # global step from which h no longer changes
 
@@ -341,6 +353,7 @@ def iter_langevin(
     label: str = "",
     blowup: float = BLOWUP,
     sample_dtype: type = np.float32,
+    observe: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[Progress]:
     """Run ``burn_in`` burn-in steps then ``n_steps`` production steps of ULA or MALA on all chains.
 
@@ -355,6 +368,9 @@ def iter_langevin(
     fixed step; None -> curvature estimate.  ``record_every``: energy-trace spacing in steps.
     ``thin``: keep production states every ``thin`` steps as ``samples`` (None: keep none).
     ``seed``: int or Generator; the same seed gives identical chains.
+    ``observe``: optional ``f(x) -> (C,) or (C, k)`` observables of the chains, recorded with the
+    energy (initial state, then every ``record_every`` steps) as ``observable_trace``; e.g. the
+    magnetisation for its τ_int without storing the states.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -401,6 +417,12 @@ def iter_langevin(
         raise SamplerDiverged("energy is not finite at the initial state", 0, st_burn)
     if not np.all(np.isfinite(g0)):
         raise SamplerDiverged("gradient is not finite at the initial state", 0, st_burn)
+
+    o0 = None
+    if observe is not None:
+        o0 = np.asarray(observe(x0), dtype=np.float64)
+        if o0.ndim not in (1, 2) or o0.shape[0] != C:
+            raise ValueError(f"observe(x) must return shape ({C},) or ({C}, k), got {o0.shape}")
 
     lam = None
     if step is None:
@@ -458,6 +480,8 @@ def iter_langevin(
         r.t += 1
         if r.t % record_every == 0:
             r.etrace[r.n_rec] = r.e
+            if r.otrace is not None:
+                r.otrace[r.n_rec] = observe(r.x)
             r.n_rec += 1
         check(r, res, stage)
         return res
@@ -477,7 +501,7 @@ def iter_langevin(
 
     def burn(h_start: float, h_max: float | None = None):
         """Burn-in generator; returns (run, stopped).  The adapted step stays below ``h_max``."""
-        r = _Run(x0, e0, g0, h_start, total, record_every)
+        r = _Run(x0, e0, g0, h_start, total, record_every, o0)
         r.frozen_at = n_adapt
         log_h = math.log(h_start)
         log_h_max = math.log(h_max) if h_max else 700.0
@@ -559,6 +583,7 @@ def iter_langevin(
         sample_steps=sample_steps[:taken],
         method=method, burn_in=burn_in, n_steps=n_steps, n_production=done,
         stopped=stopped, recovered=recovered, lambda_max=lam,
+        observable_trace=None if r.otrace is None else r.otrace[: r.n_rec].copy(),
     )
     in_production = r.t > burn_in or burn_in == 0
     yield Progress(
