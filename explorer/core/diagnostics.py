@@ -155,8 +155,12 @@ def scale_kurtosis(x, J: int, wavelet: str = wv.DEFAULT_WAVELET) -> dict:
     the low-pass x_j has excess κ Σ_i w_i⁴ with w the (unit-norm) wavelet filter of one x_j
     coefficient; this is the check in the tests."""
     x = _batch(x)
-    lows = wv.low_passes(x, J, wavelet)
-    _, details = wv.decompose(x, J, wavelet) if J else (x, [])
+    wv.check_size(x.shape[-1], J)
+    lows, details = [x], []
+    for _ in range(J):  # one pass through the pyramid for both
+        low, d = wv.analysis(lows[-1], wavelet)
+        lows.append(low)
+        details.append(d)
     tiny = 1e-6 * float(x.std())   # float32 rounding of a zero mean stays far below
 
     def k(v):  # None for a constant field (e.g. the 1 x 1 low-pass of zero-mean data)

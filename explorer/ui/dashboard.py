@@ -329,7 +329,7 @@ class CompareView(pn.viewable.Viewer):
         if not r:
             return
         ratios = " / ".join(f"{x:.3f}" for x in r["scale_std_ratios"])
-        self.table.object = "\n".join([
+        rows = [
             "| distance (data vs samples) | value |", "|---|---|",
             f"| spectrum mean \\|log ratio\\| | {r['spectrum_log_ratio']:.4f} |",
             f"| histogram total variation | {r['total_variation']:.4f} |",
@@ -337,14 +337,14 @@ class CompareView(pn.viewable.Viewer):
             f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
             f"| Binder U difference | {r['binder_difference']:.4f} |",
             f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
-            f"{r['kurtosis']['samples']:.3f} |",
-            *[f"| kurtosis of the {label}, data / samples | "
-              + " / ".join(_fmt(k) for k in r["scale_kurtosis"]["data"][part]) + " <br> "
-              + " / ".join(_fmt(k) for k in r["scale_kurtosis"]["samples"][part]) + " |"
-              for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J"))
-              if "scale_kurtosis" in r]])
-        if r.get("scale_kurtosis"):
-            self.kurtosis.object = plots.scale_kurtosis_compare(r["scale_kurtosis"]).opts(**PLOT)
+            f"{r['kurtosis']['samples']:.3f} |"]
+        sk = r.get("scale_kurtosis")
+        if sk:
+            for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
+                data, samples = (" / ".join(_fmt(k) for k in sk[who][part]) for who in ("data", "samples"))
+                rows.append(f"| kurtosis of the {label}, data / samples | {data} <br> {samples} |")
+            self.kurtosis.object = plots.scale_kurtosis_compare(sk).opts(**PLOT)
+        self.table.object = "\n".join(rows)
         if r.get("hessian_histograms"):
             self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
                 frame_width=420, frame_height=260)
