@@ -355,6 +355,38 @@ def test_window_fast_paths_match_per_window_sums(kind):
         assert np.allclose(ones[0], 1.0) and np.allclose(ones[1], 0.0) and np.allclose(ones[2], 0.0)
 
 
+def test_log_basis_derivatives_kurtosis_and_growth():
+    """ρ(x) = log(1 + ((x - μ)/s)²): exact derivatives; with θ > 0 on top of a Gaussian it
+    makes the one-point law leptokurtic (kurtosis > 3) and narrower; it grows only like log|x|,
+    so it can never beat a positive quadratic (bounded below for either sign of θ)."""
+    b = ft.LogBasis([0.7, 2.0], centre=0.3)
+    assert b.names == ["log(1+(x/0.7)^2)", "log(1+(x/2)^2)"]
+    assert ft.LogBasis([1.5]).names == ["log(1+(x/s)^2)"]
+    x = np.linspace(-6.0, 6.0, 241)
+    for k in range(2):
+        f, d1, d2 = b.evaluate(k, x, 2)
+        h = 1e-5
+        fp, d1p = b.evaluate(k, x + h, 1)
+        fm, d1m = b.evaluate(k, x - h, 1)
+        assert np.allclose(d1, (fp - fm) / (2 * h), atol=1e-8)
+        assert np.allclose(d2, (d1p - d1m) / (2 * h), atol=1e-6)
+        assert f.min() < 1e-12 and np.argmin(f) == np.argmin(np.abs(x - 0.3))
+    # density exp(-x²/2 - θ ρ(x)) on a fine grid: kurtosis above 3, variance below 1 for θ > 0
+    z = np.linspace(-12, 12, 24001)
+    for theta, sign in ((1.0, 1), (-0.5, -1)):
+        p = np.exp(-0.5 * z * z - theta * ft.LogBasis([0.5]).evaluate(0, z, 0)[0])
+        p /= p.sum()
+        m2, m4 = np.sum(p * z**2), np.sum(p * z**4)
+        assert sign * (m4 / m2**2 - 3.0) > 0.1 and sign * (1.0 - m2) > 0.05
+    big = np.array([1e3, 1e6, 1e9])
+    assert np.all(-5.0 * b.evaluate(0, big, 0)[0] + 0.5 * 1e-3 * big**2 > 0)
+    for bad in ([], [0.0], [-1.0], [np.inf], [1.0, 1.0]):
+        with pytest.raises(ValueError):
+            ft.LogBasis(bad)
+    with pytest.raises(ValueError):
+        ft.LogBasis([1.0], centre=np.nan)
+
+
 def test_chunked_potential_matches_unchunked():
     F = ft.make_features("phi4", level="conditional", L=8, **WINDOWS)
     v, c = sample_inputs(F, 8, N=9)
