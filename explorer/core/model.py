@@ -41,7 +41,8 @@ from explorer.core.diagnostics import lanczos_extremes
 from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, QuadraticCouplings,
                                     features_from_spec, fit_range, make_features)
 from explorer.core.fields.base import FieldSet
-from explorer.core.fit import fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood
+from explorer.core.fit import (fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood,
+                               solve_score_matching_staged)
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
@@ -118,6 +119,40 @@ def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
     c1 = None if c is None else np.asarray(c, np.float64)[:1]
     lo, hi = lanczos_extremes(lambda w: F.hvp(th, v1, w, c1), v1.shape[1:], steps)
     return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < 0)}
+
+
+# The softest curvature of the quadratic part may fall to this fraction of the couplings-alone
+# fit's: a Gaussian with these couplings has its softest mode at most 2x wider, the factor the
+# per-scale sanity checks allow.
+DEFINITE_MARGIN = 0.25
+
+
+def _definite_path(feats: Features, sm, ridge: float, v, c, summary: dict) -> np.ndarray:
+    """Score-matching θ of a staged set whose joint first stage (``feats.stage_first``: the
+    quadratic couplings plus bounded one-point terms) may soften the couplings too much.
+
+    θ₀: the couplings fitted alone (their ``feats.stage_base`` parameters), then the rest given
+    them; θ₁: the joint fit (``sm.theta``). Returns θ₁ when its couplings keep a smallest Ritz
+    value >= DEFINITE_MARGIN × that of θ₀, otherwise the point θ₀ + t (θ₁ - θ₀) of the segment
+    with the largest such t (bisection). The score-matching loss is convex with its minimum at
+    θ₁, so it decreases along the segment: this is the best fit on it that stays well posed.
+    Records {"t", "ritz_min_joint", "ritz_min_base"} as ``summary["definite_path"]`` when it moves θ."""
+    th1 = np.asarray(sm.theta, np.float64)
+    th0 = solve_score_matching_staged(sm.H, sm.b, feats.stage_base, ridge)[0]
+    ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
+    r0, r1 = ritz(th0), ritz(th1)
+    floor = DEFINITE_MARGIN * r0
+    if r1 >= floor or r0 <= 0:      # joint fit well posed, or the couplings alone are not
+        return th1
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ritz(th0 + mid * (th1 - th0)) >= floor else (lo, mid)
+    theta = th0 + lo * (th1 - th0)
+    summary.update(definite_path={"t": lo, "ritz_min_joint": r1, "ritz_min_base": r0},
+                   theta=dict(zip(feats.names, map(float, theta))),
+                   loss=float(0.5 * theta @ sm.H @ theta - theta @ sm.b))
+    return theta
 
 
 def gaussian_start(features: Features, v: np.ndarray) -> np.ndarray:
@@ -231,6 +266,8 @@ class WCRGModel:
             if method == "score":
                 sm = fit_score_matching(feats, (v, c), ridge=ridge, batch_size=batch_size)
                 theta, summary = sm.theta, sm.summary()
+                if getattr(feats, "stage_base", None) is not None:
+                    theta = _definite_path(feats, sm, ridge, v, c, summary)
                 if ml_refine is not None and level == "conditional" and j >= ml_refine:
                     theta, extra = refine_maximum_likelihood(
                         feats, v, c, theta, iterations=ml_refine_iterations, seed=seed + j)

@@ -271,8 +271,9 @@ def _fd_check(F, v, c, g):
 def test_scattering_family_derivatives_match_finite_differences(level, L):
     g = np.random.default_rng(SEED + L)
     F = ft.make_features("scattering", level=level, L=L, eps=0.3, eps_coarse=0.4, eps_low=0.5,
-                         min_side=1, products=True)
+                         min_side=1, products=True, point_scale=0.6, point_centre=0.1)
     assert any(name.startswith("|") for name in F.names)
+    assert "log(1+(x/s)^2)" in F.names
     if level == "depth0":
         v, c = g.standard_normal((2, L, L)), None
     else:
@@ -292,10 +293,18 @@ def test_scattering_family_names_and_data_widths():
     assert small.names == ft.make_features("gaussian", level="conditional", L=8).names
     for name in ("|HL|", "|HL||HL|(0,1)", "|HL||LH|", "|HH|*|HH'|", "LH*|LL|"):
         assert name in F.names
+    # the one-point log potential needs its scale (saved models without one rebuild without it)
+    assert "log(1+(x/s)^2)" not in F.names
+    with_point = ft.make_features("scattering", level="depth0", L=8, point_scale=2.0)
+    assert with_point.names[-3:] == ["log(1+(x/s)^2)", "|dy|", "|dx|"]
+    assert with_point.stage_first == with_point.stage_base + 1
+    assert "log(1+(x/s)^2)" not in ft.make_features("scattering", level="depth0", L=8,
+                                                    point_scale=2.0, point=False).names
     x = asset("turbulence_L128")[:2]
     m = WCRGModel("scattering", 2)
     opts = m._options_for(x, "conditional")
     assert 0 < opts["eps"] < opts["eps_low"]
+    assert opts["point_scale"] == pytest.approx(x.std()) and opts["point_centre"] == pytest.approx(x.mean())
     with pytest.raises(ValueError):
         ft.make_features("scattering", level="conditional", L=8, eps=-1)
 
@@ -311,47 +320,87 @@ def test_wcrg_scattering_family_fits_saves_and_loads(tmp_path):
     assert m2.conditionals[0].features.names == m.conditionals[0].features.names
 
 
-def test_wcrg_both_families_on_the_native_128_turbulence():
-    """The native 128^2 asset (2/3-rule dealiased, zero mean, a dissipation range falling by five
-    decades within the last octave) used to give indefinite factors and a stalled finest-scale
-    sampler for both families. The model now completes the modes off the data's spectral support
-    and projects them out of the samples (explorer.core.support): both families sample stably at
-    full depth (J = 7), every per-scale std within a factor 2 of the data's.
+def test_scattering_fit_keeps_the_couplings_definite_along_the_score_matching_segment():
+    """On the 8 x 8 coarsest field of the 128^2 asset (J = 4) the joint score-matching fit of the
+    couplings with the log potential is indefinite (unbounded below). The model then takes the
+    best point of the segment from the couplings-alone fit to the joint one whose couplings keep
+    at least DEFINITE_MARGIN of the couplings-alone smallest curvature; the loss lies between the
+    two fits' and the coarse factor samples with the data's std."""
+    from explorer.core import model as mdl
+    from explorer.core import wavelets as wv
+    from explorer.core.fit import fit_score_matching, solve_score_matching_staged
+    from explorer.core.sampling import iter_langevin
+    x = asset("turbulence_L128")
+    m = WCRGModel("scattering", 4).fit(x)
+    f = m.coarse
+    path = f.fit["definite_path"]
+    assert path["ritz_min_joint"] < 0 < path["ritz_min_base"] and 0 < path["t"] < 1
+    feats, th = f.features, f.theta
+    lo = f.fit["quadratic_base"]["ritz_min"]
+    assert lo >= mdl.DEFINITE_MARGIN * path["ritz_min_base"] * (1 - 1e-9)
+    # the same fit by hand: the model's coarsest field (after the spectral completion, seed 0)
+    xc = np.asarray(x, np.float64)
+    if m.support is not None:
+        xc = m.support.completed(xc, np.random.default_rng([0, 1]))
+    lows = wv.low_passes(xc, 4)
+    fit = fit_score_matching(feats, (lows[4], None))
+    th0 = solve_score_matching_staged(fit.H, fit.b, feats.stage_base, fit.ridge)[0]
+    loss = lambda t: 0.5 * t @ fit.H @ t - t @ fit.b  # noqa: E731
+    assert np.allclose(th, th0 + path["t"] * (fit.theta - th0), rtol=1e-6, atol=1e-12)
+    assert loss(fit.theta) < loss(th) < loss(th0)
+    # a slightly larger step along the segment crosses the margin (bisection to 2^-12)
+    above = th0 + min(1.0, path["t"] + 2.0 ** -10) * (fit.theta - th0)
+    assert mdl.quadratic_base_check(feats, above, lows[4])["ritz_min"] < mdl.DEFINITE_MARGIN * path["ritz_min_base"]
+    # the coarse factor alone: well posed, the data's std, and a heavier one-point tail than Gaussian
+    E = lambda v: feats.energy(th, v, None)  # noqa: E731
+    G = lambda v: feats.energy_grad(th, v, None)  # noqa: E731
+    v0 = lows[4].std() * np.random.default_rng(SEED).standard_normal((32, 8, 8))
+    res = run(iter_langevin(E, G, v0, n_steps=1500, burn_in=500, seed=SEED, thin=50))
+    s = res.samples.astype(np.float64)
+    assert abs(np.log(s.std() / lows[4].std())) < np.log(1.25)
+    assert ob.kurtosis(s) > 3.2
+    # levels whose joint fit is well posed keep it (no record)
+    assert "definite_path" not in m.conditionals[0].fit
 
-    Issue-6 acceptance point "scattering beats gaussian on kurtosis and flatness" is NOT met:
-    measured (8 samples, 60 + 60 steps per scale, seeds 0 / 1 / 2) kurtosis error gaussian
-    0.221 / 0.191 / 0.230 vs scattering 0.225 / 0.212 / 0.231; mean flatness error (1..16 px)
-    0.309 / 0.271 / 0.299 vs 0.285 / 0.270 / 0.274. Neither is asserted as a win: the kurtosis
-    is not better, and the flatness gain is small and comes with finer-scale stds 0.6-0.7 of the
-    data's. The one-point kurtosis (3.83) is already in the 8x8 and 16x16 low-passes (4.02, 4.29),
-    i.e. at the levels where 16 fields give too few numbers for the modulus terms. Four times
-    longer chains (240 + 240 steps) leave the scattering numbers unchanged (0.222 / 0.294 and
-    0.201 / 0.267 at seeds 0 / 1): they are the model's, not the sampler's transient.
-    dg.scale_kurtosis (seed 0) shows where: data low-passes 3.83 3.87 4.07 4.29 4.02 (x_0..x_4),
-    details 12.0 9.2 5.8 (j = 1..3); both models' low-passes 2.96-3.04, details gaussian 2.98 2.95
-    3.04, scattering 3.02 5.12 3.26. (The model is fitted on the completed data, explorer.core.support,
-    whose finest details have kurtosis 5.1: the Gaussian completion of the dealiased band carries
-    40 % of their variance.)"""
+
+def test_wcrg_both_families_on_the_native_128_turbulence():
+    """Issue-6 acceptance: on the native 128^2 asset at full depth (J = 7) the scattering family
+    beats the gaussian family on the vorticity kurtosis and on the increment flatness (1..16 px),
+    and both sample stably, every per-scale std within a factor 2 of the data's. (The asset is
+    2/3-rule dealiased: the model completes the modes off the data's spectral support and
+    projects them out of the samples, explorer.core.support.)
+
+    Measured (16 samples, 60 + 60 MALA steps per scale, seeds 0 / 1 / 2): kurtosis error
+    gaussian 0.206 / 0.195 / 0.213 vs scattering 0.124 / 0.148 / 0.117; mean flatness error
+    0.288 / 0.269 / 0.293 vs 0.228 / 0.233 / 0.247. Four times longer chains (240 + 240, seed 0)
+    give scattering 0.096 / 0.243: the model's numbers, not a transient. What makes the
+    difference is the one-point log potential of each finer field (explorer.core.scattering_features):
+    without it the family's low-passes all sample at kurtosis 3.0 while the data's build up to
+    4.0-4.3 at 8^2 and 16^2 (the coherent vortices), and the scattering family was no better than
+    the gaussian one on kurtosis (0.225 vs 0.221). Both models still miss part of the data's
+    kurtosis (3.83; samples about 3.3), see dg.scale_kurtosis."""
     x = asset("turbulence_L128")
     kx, fx = ob.kurtosis(x), ob.increment_flatness(x)
     out = {}
     for fam in ("gaussian", "scattering"):
         m = WCRGModel(fam, 7).fit(x)
-        s = m.sample(8, steps=60, burn_in=60, seed=0).fields.astype(np.float64)
+        s = m.sample(16, steps=60, burn_in=60, seed=0).fields.astype(np.float64)
         assert np.all(np.isfinite(s)), fam
         # detail scales only: the 1 x 1 coarse field is the mean, exactly 0 in data and samples
         assert np.all(np.abs(np.log(dg.scale_std_ratios(x, s, 7)[:7])) < np.log(2.0)), fam
         fs = ob.increment_flatness(s)
         out[fam] = (abs(ob.kurtosis(s) / kx - 1), np.mean([abs(fs[k] / v - 1) for k, v in fx.items()]))
-        assert out[fam][0] < 0.3 and out[fam][1] < 0.4, (fam, out[fam])
     print(out)
+    assert out["scattering"][0] < out["gaussian"][0] - 0.03, out
+    assert out["scattering"][1] < out["gaussian"][1] - 0.03, out
+    assert out["scattering"][0] < 0.2 and out["scattering"][1] < 0.3, out
 
 
 def test_wcrg_scattering_vs_gaussian_on_the_64_lowpass():
     """Where the gaussian family is stable (64^2 low-pass of the 128^2 asset, J = 6: no dead band,
-    1 x 1 coarse field), the staged scattering family samples stably and is (slightly) closer to
-    the data's kurtosis and increment flatness. Measured: kurtosis error 20.0 % vs 21.1 % (data
-    3.87), flatness error 19.8 % vs 21.9 % on average over 1..16 px — a marginal win (~14 s)."""
+    1 x 1 coarse field), the scattering family samples stably and is closer to the data's
+    kurtosis and increment flatness. Measured: kurtosis error 13.1 % vs 20.9 % (data 3.87),
+    flatness error 16.6 % vs 21.7 % on average over 1..16 px (~14 s)."""
     from explorer.core import wavelets as wv
     x = wv.analysis(asset("turbulence_L128"))[0]
     err = {}
