@@ -109,6 +109,33 @@ def solve_score_matching_staged(H: np.ndarray, b: np.ndarray, first: int, ridge:
     return np.concatenate([t1, t2]), float(np.linalg.cond(H)), float(np.linalg.cond(H / np.outer(d, d)))
 
 
+def solve_score_matching_nonnegative(H: np.ndarray, b: np.ndarray, first: int | None,
+                                     nonnegative=(), ridge: float = 1e-6):
+    """Staged score matching (``first`` as in :func:`solve_score_matching_staged`; None or out of
+    range: one joint solve) with the parameters listed in ``nonnegative`` kept >= 0: those that
+    come out negative are fixed at 0 and the rest is solved again without them (exact for one
+    constrained parameter, an active-set step for more). Returns (theta, indices fixed at 0)."""
+    K = len(b)
+
+    def solve(keep):
+        idx = np.flatnonzero(keep)
+        f = int(np.count_nonzero(keep[:first])) if first is not None else 0
+        Hk, bk = H[np.ix_(idx, idx)], b[idx]
+        t = (solve_score_matching_staged(Hk, bk, f, ridge) if 0 < f < len(idx)
+             else solve_score_matching(Hk, bk, ridge))[0]
+        out = np.zeros(K)
+        out[idx] = t
+        return out
+
+    keep = np.ones(K, dtype=bool)
+    theta = solve(keep)
+    dropped = [int(k) for k in nonnegative if theta[k] < 0]
+    if dropped:
+        keep[dropped] = False
+        theta = solve(keep)
+    return theta, dropped
+
+
 def fit_score_matching(features, data, ridge: float = 1e-6, batch_size: int = 32) -> ScoreMatchingFit:
     t0 = time.perf_counter()
     H, b, n = score_matching_statistics(features, data, batch_size)
