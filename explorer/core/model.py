@@ -144,10 +144,14 @@ def _definite_path(feats: Features, sm, ridge: float, v, c, summary: dict) -> np
     th0, _ = solve_score_matching_nonnegative(sm.H, sm.b, feats.stage_base, nonneg, ridge)
     if fixed:
         summary["fixed_at_zero"] = [feats.names[k] for k in fixed]
-    ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
-    r0, r1 = ritz(th0), ritz(th1)
-    floor = DEFINITE_MARGIN * r0
     theta, t = th1, 1.0
+    check0 = quadratic_base_check(feats, th0, v, c)
+    if check0 is None:              # boundedness not decided by the couplings (e.g. products)
+        r0 = r1 = floor = 0.0
+    else:
+        ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
+        r0, r1 = check0["ritz_min"], ritz(th1)
+        floor = DEFINITE_MARGIN * r0
     if r1 < floor and r0 > 0:       # else: joint fit well posed, or the couplings alone are not
         lo, hi = 0.0, 1.0
         for _ in range(12):

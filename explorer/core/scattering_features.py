@@ -24,18 +24,19 @@ coefficient makes the energy unbounded below where F is large):
 Depth 0 (the coarsest field or a single-scale model x): the gaussian couplings plus
 "|dy|" = Σ_u m(x(u) - x(u - e_y)) and "|dx|" (smooth total variation: sparsity of increments).
 
-At every level that has modulus terms (``min_side``), the one-point log potential "log(1+(x/s)^2)" = Σ_i log(1 + ((x(i) - μ)/s)²) of
-the finer field x_{j-1} (the field itself at depth 0; :class:`~explorer.core.features.LogBasis`,
-s and μ the std and mean of that field in the data, options ``point_scale``, ``point_centre``;
-``point=False`` drops it). It is what gives the low-passes of turbulence their one-point
-kurtosis: the modulus terms act on the details and leave every low-pass Gaussian (measured: the
-coherent vortices make the 8 × 8 and 16 × 16 low-passes of the 128² asset kurtosis 4.0 and 4.3,
-which the family without it samples at 3.0). It grows logarithmically, so with either sign the
-energy is bounded below when the quadratic couplings are positive definite. Its coefficient is
-kept >= 0 (``nonnegative``): a negative one digs wells (measured on the φ⁴ asset: every chain
-falls into one well) and is fixed at 0. Fitted jointly with the couplings (the first stage), it
-pairs a positive coefficient (sharper core, heavier relative tails) with softer couplings; when
-that makes them indefinite, the model moves the fit back towards the couplings-alone solution
+At every level that has modulus terms (``min_side``), the one-point log potential
+"log(1+(x/s)^2)" = Σ_i log(1 + ((x(i) - μ)/s)²) of the finer field x_{j-1} (the field itself at
+depth 0; :class:`~explorer.core.features.LogBasis`; s and μ the std and mean of that field in the
+data, options ``point_scale``, ``point_centre``; ``point=False`` drops it). It is what gives the
+low-passes of turbulence their one-point kurtosis: the modulus terms act on the details and
+leave every low-pass Gaussian (measured: the coherent vortices make the 8 × 8 and 16 × 16
+low-passes of the 128² asset kurtosis 4.0 and 4.3, which the family without it samples at 3.0).
+It grows logarithmically, so with either sign the energy is bounded below when the quadratic
+couplings are positive definite. Its coefficient is kept >= 0 (``nonnegative``): a negative one
+digs wells (measured on the φ⁴ asset: every chain falls into one well) and is fixed at 0. Fitted
+jointly with the couplings (the first stage), it pairs a positive coefficient (sharper core,
+heavier relative tails) with softer couplings; when that makes them indefinite, the model moves
+the fit back towards the couplings-alone solution
 (``stage_base``, see :func:`explorer.core.model._definite_path`).
 
 Options: ``radius`` (couplings); ``products`` (default False: the products of moduli grow

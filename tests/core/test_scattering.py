@@ -318,6 +318,10 @@ def test_wcrg_scattering_family_fits_saves_and_loads(tmp_path):
     e1, e2 = m.scale_energies(x), m2.scale_energies(x)
     assert e1.keys() == e2.keys() and all(np.array_equal(e1[k], e2[k]) for k in e1)
     assert m2.conditionals[0].features.names == m.conditionals[0].features.names
+    # with products of moduli the couplings do not decide boundedness: no definite path, no crash
+    mp = WCRGModel("scattering", 2, products=True).fit(x)
+    assert all("definite_path" not in f.fit and f.fit["quadratic_base"] is None for f in mp.factors()
+               if "log(1+(x/s)^2)" in f.names)
 
 
 def test_scattering_fit_keeps_the_couplings_definite_along_the_score_matching_segment():
