@@ -38,9 +38,12 @@ class ScoreMatchingFit:
     ridge: float
     seconds: float
     loss: float = float("nan")  # 1/2 theta^T H theta - theta^T b (Fisher divergence up to a constant)
+    fixed_at_zero: list[int] = field(default_factory=list)  # ``nonnegative`` ones that hit 0
 
     def summary(self) -> dict:
-        return {
+        extra = ({"fixed_at_zero": [self.names[k] for k in self.fixed_at_zero]}
+                 if self.fixed_at_zero else {})
+        return {**extra,
             "method": "score",
             "theta": dict(zip(self.names, map(float, self.theta))),
             "n_parameters": len(self.theta),
@@ -140,14 +143,19 @@ def fit_score_matching(features, data, ridge: float = 1e-6, batch_size: int = 32
     t0 = time.perf_counter()
     H, b, n = score_matching_statistics(features, data, batch_size)
     first = getattr(features, "stage_first", None)
+    nonneg = getattr(features, "nonnegative", ())
     if first is not None and 0 < first < len(b):
         theta, c_raw, c_pre = solve_score_matching_staged(H, b, first, ridge)
     else:
+        first = None
         theta, c_raw, c_pre = solve_score_matching(H, b, ridge)
+    fixed: list[int] = []
+    if any(theta[k] < 0 for k in nonneg):
+        theta, fixed = solve_score_matching_nonnegative(H, b, first, nonneg, ridge)
     return ScoreMatchingFit(theta=theta, names=list(features.names), H=H, b=b, n_samples=n,
                             cond_raw=c_raw, cond_preconditioned=c_pre, ridge=ridge,
                             seconds=time.perf_counter() - t0,
-                            loss=float(0.5 * theta @ H @ theta - theta @ b))
+                            loss=float(0.5 * theta @ H @ theta - theta @ b), fixed_at_zero=fixed)
 
 
 # ------------------------------------------------------------------ maximum likelihood

@@ -131,37 +131,32 @@ def _definite_path(feats: Features, sm, ridge: float, v, c, summary: dict) -> np
     """Score-matching θ of a staged set whose joint first stage (``feats.stage_first``: the
     quadratic couplings plus bounded one-point terms) may soften the couplings too much.
 
-    Coefficients listed in ``feats.nonnegative`` are kept >= 0 (a negative one is fixed at 0,
-    :func:`explorer.core.fit.solve_score_matching_nonnegative`; recorded as ``summary["fixed_at_zero"]``).
-    θ₀: the couplings fitted alone (their ``feats.stage_base`` parameters), then the rest given
-    them; θ₁: the joint fit. Returns θ₁ when its couplings keep a smallest Ritz value >=
-    DEFINITE_MARGIN × that of θ₀, otherwise the point θ₀ + t (θ₁ - θ₀) of the segment with the
-    largest such t (bisection). The score-matching loss is convex, so it decreases from θ₀ to θ₁:
-    this is the best fit on the segment that stays well posed. Records {"t", "ritz_min_joint",
-    "ritz_min_base"} as ``summary["definite_path"]`` when it moves θ."""
-    nonneg = getattr(feats, "nonnegative", ())
-    th1, fixed = solve_score_matching_nonnegative(sm.H, sm.b, feats.stage_first, nonneg, ridge)
-    th0, _ = solve_score_matching_nonnegative(sm.H, sm.b, feats.stage_base, nonneg, ridge)
-    if fixed:
-        summary["fixed_at_zero"] = [feats.names[k] for k in fixed]
-    theta, t = th1, 1.0
+    θ₁ = ``sm.theta`` (the joint fit, its ``feats.nonnegative`` coefficients kept >= 0); θ₀: the
+    couplings fitted alone (their ``feats.stage_base`` parameters), then the rest given them.
+    Returns θ₁ when its couplings keep a smallest Ritz value >= DEFINITE_MARGIN × that of θ₀,
+    otherwise the point θ₀ + t (θ₁ - θ₀) of the segment with the largest such t (bisection). The
+    score-matching loss is convex, so it decreases from θ₀ to θ₁: this is the best fit on the
+    segment that stays well posed. Records {"t", "ritz_min_joint", "ritz_min_base"} as
+    ``summary["definite_path"]`` when it moves θ."""
+    th1 = np.asarray(sm.theta, np.float64)
+    th0, _ = solve_score_matching_nonnegative(sm.H, sm.b, feats.stage_base,
+                                              getattr(feats, "nonnegative", ()), ridge)
     check0 = quadratic_base_check(feats, th0, v, c)
-    if check0 is None:              # boundedness not decided by the couplings (e.g. products)
-        r0 = r1 = floor = 0.0
-    else:
-        ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
-        r0, r1 = check0["ritz_min"], ritz(th1)
-        floor = DEFINITE_MARGIN * r0
-    if r1 < floor and r0 > 0:       # else: joint fit well posed, or the couplings alone are not
-        lo, hi = 0.0, 1.0
-        for _ in range(12):
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if ritz(th0 + mid * (th1 - th0)) >= floor else (lo, mid)
-        theta, t = th0 + lo * (th1 - th0), lo
-        summary["definite_path"] = {"t": t, "ritz_min_joint": r1, "ritz_min_base": r0}
-    if t < 1.0 or fixed:
-        summary.update(theta=dict(zip(feats.names, map(float, theta))),
-                       loss=float(0.5 * theta @ sm.H @ theta - theta @ sm.b))
+    if check0 is None or check0["ritz_min"] <= 0:   # couplings do not decide, or cannot help
+        return th1
+    ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
+    r0, r1 = check0["ritz_min"], ritz(th1)
+    floor = DEFINITE_MARGIN * r0
+    if r1 >= floor:
+        return th1
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if ritz(th0 + mid * (th1 - th0)) >= floor else (lo, mid)
+    theta = th0 + lo * (th1 - th0)
+    summary.update(definite_path={"t": lo, "ritz_min_joint": r1, "ritz_min_base": r0},
+                   theta=dict(zip(feats.names, map(float, theta))),
+                   loss=float(0.5 * theta @ sm.H @ theta - theta @ sm.b))
     return theta
 
 

@@ -399,6 +399,12 @@ def test_nonnegative_score_matching_and_the_phi4_wells():
     for f in m.factors():
         assert f.fit["fixed_at_zero"] == ["log(1+(x/s)^2)"], f.j
         assert f.fit["theta"]["log(1+(x/s)^2)"] == 0.0 == f.theta[f.names.index("log(1+(x/s)^2)")]
+    # the constraint belongs to the score-matching fit itself, not only to the model
+    from explorer.core.fit import fit_score_matching
+    coarse = m.coarse.features
+    fit = fit_score_matching(coarse, (np.asarray(x, np.float64)[:, ::4, ::4], None))
+    assert fit.fixed_at_zero == [coarse.names.index("log(1+(x/s)^2)")]
+    assert fit.summary()["fixed_at_zero"] == ["log(1+(x/s)^2)"]
 
 
 def test_wcrg_both_families_on_the_native_128_turbulence():
