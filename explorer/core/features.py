@@ -1062,7 +1062,12 @@ def _phi4_family(level, L, wavelet, radius=1, isotropic=False, potential="polyno
         basis = WindowBasis(centres, width if width is not None else centres[1] - centres[0], window)
     else:
         raise ValueError(f"potential must be 'polynomial' or 'windows', got {potential!r}")
-    return FeatureSum([quad, ScalarPotential(basis, level, L, wavelet)])
+    feats = FeatureSum([quad, ScalarPotential(basis, level, L, wavelet)])
+    if potential == "polynomial" and max(basis.powers) % 2 == 0:
+        # the leading even power decides whether the energy is bounded below: fitted >= 0 (a
+        # negative one, e.g. -4e-5 on Gaussian data, would make exp(-U) improper)
+        feats.nonnegative = (quad.n_features + basis.powers.index(max(basis.powers)),)
+    return feats
 
 
 def _phi4_ansatz_family(level="depth0", L=None, wavelet=wv.DEFAULT_WAVELET):

@@ -38,8 +38,9 @@ import numpy as np
 
 from explorer.core import wavelets as wv
 from explorer.core.diagnostics import lanczos_extremes
-from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, QuadraticCouplings,
-                                    features_from_spec, fit_range, make_features)
+from explorer.core.features import (FAMILY_DATA_OPTIONS, FeatureSum, Features, PolynomialBasis,
+                                    QuadraticCouplings, ScalarPotential, features_from_spec,
+                                    fit_range, make_features)
 from explorer.core.fields.base import FieldSet
 from explorer.core.fit import (fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood,
                                solve_score_matching_nonnegative)
@@ -96,8 +97,37 @@ def _shared_energy_and_grad(m: ScaleModel, cond):
     return energy, grad
 
 
+def _projected_energy_and_grad(m: ScaleModel, project, sigma: float):
+    """(energy, grad) of U(P v) + |v - P v|² / (2 σ²) for a factor without conditioning: exactly
+    the fitted law on the support P (the directions the data have power in), and an independent
+    Gaussian of the data's scale off it, which is projected out of the samples. Without it a
+    direction the data never visit (e.g. the mean of zero-mean data) follows whatever curvature
+    the fit left there, possibly negative: a slow runaway."""
+    inv = 1.0 / float(sigma) ** 2
+    last: dict[str, Any] = {}
+
+    def both(v):
+        pv = project(v)
+        r = v - pv
+        e, g = m.features.energy_and_grad(m.theta, pv, None)
+        return e + 0.5 * inv * (r * r).sum(axis=(-2, -1)), project(g) + inv * r
+
+    def energy(v):
+        e, g = both(v)
+        last["v"], last["g"] = v, g
+        return e
+
+    def grad(v):
+        if last.get("v") is v:
+            return last["g"]
+        return both(v)[1]
+
+    return energy, grad
+
+
 def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
-                         c: np.ndarray | None = None, steps: int = 40) -> dict | None:
+                         c: np.ndarray | None = None, steps: int = 40,
+                         project=None) -> dict | None:
     """Is the energy bounded below? Decided by the positive definiteness of its quadratic part
     when that part dominates: the whole energy of a purely quadratic set (``gaussian``), or the
     first block of a staged set whose other terms grow at most linearly (``base_decides_bound``,
@@ -106,7 +136,10 @@ def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
 
     Lanczos (``steps`` HVPs at the first configuration; the Hessian of a quadratic is constant):
     ``indefinite`` True proves a negative eigenvalue, i.e. an energy unbounded below that no
-    sampler can sample; False means none was found."""
+    sampler can sample; False means none was found.
+
+    ``project``: orthogonal projector onto the directions the model lives on (the data's spectral
+    support, e.g. without the mean of a zero-mean data set); curvature off it does not count."""
     if isinstance(features, QuadraticCouplings):
         F, th = features, np.asarray(theta)
     elif getattr(features, "base_decides_bound", False) and isinstance(features.blocks[0],
@@ -115,10 +148,135 @@ def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
         th = np.asarray(theta)[: F.n_features]
     else:
         return None
+    return _couplings_check(F, th, v, c, steps, project)
+
+
+def _couplings_check(F: QuadraticCouplings, th, v, c, steps: int = 40, project=None) -> dict:
     v1 = np.asarray(v, np.float64)[:1]
     c1 = None if c is None else np.asarray(c, np.float64)[:1]
-    lo, hi = lanczos_extremes(lambda w: F.hvp(th, v1, w, c1), v1.shape[1:], steps)
-    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < 0)}
+    hvp = (lambda w: F.hvp(th, v1, w, c1)) if project is None else (
+        lambda w: project(F.hvp(th, v1, project(w), c1)))
+    lo, hi = lanczos_extremes(hvp, v1.shape[1:], steps)
+    # projected-out directions give Ritz values ~ 0: only a clearly negative one counts
+    tol = 1e-9 * max(abs(hi), 1e-300) if project is not None else 0.0
+    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < -tol)}
+
+
+def boundedness_check(features: Features, theta: np.ndarray, v: np.ndarray,
+                      c: np.ndarray | None = None, project=None) -> dict:
+    """Is the factor's energy bounded below, i.e. is exp(-U) a probability density at all?
+
+    Returns {"bounded": True | False | None, "reason": str, ...}:
+      * a polynomial scalar potential with a non-zero coefficient decides by its leading term: an
+        even power with a positive coefficient dominates every quadratic coupling (bounded); an odd
+        leading power or a negative leading coefficient sends U to -inf along a constant field (or
+        along any detail vector, in a conditional);
+      * otherwise the quadratic couplings decide when every other term is bounded or grows at
+        most linearly (``gaussian``; ``phi4`` with windows or a zero potential; ``scattering``
+        without products): Lanczos on the couplings (:func:`quadratic_base_check`);
+      * None when neither applies (nothing proven either way).
+    ``project`` as in :func:`quadratic_base_check`.
+    """
+    theta = np.asarray(theta, np.float64)
+    blocks = features.blocks if isinstance(features, FeatureSum) else [features]
+    offsets = np.cumsum([0] + [b.n_features for b in blocks])
+    for b, a in zip(blocks, offsets[:-1]):
+        if isinstance(b, ScalarPotential) and isinstance(b.basis, PolynomialBasis):
+            coef = theta[a: a + b.n_features]
+            nz = [(p, t, n) for p, t, n in zip(b.basis.powers, coef, b.names) if t != 0.0]
+            if nz:
+                p, t, name = max(nz)
+                if p % 2 == 0 and t > 0:
+                    return {"bounded": True, "reason": f"leading potential term {name} has "
+                            f"coefficient {t:.3g} > 0", "leading": name, "coefficient": float(t)}
+                why = "an odd power" if p % 2 else f"a negative coefficient {t:.3g}"
+                return {"bounded": False, "leading": name, "coefficient": float(t),
+                        "reason": f"the leading potential term {name} has {why}, so the energy "
+                                  "falls to -inf for large fields"}
+    check = quadratic_base_check(features, theta, v, c, project=project)
+    if isinstance(features, FeatureSum) and check is None:
+        # couplings plus bounded one-point terms (windows, or a polynomial fitted to zero)
+        quad = [b for b in blocks if isinstance(b, QuadraticCouplings)]
+        others_bounded = all(isinstance(b, (QuadraticCouplings, ScalarPotential)) for b in blocks)
+        if len(quad) == 1 and others_bounded:
+            a = int(offsets[blocks.index(quad[0])])
+            check = _couplings_check(quad[0], theta[a: a + quad[0].n_features], v, c,
+                                     project=project)
+    if check is None:
+        return {"bounded": None, "reason": "not decided by the couplings or a polynomial "
+                                           "potential"}
+    if check["indefinite"]:
+        return {"bounded": False, "ritz_min": check["ritz_min"],
+                "reason": f"its quadratic couplings are indefinite (lambda_min <= "
+                          f"{check['ritz_min']:.3g})"}
+    return {"bounded": True, "ritz_min": check["ritz_min"],
+            "reason": "its quadratic couplings are positive definite"}
+
+
+#: score-matching systems whose Jacobi-preconditioned condition number exceeds this are degenerate
+#: (features nearly collinear on the data: e.g. a field of a few distinct values, where phi^2 and
+#: phi^4 are constants)
+DEGENERATE_KAPPA = 1e12
+
+
+def fit_warnings(summary: dict) -> list[str]:
+    """Human-readable warnings about one factor's fit (its energy bound, its linear system)."""
+    out = []
+    b = summary.get("bounded")
+    if b is None and (summary.get("quadratic_base") or {}).get("indefinite"):
+        b = {"bounded": False, "reason": "its quadratic couplings are indefinite"}
+    if b and b.get("bounded") is False:
+        out.append(f"energy not bounded below: {b['reason']}; no sampler can sample it")
+    kappa = summary.get("kappa_H_preconditioned")
+    if kappa is not None and not (np.isfinite(kappa) and kappa < DEGENERATE_KAPPA):
+        out.append(f"score-matching system degenerate (kappa(H) = {kappa:.3g} after Jacobi "
+                   f"preconditioning, > {DEGENERATE_KAPPA:.0e}): the features are nearly "
+                   "collinear on these data, e.g. a field of few distinct values (add small noise "
+                   "to dequantise it) or a family too rich for them (choose another)")
+    return out
+
+
+def unbounded_factors(model: WCRGModel) -> list[tuple[str, str]]:
+    """(factor name, reason) of every factor the fit found not bounded below."""
+    out = []
+    for f in model.factors():
+        b = f.fit.get("bounded")
+        q = f.fit.get("quadratic_base") or {}
+        if b is not None and b.get("bounded") is False:
+            out.append((factor_name(model, f), b.get("reason", "")))
+        elif b is None and q.get("indefinite"):
+            out.append((factor_name(model, f), "its quadratic couplings are indefinite "
+                        f"(lambda_min <= {q.get('ritz_min', float('nan')):.3g})"))
+    return out
+
+
+def factor_name(model: WCRGModel, f: ScaleModel) -> str:
+    return (f"scale {f.j} (coarsest, {model.stats['L'] >> model.J}x{model.stats['L'] >> model.J})"
+            if f.level == "depth0" else f"scale {f.j} (conditional)")
+
+
+#: data whose spectrum keeps rising towards large scales (a massless power law, turbulence's
+#: peaked low band): a short-range coarse factor fits them only when it is small, so their depth
+#: is the deepest (at depth 2 the Gaussian asset's 16x16 coarse factor fits an energy unbounded
+#: below, which sampling refuses)
+DEEPEST_DEPTH_GENERATORS = ("gaussian", "turbulence")
+
+
+def max_depth(L: int) -> int:
+    """Deepest WCRG depth offered for L x L fields: a coarse field of at least 4 x 4."""
+    return max(0, min(wv.max_levels(L), int(np.log2(L)) - 2))
+
+
+def default_depth(L: int, generator: str | None = None) -> int:
+    """The depth the app and the command line start from: the deepest for
+    ``DEEPEST_DEPTH_GENERATORS``, otherwise 2 (phi4 and unknown data; the coarse phi4 factors of
+    the ordered phase are not reliable deeper), within :func:`max_depth`."""
+    jmax = max_depth(L)
+    return jmax if generator in DEEPEST_DEPTH_GENERATORS else min(2, jmax)
+
+
+class UnboundedModelError(ValueError):
+    """Sampling refused: a factor of the model is not bounded below."""
 
 
 # The softest curvature of the quadratic part may fall to this fraction of the couplings-alone
@@ -207,6 +365,19 @@ class WCRGModel:
             opts = hook(opts, level, fine, self.wavelet)
         return opts
 
+    def _support_projector(self, level: str):
+        """Projector onto the data's spectral support for a factor's variables, or None: the
+        support itself at depth 0, and the removal of the mean for the coarse factor of a deeper
+        model when the data have no mean mode (a zero-mean data set). Details carry no mean."""
+        sup = self.support
+        if sup is None or level != "depth0":
+            return None
+        if self.J == 0:
+            return sup.project
+        if sup.mask[0, 0]:
+            return None
+        return lambda w: w - w.mean(axis=(-2, -1), keepdims=True)
+
     @property
     def fitted(self) -> bool:
         return self.coarse is not None
@@ -284,7 +455,10 @@ class WCRGModel:
                                                  seed=seed + j, stop=stop))
                 theta, summary = ml.theta, ml.summary()
             summary["seconds"] = time.perf_counter() - t1
-            summary["quadratic_base"] = check = quadratic_base_check(feats, theta, v, c)
+            proj = self._support_projector(level)
+            summary["quadratic_base"] = quadratic_base_check(feats, theta, v, c, project=proj)
+            summary["bounded"] = boundedness_check(feats, theta, v, c, project=proj)
+            summary["warnings"] = warns = fit_warnings(summary)
             sm_model = ScaleModel(j, level, feats, theta, summary)
             if level == "conditional":
                 conditionals.append(sm_model)
@@ -292,9 +466,8 @@ class WCRGModel:
                 self.coarse = sm_model
             name = f"scale {j} ({'coarsest' if level == 'depth0' else 'conditional'})"
             info = {"scale": name, "parameters": len(theta), "seconds": summary["seconds"]}
-            if check is not None and check["indefinite"]:
-                info["warning"] = (f"quadratic part indefinite (lambda <= {check['ritz_min']:.3g}): "
-                                   "energy unbounded below, sampling will not be stable")
+            if warns:
+                info["warning"] = "; ".join(warns)
             yield Progress(i + 1, total, "fit", info=info)
         self.conditionals = conditionals
         self.provenance["fit_seconds"] = time.perf_counter() - t0
@@ -335,16 +508,30 @@ class WCRGModel:
     # -------------------------------------------------------------- sampling
     def iter_sample(self, n: int, steps: int = 200, burn_in: int = 200, method: str = "mala",
                     seed: int = 0, stop: threading.Event | None = None,
-                    report_every: int = 10, coarse_boost: int = 16) -> Iterator[Progress]:
+                    report_every: int = 10, coarse_boost: int = 16,
+                    allow_unbounded: bool = False) -> Iterator[Progress]:
         """Coarse-to-fine sampling; the final report carries a FieldSet of n fields.
 
         ``steps`` and ``burn_in`` are per scale at the finest scale; a scale with 4^k times fewer
         variables gets min(coarse_boost, 4^k) times more (same cost per scale, far better mixing
         where the field's large-scale, non-convex structure lives).
+
+        Refused (:class:`UnboundedModelError`, before any work) when the fit found a factor not
+        bounded below, unless ``allow_unbounded``. Each scale's chains are stopped as runaways
+        when their RMS leaves the data's std at that scale (:func:`~explorer.core.sampling.
+        x_limit_sigmas`), and raise when they froze (acceptance far below target or a collapsed
+        step): no diverged or frozen chains are returned as samples.
         """
         self._check_fitted()
         if n < 1:
             raise ValueError(f"the number of samples must be at least 1, got {n}")
+        bad = unbounded_factors(self)
+        if bad and not allow_unbounded:
+            where = "; ".join(f"{name}: {why}" for name, why in bad)
+            raise UnboundedModelError(
+                f"refusing to sample: the fitted energy is not bounded below at {where}. Refit "
+                "with another depth, a smaller coupling radius, the default support floor or "
+                "another family (or allow it explicitly for experiments: --allow-unbounded)")
         rng = np.random.default_rng(seed)
         t0 = time.perf_counter()
         L = self.stats["L"]
@@ -357,17 +544,21 @@ class WCRGModel:
             label = f"scale {self.J} (coarsest)" if j is None else f"scale {j}"
             if j is None:
                 v0, cond = x0, None
+                sigma = float(np.hypot(self.stats["coarse_mean"], self.stats["coarse_std"]))
             else:
                 sigma = self.stats["detail_std"][j - 1]
                 v0 = sigma * rng.standard_normal((n, 3, x.shape[-1], x.shape[-1]))
                 cond = x
             boost = min(coarse_boost, 4 ** (self.J if j is None else j - 1))
-            energy, grad = _shared_energy_and_grad(m, cond)
+            proj = self._support_projector(m.level)
+            energy, grad = (_shared_energy_and_grad(m, cond) if proj is None
+                            else _projected_energy_and_grad(m, proj, sigma))
             result = None
             for rep in iter_langevin(energy, grad, v0, n_steps=steps * boost,
                                      burn_in=burn_in * boost,
                                      method=method, seed=int(rng.integers(2**31)),
-                                     report_every=report_every, stop=stop, label=label):
+                                     report_every=report_every, stop=stop, label=label,
+                                     x_scale=sigma if sigma > 0 else None):
                 if rep.done:
                     result = rep.result
                     break
@@ -383,13 +574,18 @@ class WCRGModel:
                 yield Progress(idx, len(stages), label, done=True, stopped=True)
                 return
             per_scale.append({"scale": label, "acceptance": float(result.acceptance),
-                              "step": float(result.step), "gradient_evaluations": int(result.n_grad)})
+                              "step": float(result.step), "initial_step": float(result.initial_step),
+                              "gradient_evaluations": int(result.n_grad),
+                              "rms_ratio": (float(np.sqrt(np.mean(result.x ** 2)) / sigma)
+                                            if sigma > 0 else None),
+                              "recovered": bool(result.recovered)})
             x = result.x if j is None else wv.synthesis(cond, result.x, self.wavelet)
         if self.support is not None:
             x = self.support.project(x)
         meta = {"generator": "wcrg-sample",
                 "params": {"family": self.family, "J": self.J, "wavelet": self.wavelet,
-                           "steps": steps, "burn_in": burn_in, "method": method, "n": n},
+                           "steps": steps, "burn_in": burn_in, "method": method, "n": n,
+                           "allow_unbounded": bool(allow_unbounded), "unbounded": bad},
                 "seed": seed,
                 "sampling": {"scales": per_scale, "seconds": time.perf_counter() - t0,
                              "gradient_evaluations": sum(s["gradient_evaluations"] for s in per_scale)},
@@ -436,7 +632,10 @@ class WCRGModel:
                 thetas.pop("support_mask", None)
         except FileNotFoundError:
             raise ValueError(f"Cannot load model '{path}': no such file.") from None
-        except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        except KeyError as e:
+            raise ValueError(f"Cannot load model '{path}': not a model file "
+                             f"({e.args[0] if e.args else e}).") from None
+        except (OSError, ValueError, json.JSONDecodeError) as e:
             raise ValueError(f"Cannot load model '{path}': not a model file ({e}).") from None
         if header.get("format") != FORMAT:
             raise ValueError(f"Cannot load model '{path}': not an explorer WCRG model file.")

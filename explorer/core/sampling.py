@@ -91,6 +91,17 @@ _RECOVERY_FACTOR = 0.1
 METHODS = ("mala", "ula")
 
 
+def x_limit_sigmas(d: int) -> float:
+    """Runaway threshold on a chain's RMS, in units of ``x_scale``, for d variables: 3 + 6/sqrt(d).
+    A Gaussian chain at the data's scale has RMS² ~ χ²_d / d, so even a single variable (9 σ)
+    essentially never reaches it, while a runaway from an energy unbounded below crosses it within
+    tens of steps (U = -|x|²/2 on 16 x 16: 3.4 σ)."""
+    return 3.0 + 6.0 / math.sqrt(max(int(d), 1))
+
+FROZEN_ACCEPT = 0.1  # MALA production acceptance below this (target 0.574): the chains froze
+FROZEN_STEP_RATIO = 1e-3  # ... or an adapted step below this fraction of the curvature step h0
+
+
 class SamplerDiverged(FloatingPointError):
     """A Langevin run diverged.  Carries ``step`` (global step index, 0 = initial state),
     ``reason``, ``stage``, the ``step_size`` in use and the number of ``attempts`` made."""
@@ -113,6 +124,23 @@ class SamplerDiverged(FloatingPointError):
         tries = f", after {attempts} attempts" if attempts > 1 else ""
         super().__init__(
             f"Langevin sampler diverged at step {self.step}{where}: {reason}{h}{tries}")
+
+
+class SamplerRunaway(SamplerDiverged):
+    """Chains that left the data's scale (RMS beyond :func:`x_limit_sigmas` × ``x_scale``): an energy
+    not bounded below, or one far too soft. A smaller step only delays it, so no retry is made."""
+
+
+class SamplerFrozen(SamplerDiverged):
+    """MALA chains that no longer move: production acceptance far below the target, or a step
+    size collapsed by orders of magnitude below the curvature estimate h0. Their final states are
+    essentially the starting noise, so they are never returned as samples."""
+
+    def __init__(self, reason: str, step: int, stage: str = "", step_size: float | None = None):
+        SamplerDiverged.__init__(self, reason, step, stage, step_size)
+        where = f" ({stage})" if stage else ""
+        h = f", step size {step_size:.3g}" if step_size is not None else ""
+        self.args = (f"Langevin chains froze{where}: {reason}{h}",)
 
 
 class StepResult(NamedTuple):
@@ -354,6 +382,9 @@ def iter_langevin(
     blowup: float = BLOWUP,
     sample_dtype: type = np.float32,
     observe: Callable[[np.ndarray], np.ndarray] | None = None,
+    x_scale: float | None = None,
+    frozen_accept: float | None = FROZEN_ACCEPT,
+    frozen_step_ratio: float | None = FROZEN_STEP_RATIO,
 ) -> Iterator[Progress]:
     """Run ``burn_in`` burn-in steps then ``n_steps`` production steps of ULA or MALA on all chains.
 
@@ -371,6 +402,12 @@ def iter_langevin(
     ``observe``: optional ``f(x) -> (C,) or (C, k)`` observables of the chains, recorded with the
     energy (initial state, then every ``record_every`` steps) as ``observable_trace``; e.g. the
     magnetisation for its τ_int without storing the states.
+    ``x_scale``: the typical RMS of a chain's variables (e.g. the data's std at this scale); when
+    given, a chain whose RMS exceeds :func:`x_limit_sigmas` (d) × x_scale is a runaway (replaces the
+    loose ``blowup`` × initial-scale limit on |x|).
+    ``frozen_accept`` / ``frozen_step_ratio`` (MALA, at least 20 production steps): a production
+    acceptance below ``frozen_accept``, or an adapted step below ``frozen_step_ratio`` × h0, raises
+    :class:`SamplerFrozen` instead of returning chains that did not move (None disables).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -433,7 +470,12 @@ def iter_langevin(
         h0 = float(step)
 
     rms0 = float(np.sqrt(_chain_sum(x0 * x0) / max(d, 1)).max())
-    x_limit = blowup * max(1.0, rms0, math.sqrt(2.0 * h0))
+    if x_scale is not None:
+        if not (math.isfinite(x_scale) and x_scale > 0):
+            raise ValueError(f"x_scale must be a finite positive number, got {x_scale}")
+        x_limit = x_limit_sigmas(d) * float(x_scale)
+    else:
+        x_limit = blowup * max(1.0, rms0, math.sqrt(2.0 * h0))
     e_ref = float(e0.mean())
     e_limit = blowup * (abs(e_ref) + d)
 
@@ -453,9 +495,11 @@ def iter_langevin(
             raise SamplerDiverged(f"gradient is not finite in chain {where(~gf)}", r.t, stage, r.h)
         rms = np.sqrt(_chain_sum(r.x * r.x) / max(d, 1))
         if rms.max() > x_limit:
-            raise SamplerDiverged(
-                f"|x| exploded: RMS {rms.max():.3g} in chain {int(rms.argmax())} > {x_limit:.3g}",
-                r.t, stage, r.h)
+            scale = (f" = {x_limit / x_scale:.3g} x the data's std {x_scale:.3g} at this scale"
+                     if x_scale is not None else "")
+            raise (SamplerRunaway if x_scale is not None else SamplerDiverged)(
+                f"|x| ran away: RMS {rms.max():.3g} in chain {int(rms.argmax())} > "
+                f"{x_limit:.3g}{scale}", r.t, stage, r.h)
         em = float(r.e.mean())
         if abs(em - e_ref) > e_limit:
             hint = "" if em > e_ref else " (falling without bound: is the target normalisable?)"
@@ -529,7 +573,7 @@ def iter_langevin(
     try:
         r, stopped = yield from burn(h0)
     except SamplerDiverged as err:
-        if not (adapt and burn_in > 0 and err.step <= burn_in):
+        if not (adapt and burn_in > 0 and err.step <= burn_in) or isinstance(err, SamplerRunaway):
             raise
         h_fail = err.step_size if err.step_size else h0
         h_retry = _RECOVERY_FACTOR * min(h0, h_fail)
@@ -568,11 +612,20 @@ def iter_langevin(
                 yield report(r, done, n_steps, st_prod, acc_sum, frozen=True)
 
     acceptance = acc_sum / done if done else float("nan")
-    if method == "mala" and done >= 20 and acceptance < 0.05:
-        warnings.warn(
-            f"MALA production acceptance {acceptance:.3f} with step {r.h:.3g}: "
-            "the chains barely move",
-            RuntimeWarning, stacklevel=2)
+    if method == "mala" and done >= 20 and not stopped:
+        if frozen_accept is not None and acceptance < frozen_accept:
+            raise SamplerFrozen(
+                f"mean acceptance {acceptance:.3f} over {done} production steps, far below the "
+                f"target {target_accept:.2f}", r.t, st_prod, r.h)
+        if frozen_step_ratio is not None and adapt and r.h < frozen_step_ratio * h0:
+            raise SamplerFrozen(
+                f"the adapted step collapsed to {r.h / h0:.2g} of the curvature step {h0:.3g}",
+                r.t, st_prod, r.h)
+        if acceptance < 0.05:
+            warnings.warn(
+                f"MALA production acceptance {acceptance:.3f} with step {r.h:.3g}: "
+                "the chains barely move",
+                RuntimeWarning, stacklevel=2)
     result = LangevinResult(
         x=r.x, energy=r.e,
         energy_trace=r.etrace[: r.n_rec].copy(), trace_steps=r.trace_steps[: r.n_rec].copy(),

@@ -176,19 +176,18 @@ class ModelView(pn.viewable.Viewer):
             return
         rows = ["| scale | parameters | κ(H) raw | κ(H) preconditioned | fit time (s) | "
                 "quadratic part: λ_min ≤ |", "|---|---|---|---|---|---|"]
-        bad = []
+        warnings = []
         for r in s.fit_rows:
             q = r.get("quadratic_base")
-            if q is not None and q["indefinite"]:
-                bad.append(r["scale"])
+            warnings += [f"{r['scale']}: {w}" for w in r.get("warnings") or []]
             rows.append(f"| {r['scale']} | {r['parameters']} | {_fmt(r['kappa_raw'])} | "
                         f"{_fmt(r['kappa_preconditioned'])} | {_fmt(r['seconds'], 2)} | "
                         f"{'—' if q is None else _fmt(q['ritz_min'])} |")
         total = s.model.provenance.get("fit_seconds", 0.0)
-        warn = ("" if not bad else
-                f"\n\n**Warning** — {', '.join(bad)}: the quadratic part of the energy has a "
-                "negative eigenvalue, so the energy is unbounded below and sampling will drift "
-                "or diverge. Try a larger depth J (or a larger coupling radius).")
+        warn = ("" if not warnings else
+                "\n\n**Warning** — " + "; ".join(warnings) + ". Sampling refuses an energy "
+                "unbounded below: try a larger depth J, another family, or fewer coupling "
+                "shifts.")
         self.kappa.object = (f"**κ(H)** of the score-matching system per scale "
                              f"({s.model.family}, J = {s.model.J}, {s.model.wavelet}; fit "
                              f"{total:.2f} s)\n\n" + "\n".join(rows) + warn)
@@ -231,7 +230,8 @@ class SamplingView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.session
-        self.params = pn.Param(s, parameters=["n_samples", "steps", "sampler", "sample_seed"],
+        self.params = pn.Param(s, parameters=["n_samples", "steps", "sampler", "sample_seed",
+                                              "allow_unbounded"],
                                show_name=False, width=260,
                                widgets={"n_samples": {"type": pn.widgets.IntInput,
                                                       "name": "Samples",
@@ -240,7 +240,8 @@ class SamplingView(pn.viewable.Viewer):
                                                   "name": "Steps per scale",
                                                   "css_classes": ["w-steps"]},
                                         "sampler": {"name": "Sampler"},
-                                        "sample_seed": {"name": "Seed"}})
+                                        "sample_seed": {"name": "Seed"},
+                                        "allow_unbounded": {"name": "allow unbounded (experiment)"}})
         self.controls = JobControls(session=s, job="sample", label="Sample")
         self.controls.start_button.on_click(lambda e: s.start_sample())
         # The live field is a PNG swapped in place on every update (cheap for the browser at

@@ -27,7 +27,8 @@ from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES
 from explorer.core.fields.base import FieldSet
 from explorer.core.io import FieldFileError, json_default, load_fields, save_fields
-from explorer.core.model import WCRGModel
+from explorer.core.model import (DEEPEST_DEPTH_GENERATORS, WCRGModel, default_depth,
+                                  max_depth, unbounded_factors)
 from explorer.core.progress import Progress, should_stop
 from explorer.ui.jobs import DONE, ERROR, STOPPED, Job
 from explorer.ui.state import ASSETS_DIR, FieldData
@@ -69,6 +70,8 @@ class Session(param.Parameterized):
                                  "microcanonical synthesis from the data (steps = L-BFGS "
                                  "iterations)")
     sample_seed = param.Integer(default=0, bounds=(0, None))
+    allow_unbounded = param.Boolean(default=False, doc="sample even an energy the fit found "
+                                    "unbounded below (experiments; runaways are still stopped)")
 
     # ---- results (set on the event loop by poll())
     model = param.Parameter(default=None, doc="the fitted WCRGModel")
@@ -99,10 +102,11 @@ class Session(param.Parameterized):
         """New data: bound the depth by the size, forget results fitted on the old data."""
         L = self.L
         if L:
-            jmax = max(0, min(wv.max_levels(L), int(np.log2(L)) - 2))
+            jmax = max_depth(L)
             self.param.J.bounds = (0, jmax)
-            if self.J > jmax:
-                self.J = jmax
+            generator = self.data.meta.get("generator")
+            if self.J > jmax or generator in DEEPEST_DEPTH_GENERATORS:
+                self.J = default_depth(L, generator)
         self.param.update(model=None, fit_rows=[], rgflow=None, samples=None, sample_meta={},
                           live=None, compare_report=None)
 
@@ -202,6 +206,8 @@ class Session(param.Parameterized):
                          "kappa_preconditioned": s.get("kappa_H_preconditioned"),
                          "seconds": s.get("seconds"),
                          "quadratic_base": s.get("quadratic_base"),
+                         "bounded": s.get("bounded"),
+                         "warnings": list(s.get("warnings") or []),
                          "theta": dict(zip(f.names, map(float, f.theta)))})
         return rows
 
@@ -213,10 +219,18 @@ class Session(param.Parameterized):
             self.message = "fit a model first"
             return False
         model, n, steps = self.model, self.n_samples, self.steps
-        method, seed = self.sampler, self.sample_seed
+        method, seed, allow = self.sampler, self.sample_seed, self.allow_unbounded
+        bad = unbounded_factors(model)
+        if bad and not allow:
+            self.message = ("sampling refused: the fitted energy is not bounded below at "
+                            + "; ".join(f"{name}: {why}" for name, why in bad)
+                            + ". Refit with a larger depth J or another family (or tick "
+                              "'allow unbounded' for an experiment).")
+            return False
         self.live = None
         return self._start("sample", lambda stop: model.iter_sample(
-            n, steps=steps, burn_in=steps, method=method, seed=seed, stop=stop, report_every=5))
+            n, steps=steps, burn_in=steps, method=method, seed=seed, stop=stop, report_every=5,
+            allow_unbounded=allow))
 
     def start_synthesis(self) -> bool:
         """Microcanonical synthesis: n_samples fields matching the scattering spectra of the

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from explorer.core.io import load_fields
-from explorer.core.model import WCRGModel
+from explorer.core.model import UnboundedModelError, WCRGModel
+from explorer.core.sampling import SamplerRunaway
 from explorer.core.support import SpectralSupport, modal_power
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -52,7 +53,7 @@ def test_full_support_is_left_alone():
         weak += int((p < 1e-5 * p.max()).sum())
         assert SpectralSupport.of(one).complete
     assert weak > 10            # measured 32: a per-mode threshold would have cut them
-    assert sup.completed(x, np.random.default_rng(0)) is not None
+    assert np.array_equal(sup.completed(x, np.random.default_rng(0)), x)   # nothing to complete
     assert np.array_equal(sup.project(x), x)
     m = WCRGModel("gaussian", 2).fit(x)
     assert m.support is None and m.stats["support"] is None
@@ -102,21 +103,29 @@ def test_turbulence_asset_support_and_projected_samples():
     assert ps[~m.support.mask].max() < 1e-8 * ps.max()
 
 
-def test_unbounded_factors_are_flagged_at_fit_time():
+def test_unbounded_factors_are_flagged_at_fit_time_and_never_sampled():
     """A shallow model of the turbulence (J = 2) has a 32^2 coarse factor whose radius-1 couplings
     cannot fit the spectrum peaked at the forcing scale: its quadratic form has a negative
-    eigenvalue (Lanczos proves it), and indeed its samples run away. At full depth nothing is
-    flagged. Quartic potentials (phi4) are not checked: their negative curvature is physics."""
+    eigenvalue (Lanczos proves it). The fit warns, sampling refuses it, and with an explicit
+    allow_unbounded the runaway is stopped as such instead of returned (it used to come back as
+    "samples" of std about 9x the data's). At full depth nothing is flagged. A phi4 factor is
+    decided by its leading potential coefficient (positive on phi4 data)."""
     x = load_fields(ASSETS / "turbulence_L128.npz").fields.astype(np.float64)
     warnings = []
     shallow = WCRGModel("gaussian", 2).fit(x, callback=lambda p: warnings.append(p.info.get("warning")))
     checks = {f"{f.level}{f.j}": f.fit["quadratic_base"] for f in shallow.factors()}
     assert checks["depth02"]["indefinite"] and checks["depth02"]["ritz_min"] < 0
     assert not checks["conditional1"]["indefinite"] and not checks["conditional2"]["indefinite"]
-    assert sum(w is not None and "unbounded below" in w for w in warnings) == 1
-    s = shallow.sample(4, steps=40, burn_in=40, seed=0).fields.astype(np.float64)
-    assert s.std() > 3 * x.std()                             # the flagged factor runs away
+    assert shallow.coarse.fit["bounded"]["bounded"] is False
+    assert sum(w is not None and "not bounded below" in w for w in warnings) == 1
+    with pytest.raises(UnboundedModelError, match=r"scale 2 \(coarsest, 32x32\).*indefinite"):
+        shallow.sample(4, steps=40, burn_in=40, seed=0)
+    with pytest.raises(SamplerRunaway, match="scale 2 \\(coarsest\\).*ran away"):
+        shallow.sample(4, steps=40, burn_in=40, seed=0, allow_unbounded=True)
     deep = WCRGModel("scattering", 7).fit(x)
     assert all(not f.fit["quadratic_base"]["indefinite"] for f in deep.factors())
+    assert all(f.fit["bounded"]["bounded"] for f in deep.factors())
     phi = load_fields(ASSETS / "phi4_L64_beta0.68.npz").fields[:4].astype(np.float64)
-    assert all(f.fit["quadratic_base"] is None for f in WCRGModel("phi4", 1).fit(phi).factors())
+    for f in WCRGModel("phi4", 1).fit(phi).factors():
+        assert f.fit["quadratic_base"] is None
+        assert f.fit["bounded"]["bounded"] and f.fit["bounded"]["leading"] == "phi^4"

@@ -134,9 +134,13 @@ def test_dashboard_views_follow_the_session(folder):
     d.tick()
     assert "κ(H) raw" in d.model_view.kappa.object and "j=1" in d.model_view.kappa.object
     assert "λ_min ≤" in d.model_view.kappa.object and "Warning" not in d.model_view.kappa.object
-    s.fit_rows = [{**r, "quadratic_base": {"ritz_min": -0.5, "ritz_max": 2.0, "indefinite": True}}
+    s.fit_rows = [{**r, "quadratic_base": {"ritz_min": -0.5, "ritz_max": 2.0, "indefinite": True},
+                   "warnings": ["energy not bounded below: its quadratic couplings are "
+                                "indefinite (lambda_min <= -0.5)"]}
                   if r["scale"] == "coarse" else r for r in s.fit_rows]
-    assert "**Warning** — coarse" in d.model_view.kappa.object   # an unbounded factor is flagged
+    text = d.model_view.kappa.object
+    assert "**Warning** — coarse: energy not bounded below" in text   # flagged, with the reason
+    assert "Sampling refuses" in text
     assert isinstance(d.model_view.potential.object, hv.Overlay)
     assert isinstance(d.model_view.flow.object, hv.Overlay)
     s.start_sample()
@@ -160,7 +164,6 @@ def test_dashboard_views_follow_the_session(folder):
 
 
 def test_synthesis_as_a_sampler_and_scattering_statistics_in_compare(folder):
-    pytest.importorskip("explorer.core.scattering")
     s = session(folder, sampler="synthesis", n_samples=2, steps=10)
     assert "scattering" in s.param.family.objects  # the family joins the menus
     assert s.start_sample() and s.wait("sample") == "done"
@@ -176,3 +179,25 @@ def test_synthesis_as_a_sampler_and_scattering_statistics_in_compare(folder):
 def plots_scattering(report):
     from explorer.ui import plots
     return plots.scattering_compare(report)
+
+
+def test_unbounded_model_is_refused_in_place_and_the_page_stays_usable(folder):
+    """A model whose coarse factor the fit found unbounded below: Sample is refused with the
+    reason in ``message`` (no job starts, no samples); a diverging run allowed explicitly fails
+    as a message too; a proper model then samples in the same session."""
+    s = session(folder, family="gaussian", J=0, n_samples=2, steps=30)
+    assert s.start_fit() and s.wait("fit") == "done"
+    m = s.model
+    m.coarse.theta = np.zeros_like(m.coarse.theta)    # U = -|x|^2 / (2 var): improper
+    m.coarse.theta[m.coarse.names.index("phi^2/2")] = -1.0 / float(np.var(s.data.fields))
+    m.coarse.fit["bounded"] = {"bounded": False, "reason": "made improper by the test"}
+    assert not s.start_sample()
+    assert "sampling refused" in s.message and "made improper by the test" in s.message
+    assert s.jobs["sample"].status == "idle" and s.samples is None
+    s.param.update(allow_unbounded=True, steps=200)
+    assert s.start_sample() and s.wait("sample", timeout=120) == "error"
+    assert "ran away" in s.message and s.samples is None
+    s.param.update(allow_unbounded=False, family="phi4", J=2, steps=30)
+    assert s.start_fit() and s.wait("fit") == "done"
+    assert s.start_sample() and s.wait("sample", timeout=120) == "done"
+    assert s.samples.shape == (2, 32, 32) and np.isfinite(s.samples).all()
