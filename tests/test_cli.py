@@ -7,8 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from explorer.cli import ASSET_COMMANDS, main
+from explorer.cli import ASSET_COMMANDS, ProgressPrinter, main
 from explorer.core.io import load_fields
+from explorer.core.model import WCRGModel
+from explorer.core.progress import Progress
 
 
 def run_cli(*args):
@@ -119,8 +121,13 @@ def test_fit_sample_energy_rgflow_round_trip(tmp_path, capsys):
     assert load_fields(out).fields.shape == (3, 16, 16)
     assert main(["energy", str(model), str(out), "--json"]) == 0
     en = json.loads(capsys.readouterr().out)
-    assert set(en["scale_energies"]) == {"coarse", "j=1", "j=2"}
-    assert len(en["scale_energies"]["j=1"]) == 3
+    expected = WCRGModel.load(model).scale_energies(load_fields(out).fields)
+    assert set(en["scale_energies"]) == set(expected) == {"coarse", "j=1", "j=2"}
+    for key, values in expected.items():
+        assert len(values) == 3
+        np.testing.assert_allclose(en["scale_energies"][key], values, rtol=1e-12)
+    # the factors differ: not one number copied three times
+    assert len({round(en["scale_energies"][k][0], 6) for k in expected}) == 3
     assert main(["rgflow", str(data), "--json"]) == 0
     flow = json.loads(capsys.readouterr().out)
     assert [s["L"] for s in flow["scales"]] == [16, 8, 4]
@@ -134,7 +141,12 @@ def test_energy_at_depth_zero_is_one_number_per_field(tmp_path, capsys):
                  "--quiet"]) == 0
     capsys.readouterr()
     assert main(["energy", str(model), str(data), "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)["energies"]) == 8
+    energies = json.loads(capsys.readouterr().out)["energies"]
+    fields = load_fields(data).fields
+    expected = WCRGModel.load(model).scale_energies(fields)["coarse"]
+    assert len(energies) == 8
+    np.testing.assert_allclose(energies, expected, rtol=1e-12)
+    assert np.std(energies) > 0     # one energy per field, not a constant
 
 
 def test_model_errors_are_one_line(tmp_path):
@@ -144,3 +156,92 @@ def test_model_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = run_cli("sample", str(data), "--out", str(tmp_path / "s.npz"))
     assert r.returncode == 2 and "model" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_fit_and_sample_print_one_line_per_scale(tmp_path, capsys):
+    data = tmp_path / "d.npz"
+    assert main(["generate", "phi4", "--size", "16", "--samples", "16", "--beta", "0.5",
+                 "--out", str(data), "--quiet"]) == 0
+    capsys.readouterr()
+    for family, name in (("gaussian", "g.npz"), ("phi4", "m.npz")):
+        model = tmp_path / name
+        assert main(["fit", str(data), "--family", family, "--depth", "1", "--out", str(model),
+                     "--quiet"]) == 0
+        lines = capsys.readouterr().out.strip().splitlines()
+        summary = WCRGModel.load(model).summary()
+        assert lines[0].startswith(f"{model}: {family} model, depth 1")
+        assert "16 fields of 16x16" in lines[0]
+        assert len(lines) == 1 + 2 + 1 and lines[-1].startswith("total: 2 factors, ")
+        for line, scale in zip(lines[1:3], summary["scales"]):
+            fit = scale["fit"]
+            assert line.startswith(f"scale {scale['j']}")
+            assert f"{fit['n_parameters']} parameters" in line
+            assert (f"kappa(H) {fit['kappa_H_raw']:.3g} -> {fit['kappa_H_preconditioned']:.3g} "
+                    "(Jacobi)") in line
+            warned = bool(fit.get("warnings") or (fit.get("quadratic_base") or {}).get("indefinite"))
+            assert ("WARNING: " in line) is warned
+            for w in fit.get("warnings") or []:
+                assert w in line
+        n_total = sum(s["fit"]["n_parameters"] for s in summary["scales"])
+        assert f"{n_total} parameters" in lines[-1]
+
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(model), "--samples", "2", "--steps", "10", "--seed", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    scales = load_fields(out).meta["sampling"]["scales"]
+    assert len(lines) == len(scales) + 1
+    for line, s in zip(lines, scales):
+        assert line.startswith(s["scale"])
+        assert f"acceptance {s['acceptance']:.3f}" in line
+        assert f"gradient evaluations {s['gradient_evaluations']}" in line
+    total = sum(s["gradient_evaluations"] for s in scales)
+    assert lines[-1].startswith(f"total: 2 fields of 16x16 -> {out}, {total} gradient evaluations")
+
+
+def test_fit_quiet_still_warns_about_an_unbounded_factor(tmp_path, capsys):
+    """8 free-field samples of 16x16: the coarsest 8x8 Gaussian factor comes out indefinite."""
+    data, model = tmp_path / "d.npz", tmp_path / "m.npz"
+    assert main(["generate", "gaussian", "--size", "16", "--samples", "8", "--kind", "free",
+                 "--mass", "0.5", "--seed", "0", "--out", str(data), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["fit", str(data), "--family", "gaussian", "--depth", "1", "--out", str(model),
+                 "--quiet"]) == 0
+    out = capsys.readouterr()
+    warned = [line for line in out.out.splitlines() if "WARNING: " in line]
+    assert len(warned) == 1 and warned[0].startswith("scale 1 (coarsest)")
+    assert out.err.startswith("warning (scale 1 (coarsest)): ") and "[fit]" not in out.err
+
+
+def test_quiet_hides_progress_but_never_warnings():
+    import io
+
+    for quiet in (True, False):
+        stream = io.StringIO()
+        show = ProgressPrinter(quiet=quiet, stream=stream)
+        show(Progress(1, 3, "fit", info={"scale": "scale 1", "parameters": 5}))
+        show(Progress(2, 3, "fit", info={"scale": "scale 2 (coarsest)",
+                                         "warning": "energy not bounded below"}))
+        text = stream.getvalue()
+        assert "warning (scale 2 (coarsest)): energy not bounded below\n" in text
+        assert ("[fit] 1/3" in text) is (not quiet)
+
+
+def test_compare_text_prints_the_2d_spectrum_and_corner_power(tmp_path, capsys, monkeypatch):
+    import explorer.core.diagnostics as diagnostics
+
+    data = tmp_path / "d.npz"
+    assert main(["generate", "gaussian", "--size", "16", "--samples", "4", "--out", str(data),
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    real = diagnostics.compare
+    monkeypatch.setattr(diagnostics, "compare", lambda *a, **k: {
+        **real(*a, **k), "spectrum_2d_log_ratio": 0.123456, "corner_power_ratio": 2.5})
+    assert main(["compare", str(data), str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "2D spectrum mean |log ratio| 0.1235" in out and "corner power ratio 2.5" in out
+    monkeypatch.setattr(diagnostics, "compare", real)
+    assert main(["compare", str(data), str(data)]) == 0
+    out = capsys.readouterr().out
+    assert ("corner power ratio" in out) is ("corner_power_ratio" in real(
+        load_fields(data).fields, load_fields(data).fields))

@@ -31,6 +31,7 @@ complete sentence naming the problem and the offending value, so a command line 
 
 from __future__ import annotations
 
+import contextlib
 import io as _stdio
 import json
 import os
@@ -38,6 +39,7 @@ import tempfile
 import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -53,6 +55,7 @@ __all__ = [
     "DEFAULT_MIN_SIZE",
     "SUPPORTED_SUFFIXES",
     "FieldFileError",
+    "atomic_path",
     "describe_fields",
     "json_default",
     "load_fields",
@@ -746,6 +749,29 @@ def save_fields(path: str | os.PathLike, fieldset: FieldSet, *, validate: bool =
             pass
         raise
     return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path in the folder of ``path``, with the same suffix, for a writer to fill.
+
+    When the block ends normally the temporary file replaces ``path`` (one rename: ``path`` is
+    never half-written); when it raises, the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def describe_fields(fs: FieldSet) -> dict[str, Any]:

@@ -28,6 +28,24 @@ def block_average(x: np.ndarray) -> np.ndarray:
     return x.reshape(N, L // 2, 2, W // 2, 2).mean(axis=(2, 4))
 
 
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def check_rg_params(radius=1, min_size: int = 4, ridge: float = 1e-8) -> None:
+    """Raise ValueError (one clear message) for an unusable parameter of :func:`rg_flow`."""
+    if not (_is_int(radius) and radius >= 1):
+        raise ValueError(f"the coupling radius must be an integer >= 1, got {radius!r}")
+    if not (_is_int(min_size) and min_size >= 2):
+        raise ValueError(f"min_size must be an integer >= 2, got {min_size!r}")
+    try:
+        r = float(ridge)
+    except (TypeError, ValueError):
+        r = float("nan")
+    if not (np.isfinite(r) and r >= 0):
+        raise ValueError(f"the ridge must be a finite number >= 0, got {ridge!r}")
+
+
 def rg_flow(fields: np.ndarray, family: str = "phi4", min_size: int = 4, ridge: float = 1e-8,
             radius: int = 1, **options) -> dict:
     """Fit the depth-0 ``family`` ansatz at every scale of a coarse-graining sequence.
@@ -39,6 +57,7 @@ def rg_flow(fields: np.ndarray, family: str = "phi4", min_size: int = 4, ridge: 
     """
     from explorer.core.features import make_features, phi4_ansatz
 
+    check_rg_params(radius, min_size, ridge)
     x = np.asarray(fields, dtype=np.float64)
     if x.ndim != 3 or x.shape[1] != x.shape[2]:
         raise ValueError(f"rg_flow needs a batch of square fields (N, L, L), got {x.shape}")

@@ -516,3 +516,28 @@ def test_empty_missing_and_directory(tmp_path):
 
 def test_unsupported_source_type():
     raises("type int", call=lambda: load_fields(42))
+
+
+def test_atomic_path_replaces_the_target_only_on_success(tmp_path):
+    target = tmp_path / "model.npz"
+    target.write_bytes(b"old")
+    with fio.atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".npz" and tmp != target
+        tmp.write_bytes(b"new")
+        assert target.read_bytes() == b"old"          # nothing replaced before the block ends
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+    with pytest.raises(MemoryError):
+        with fio.atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise MemoryError
+    assert target.read_bytes() == b"new"              # untouched, and no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+    fresh = tmp_path / "fresh.npz"
+    with pytest.raises(KeyboardInterrupt):
+        with fio.atomic_path(fresh) as tmp:
+            tmp.write_bytes(b"half")
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]

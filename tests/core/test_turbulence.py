@@ -313,3 +313,40 @@ def test_divergence_is_detected():
     s._stage1 = None
     with pytest.raises(TurbulenceDiverged):
         s.step()
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (dict(size=32.0), "size"), (dict(size=8192), "size"), (dict(size=True), "size"),
+    (dict(p=17), "order p"), (dict(p=2.0), "order p"), (dict(kf=11), "kf"),
+    (dict(kf=0), "kf"), (dict(cfl=float("nan")), "cfl"), (dict(cfl=1.6), "cfl"),
+    (dict(nu=float("inf")), "nu"), (dict(alpha=float("inf")), "alpha"),
+    (dict(forcing=float("nan")), "forcing"), (dict(ic_amplitude=-1.0), "ic_amplitude"),
+    (dict(dt_max="x"), "dt_max"),
+])
+def test_solver_parameters_are_checked_with_one_message(bad, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        TurbulenceSolver(**{"size": 32, **bad})
+
+
+@pytest.mark.parametrize("bad,fragment", [
+    (dict(spinup=float("nan")), "spinup"), (dict(spinup=-1.0), "spinup"),
+    (dict(interval=float("inf")), "interval"), (dict(n_snapshots=-1), "n_snapshots"),
+    (dict(n_snapshots=2.5), "n_snapshots"), (dict(size=100, kf=40), "kf"),
+])
+def test_generator_parameters_are_checked_before_any_work(bad, fragment):
+    it = iter_turbulence(**{"size": 32, "n_snapshots": 1, "spinup": 0.1, **bad})
+    with pytest.raises(ValueError, match=fragment):
+        next(it)
+
+
+def test_a_request_that_does_not_fit_in_memory_is_refused_up_front(monkeypatch):
+    import explorer.core.budget as budget
+    from explorer.core.fields.turbulence import turbulence_memory_bytes
+
+    # 64^2 with 16 snapshots: 400 B per grid point for the solver, 2 float32 copies per snapshot
+    assert turbulence_memory_bytes(64, 16) == (400 + 8 * 16) * 64 * 64
+    monkeypatch.setattr(budget, "available_memory", lambda: turbulence_memory_bytes(64, 16) - 1)
+    with pytest.raises(budget.MemoryBudgetError, match="16 snapshots of 64x64"):
+        next(iter_turbulence(size=64, n_snapshots=16))
+    reports = list(iter_turbulence(size=64, n_snapshots=15, spinup=0.05, interval=0.05))
+    assert reports[-1].result.fields.shape == (15, 64, 64)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from explorer.core.budget import check_memory
 from explorer.core.fields.base import FieldSet
 from explorer.core.progress import Progress, run, should_stop
 
@@ -85,6 +86,46 @@ def spectrum_for(
     raise ValueError(f"unknown Gaussian spectrum kind {kind!r}; use 'free' or 'powerlaw'")
 
 
+MIN_SIZE, MAX_SIZE = 8, 1024
+#: Bytes per pixel of one field in a chunk: the float64 noise, its FFT, the product and its inverse.
+CHUNK_BYTES_PER_PIXEL = 64
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def check_gaussian_params(size, n_samples, kind="powerlaw", eta=2.0, mass=0.0, beta=1.0,
+                          chunk=64) -> None:
+    """Raise ValueError (one clear message) for any unusable parameter of :func:`iter_gaussian`."""
+    if not (_is_int(size) and MIN_SIZE <= size <= MAX_SIZE and size & (size - 1) == 0):
+        raise ValueError(f"Gaussian field size must be a power of two between {MIN_SIZE} and "
+                         f"{MAX_SIZE}, got {size!r}")
+    if not (_is_int(n_samples) and n_samples >= 1):
+        raise ValueError(f"number of samples must be an integer >= 1, got {n_samples!r}")
+    if not (_is_int(chunk) and chunk >= 1):
+        raise ValueError(f"chunk must be an integer >= 1, got {chunk!r}")
+    if kind not in ("free", "powerlaw"):
+        raise ValueError(f"unknown Gaussian spectrum kind {kind!r}; use 'free' or 'powerlaw'")
+    for name, value, ok, rule in (
+            ("the spectral slope eta", eta, lambda v: v >= 0, ">= 0"),
+            ("the mass", mass, lambda v: v >= 0, ">= 0"),
+            ("beta", beta, lambda v: v > 0, "> 0")):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if not (math.isfinite(v) and ok(v)):
+            raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
+
+
+def gaussian_memory_bytes(size: int, n_samples: int, chunk: int = 64) -> int:
+    """Peak memory of :func:`iter_gaussian`: the float32 output plus one float64 FFT chunk."""
+    pixels = int(size) * int(size)
+    batch = min(int(chunk), int(n_samples))
+    return (4 * int(n_samples) + CHUNK_BYTES_PER_PIXEL * batch + 16) * pixels
+
+
 def iter_gaussian(
     size: int = 64,
     n_samples: int = 256,
@@ -96,11 +137,14 @@ def iter_gaussian(
     chunk: int = 64,
     stop: threading.Event | None = None,
 ) -> Iterator[Progress]:
-    """Exact Gaussian samples in chunks; the final report carries a FieldSet."""
-    if not (8 <= size <= 1024 and size & (size - 1) == 0):
-        raise ValueError(f"Gaussian field size must be a power of two between 8 and 1024, got {size}")
-    if n_samples < 1:
-        raise ValueError(f"number of samples must be at least 1, got {n_samples}")
+    """Exact Gaussian samples in chunks; the final report carries a FieldSet.
+
+    Every parameter is checked, and the memory the request needs, before anything is allocated.
+    """
+    check_gaussian_params(size, n_samples, kind, eta, mass, beta, chunk)
+    check_memory(gaussian_memory_bytes(size, n_samples, chunk), "the Gaussian generator",
+                 f"{n_samples} fields of {size}x{size}",
+                 "ask for fewer samples or a smaller size")
     P = spectrum_for(size, kind, beta, mass, eta)
     rng = np.random.default_rng(seed)
     out = np.empty((n_samples, size, size), dtype=np.float32)

@@ -56,6 +56,7 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.budget import check_memory
 from explorer.core.fields.base import FieldSet
 from explorer.core.observables import (
     increment_flatness,
@@ -70,10 +71,12 @@ __all__ = [
     "HYPERVISCOUS_RATE",
     "TurbulenceDiverged",
     "TurbulenceSolver",
+    "check_solver_params",
     "default_nu",
     "energy_spectrum",
     "generate_turbulence",
     "iter_turbulence",
+    "turbulence_memory_bytes",
     "turbulence_observables",
 ]
 
@@ -85,6 +88,54 @@ _DT_LADDER = 8  # dt is rounded down to dt_max * 2**(-j / _DT_LADDER)
 
 class TurbulenceDiverged(FloatingPointError):
     """The solver produced non-finite values or an absurdly small time step."""
+
+
+#: Accepted grid sides and hyperviscosity orders.
+MIN_SIZE, MAX_SIZE = 16, 4096
+MAX_ORDER = 16
+#: Bytes per grid point of the solver: spectral state, RK4 stages, buffers, integrating factors.
+SOLVER_BYTES_PER_PIXEL = 400
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def _number(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and ok(v)):
+        raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
+
+
+def check_solver_params(size: Any = 128, nu: Any = None, p: Any = 4, alpha: Any = 0.1,
+                        kf: Any = 4, cfl: Any = 0.5, forcing: Any = 1.0, dt_max: Any = 0.05,
+                        ic_amplitude: Any = 0.5) -> None:
+    """Raise ValueError (one clear message) for any unusable :class:`TurbulenceSolver` parameter."""
+    if not (_is_int(size) and MIN_SIZE <= size <= MAX_SIZE and size % 2 == 0):
+        raise ValueError(f"size must be an even integer in {MIN_SIZE}..{MAX_SIZE}, got {size!r}")
+    if not (_is_int(p) and 1 <= p <= MAX_ORDER):
+        raise ValueError(f"the hyperviscosity order p must be an integer in 1..{MAX_ORDER}, "
+                         f"got {p!r}")
+    if not (_is_int(kf) and 1 <= kf < size / 3):
+        raise ValueError(f"kf must be an integer with 1 <= kf < size/3 = {size / 3:.4g} (the "
+                         f"forcing must lie inside the dealiased band), got {kf!r}")
+    _number("cfl", cfl, lambda v: 0 < v <= 1.5, "in (0, 1.5]")
+    if nu is not None:
+        _number("nu", nu, lambda v: v >= 0, ">= 0")
+    _number("alpha", alpha, lambda v: v >= 0, ">= 0")
+    _number("forcing", forcing, lambda v: True, "")
+    _number("dt_max", dt_max, lambda v: v > 0, "> 0")
+    _number("ic_amplitude", ic_amplitude, lambda v: v >= 0, ">= 0")
+
+
+def turbulence_memory_bytes(size: int, n_snapshots: int) -> int:
+    """Peak memory of :func:`iter_turbulence`: the solver state plus the snapshots, kept as
+    float32 and stacked once at the end (two copies)."""
+    pixels = int(size) * int(size)
+    return (SOLVER_BYTES_PER_PIXEL + 8 * int(n_snapshots)) * pixels
 
 
 def default_nu(size: int, p: int = 4, rate: float = HYPERVISCOUS_RATE) -> float:
@@ -132,7 +183,7 @@ class TurbulenceSolver:
 
     Parameters
     ----------
-    size: grid points per side N (even, ≥ 16).
+    size: grid points per side N (even, 16 … 4096).
     nu: hyperviscosity; ``None`` → :func:`default_nu` (size, p).
     p: hyperviscosity order, the dissipation is −ν (−Δ)^p ω (p = 1 is ordinary viscosity).
     alpha: linear drag rate.
@@ -162,24 +213,8 @@ class TurbulenceSolver:
         dt_max: float = 0.05,
         ic_amplitude: float = 0.5,
     ) -> None:
-        size = int(size)
-        if size < 16 or size % 2:
-            raise ValueError(f"size must be an even integer >= 16, got {size}")
-        if int(p) != p or p < 1:
-            raise ValueError(f"p must be a positive integer, got {p}")
-        if not (int(kf) == kf and 1 <= kf < size / 3):
-            raise ValueError(f"kf must be an integer with 1 <= kf < size/3, got {kf}")
-        if not 0 < cfl <= 1.5:
-            raise ValueError(f"cfl must be in (0, 1.5], got {cfl}")
-        if nu is not None and not nu >= 0:
-            raise ValueError(f"nu must be >= 0, got {nu}")
-        if not alpha >= 0:
-            raise ValueError(f"alpha must be >= 0, got {alpha}")
-        if not dt_max > 0:
-            raise ValueError(f"dt_max must be > 0, got {dt_max}")
-        if not (math.isfinite(forcing) and ic_amplitude >= 0):
-            raise ValueError("forcing must be finite and ic_amplitude >= 0")
-        self.size = N = size
+        check_solver_params(size, nu, p, alpha, kf, cfl, forcing, dt_max, ic_amplitude)
+        self.size = N = size = int(size)
         self.p = int(p)
         self.nu = default_nu(N, self.p) if nu is None else float(nu)
         self.alpha = float(alpha)
@@ -456,13 +491,15 @@ def iter_turbulence(
     step) over the sampling window [spinup, spinup + n_snapshots · interval].  If ``stop`` is set
     the result holds the snapshots taken so far and the report has ``stopped=True``.
     """
+    if not (_is_int(n_snapshots) and n_snapshots >= 0):
+        raise ValueError(f"n_snapshots must be an integer >= 0, got {n_snapshots!r}")
     n_snapshots = int(n_snapshots)
-    if n_snapshots < 0:
-        raise ValueError("n_snapshots must be >= 0")
-    if spinup < 0:
-        raise ValueError("spinup must be >= 0")
-    if not interval > 0:
-        raise ValueError("interval must be > 0")
+    _number("spinup", spinup, lambda v: v >= 0, ">= 0")
+    _number("interval", interval, lambda v: v > 0, "> 0")
+    check_solver_params(size, nu, p, alpha, kf, cfl, forcing, dt_max, ic_amplitude)
+    check_memory(turbulence_memory_bytes(size, n_snapshots), "the turbulence generator",
+                 f"{n_snapshots} snapshots of {size}x{size}",
+                 "ask for fewer snapshots or a smaller size")
     t0 = time.perf_counter()
     solver = TurbulenceSolver(
         size=size, nu=nu, p=p, alpha=alpha, kf=kf, cfl=cfl, seed=seed, forcing=forcing,
