@@ -340,10 +340,16 @@ def cmd_fit(args, argv) -> dict:
     from explorer.core.model import WCRGModel
 
     out = _check_out(args.out, args.data)
-    model = WCRGModel(args.family, args.depth, args.wavelet, support_floor=args.support_floor,
-                      **_family_options(args))  # checks the family's options
+    WCRGModel(args.family, 0, args.wavelet, support_floor=args.support_floor,
+              **_family_options(args))  # checks the family's options before the data are read
     fs = _load_fields(args.data)
+    if args.depth is None:  # the app's default for these data
+        from explorer.core.model import default_depth
+
+        args.depth = default_depth(fs.size, fs.meta.get("generator"))
     _check_depth(args.depth, fs.size)
+    model = WCRGModel(args.family, args.depth, args.wavelet, support_floor=args.support_floor,
+                      **_family_options(args))
     t0 = time.perf_counter()
     provenance = {"data": Path(args.data).name, "data_meta": {k: fs.meta.get(k) for k in
                                                                ("generator", "params", "seed")},
@@ -624,8 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--family", choices=["gaussian", "phi4", "scattering"], default="phi4")
     f.add_argument("--eps-rel", type=_positive_float, default=0.5,
                    help="scattering family: smooth-modulus width relative to each scale's rms")
-    f.add_argument("--depth", type=_int_in(0, 12), default=0,
-                   help="number of wavelet scales J (0: pixels; 2^J must divide the size)")
+    f.add_argument("--depth", type=_int_in(0, 12), default=None,
+                   help="number of wavelet scales J (0: pixels; 2^J must divide the size); "
+                        "default: the app's, i.e. the deepest (coarse field 4x4) for Gaussian and "
+                        "turbulence data, otherwise 2")
     f.add_argument("--wavelet", default="db4", help="haar, db2..db8, sym2..sym8")
     f.add_argument("--method", choices=["score", "ml"], default="score",
                    help="score matching (fast) or maximum likelihood (slow, MALA chains)")

@@ -245,3 +245,31 @@ def test_compare_text_prints_the_2d_spectrum_and_corner_power(tmp_path, capsys, 
     out = capsys.readouterr().out
     assert ("corner power ratio" in out) is ("corner_power_ratio" in real(
         load_fields(data).fields, load_fields(data).fields))
+
+
+def test_default_fit_depth_follows_the_data_and_refused_samples_leave_no_file(tmp_path, capsys):
+    """`fit` without --depth takes the app's default for the data (the deepest, 4, for the
+    Gaussian asset; 2 for phi4) and that model samples; a model the fit found unbounded below
+    (turbulence at depth 2) is refused by `sample` in one line, exit 2, no output file."""
+    from pathlib import Path
+
+    assets = Path(__file__).resolve().parents[1] / "assets"
+    m = tmp_path / "g.npz"
+    assert main(["fit", str(assets / "gaussian_L64_eta2.npz"), "--out", str(m), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["J"] == 4
+    out = tmp_path / "s.npz"
+    assert main(["sample", str(m), "--samples", "2", "--steps", "20", "--out", str(out)]) == 0
+    assert load_fields(out).fields.shape == (2, 64, 64)
+    phi = tmp_path / "p.npz"
+    assert main(["fit", str(assets / "phi4_L64_beta0.68.npz"), "--out", str(phi), "--quiet"]) == 0
+    assert WCRGModel.load(phi).J == 2
+    capsys.readouterr()
+    bad = tmp_path / "t.npz"
+    assert main(["fit", str(assets / "turbulence_L128.npz"), "--family", "gaussian", "--depth", "2",
+                 "--out", str(bad), "--quiet"]) == 0
+    assert "warning (scale 2 (coarsest)): energy not bounded below" in capsys.readouterr().err
+    refused = tmp_path / "r.npz"
+    assert main(["sample", str(bad), "--samples", "4", "--steps", "40", "--out", str(refused)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to sample" in err[0] and "--allow-unbounded" in err[0]
+    assert not refused.exists()
