@@ -7,6 +7,8 @@ Pure numpy functions used by the generators (to choose burn-in and thinning), by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -82,20 +84,82 @@ def jackknife(values: np.ndarray, stat, blocks: int = 20) -> tuple[float, float]
 
 
 # ---------------------------------------------------------------- Markov chains
-def autocorrelation(series: np.ndarray) -> np.ndarray:
+def autocorrelation(series: np.ndarray, pooled_mean: bool = False) -> np.ndarray:
     """Normalised autocorrelation function rho(t), t = 0 .. T-1, of one series or the mean over
-    chains for a ``(T, n_chains)`` array (FFT, zero-padded, no wrap-around)."""
+    chains for a ``(T, n_chains)`` array (FFT, zero-padded, no wrap-around).
+
+    By default each chain's own mean is subtracted.  With ``pooled_mean`` the mean over all chains
+    and times is subtracted instead: for chains sampling the same distribution this removes the
+    O(tau / T) downward bias of per-chain means, and chains that have not forgotten their start
+    (or drift together) show up as lasting correlation instead of being hidden.
+    """
     x = np.asarray(series, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     T = x.shape[0]
-    x = x - x.mean(axis=0)
+    x = x - (x.mean() if pooled_mean else x.mean(axis=0))
     nfft = 1 << (2 * T - 1).bit_length()
     f = np.fft.rfft(x, n=nfft, axis=0)
     acov = np.fft.irfft(f * np.conj(f), n=nfft, axis=0)[:T].mean(axis=1)
     if acov[0] <= 0:
         return np.ones(T) if T else acov
     return acov / acov[0]
+
+
+@dataclass(frozen=True)
+class TauEstimate:
+    """Integrated autocorrelation time with Sokal's window, and whether that window fits the data.
+
+    tau = 1 + 2 sum_{t=1}^{W} rho(t); ``window`` is W (T - 1 when no window was found);
+    ``window_found``: some W < T satisfies W >= c tau(W); ``measured``: the window was found and
+    W <= T / fit.
+    """
+
+    tau: float
+    window: int
+    length: int
+    window_found: bool
+    measured: bool
+    c: float
+    fit: float
+
+    @property
+    def lower_bound(self) -> float:
+        """tau when measured; otherwise T / (c fit): the window did not fit, so the partial sum
+        tau(W) exceeds W / c at W = T / fit (and tau_int exceeds it for positive correlations)."""
+        return self.tau if self.measured else self.length / (self.c * self.fit)
+
+
+def tau_estimate(
+    series: np.ndarray, c: float = 6.0, fit: float = 2.0, pooled_mean: bool = False
+) -> TauEstimate:
+    """Sokal's automatic-window estimate of tau_int with a validity check.
+
+    The window is the smallest W with W >= c * tau(W).  The estimate is trusted (``measured``) only
+    when such a W exists and W <= T / fit: every lag in the window is then estimated from at least
+    T (1 - 1/fit) steps per chain, and the spurious window of a series much shorter than its
+    correlation time (W ~ 0.6 T, where the mean-subtracted autocorrelation is forced through zero)
+    is rejected.  ``series`` is (T,) or (T, n_chains); ``pooled_mean`` as in :func:`autocorrelation`.
+    """
+    if not fit >= 1.0:
+        raise ValueError(f"fit must be at least 1, got {fit}")
+    rho = autocorrelation(series, pooled_mean=pooled_mean)
+    T = len(rho)
+    if T < 2:
+        return TauEstimate(1.0, 0, T, False, False, float(c), float(fit))
+    tau = 2.0 * np.cumsum(rho) - 1.0  # tau[W] = 1 + 2 sum_{t=1}^{W} rho(t)
+    ok = np.arange(T) >= c * tau
+    found = bool(ok.any())
+    W = int(np.argmax(ok)) if found else T - 1
+    return TauEstimate(
+        tau=float(max(tau[W], 1e-12)),
+        window=W,
+        length=T,
+        window_found=found,
+        measured=found and W <= T / fit,
+        c=float(c),
+        fit=float(fit),
+    )
 
 
 def integrated_autocorrelation_time(
@@ -106,15 +170,10 @@ def integrated_autocorrelation_time(
 
     With this convention an uncorrelated chain has tau_int = 1 and an AR(1) chain with coefficient
     r has tau_int = (1 + r) / (1 - r); the number of effectively independent samples is T / tau_int.
+    Whether the window fitted in the series is not reported here: see :func:`tau_estimate`.
     """
-    rho = autocorrelation(series)
-    T = len(rho)
-    if T < 2:
-        return 1.0, 0
-    tau = 2.0 * np.cumsum(rho) - 1.0  # tau[W] = 1 + 2 sum_{t=1}^{W} rho(t)
-    ok = np.arange(T) >= c * tau
-    W = int(np.argmax(ok)) if ok.any() else T - 1
-    return float(max(tau[W], 1e-12)), W
+    est = tau_estimate(series, c)
+    return est.tau, est.window
 
 
 # ---------------------------------------------------------------- non-Gaussian signatures

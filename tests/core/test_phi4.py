@@ -143,6 +143,74 @@ def test_binder_cumulant_at_the_critical_point(critical_16):
     s = critical_16.meta["sampler"]
     assert s["burn_in"] >= 20 * max(s["tau_int_m2_pilot"], s["tau_int_energy_pilot"])
     assert s["thin"] >= 2 * s["tau_int_m2_pilot"]
+    # the cluster pilot contains Sokal's window, and the longer production run agrees with it
+    assert s["tau_measured"] and s["equilibrated"] and s["warnings"] == [], s
+    assert max(s["window_m2_pilot"], s["window_energy_pilot"]) <= s["pilot_analysed"] / 2
+    assert s["tau_production_measured"]
+    assert max(s["tau_int_m2"], s["tau_int_energy"]) <= 2 * s["tau_used"]
+
+
+# ---------------------------------------------------------------- no unlabelled non-equilibrium data
+# Binder U of the cluster sampler at L = 32, beta = 0.68, measured with
+# generate_phi4(size=32, n_samples=2048, beta=0.68, seed=31): 0.6049 +- 0.0015
+U_CLUSTER_32 = (0.6049, 0.0015)
+
+
+def _generate_with_reports(**kw):
+    reports = []
+    fs = run(phi4.iter_phi4(**kw), reports.append)
+    return fs, [p.info["warning"] for p in reports if "warning" in p.info]
+
+
+LOCAL_32 = dict(size=32, n_samples=64, n_chains=64, beta=0.68, cluster=False, seed=0,
+                pilot=200, max_pilot=400)
+
+
+def test_local_only_at_criticality_is_equilibrated_or_says_plainly_that_it_is_not():
+    # local moves at beta_c, L = 32 decorrelate in ~10^3 sweeps: a 400-sweep pilot cannot contain
+    # Sokal's window.  Either the data agree with the cluster sampler, or the generator says so.
+    fs, warnings = _generate_with_reports(**LOCAL_32)
+    s, obs = fs.meta["sampler"], fs.meta["observables"]
+    print(f"local-only: U = {obs['binder']:.3f} +- {obs['binder_err']:.3f}, tau measured "
+          f"{s['tau_measured']}, pilot {s['pilot']}, warnings {warnings}")
+    assert fs.fields.shape == (64, 32, 32)  # the data are still written by default
+    assert s["pilot"] <= 400  # the pilot limit is honoured
+    if s["tau_measured"] and s["equilibrated"]:
+        assert not warnings and s["warnings"] == []
+        sigma = np.hypot(obs["binder_err"], U_CLUSTER_32[1])
+        assert abs(obs["binder"] - U_CLUSTER_32[0]) < max(0.03, 3 * sigma)
+    else:
+        assert s["equilibrated"] is False
+        assert len(warnings) >= 1 and warnings == s["warnings"]
+        assert "could not be measured within 400 pilot iterations" in warnings[0]
+        assert "may not be equilibrated" in warnings[0]
+        # burn-in and thinning still follow the lower bound T / 12 that was established
+        assert s["tau_used"] >= s["pilot_analysed"] / 12
+        assert s["burn_in"] >= 20 * s["tau_used"] and s["thin"] >= 2 * s["tau_used"]
+
+
+def test_require_equilibrium_refuses_instead_of_writing():
+    with pytest.raises(ValueError, match="could not be measured within 400 pilot") as info:
+        phi4.generate_phi4(require_equilibrium=True, **LOCAL_32)
+    assert "\n" not in str(info.value)
+
+
+def test_production_tau_beyond_the_pilot_bound_is_flagged():
+    # no room to grow the pilot (max_pilot = pilot): tau is only bounded below by T / 12; with
+    # 16 samples per chain the production run is long enough to show tau exceeds twice that bound
+    fs, warnings = _generate_with_reports(size=32, n_samples=256, n_chains=16, beta=0.68,
+                                          cluster=False, seed=1, pilot=200, max_pilot=200)
+    s = fs.meta["sampler"]
+    print(s, warnings)
+    assert not s["tau_measured"] and not s["equilibrated"]
+    assert len(warnings) == 2 and "production run" in warnings[1]
+    assert not s["tau_production_measured"]
+    assert min(s["tau_int_m2"], s["tau_int_energy"]) > 2 * s["tau_used"]
+
+
+def test_pilot_limits_are_validated():
+    with pytest.raises(ValueError, match="max_pilot"):
+        phi4.generate_phi4(size=8, n_samples=4, pilot=100, max_pilot=50)
 
 
 def test_binder_cumulant_in_the_disordered_and_ordered_phases():

@@ -14,11 +14,14 @@ Sampling combines, for a whole batch of chains at once,
     probability 1/2 (Swendsen-Wang), clusters of all chains found by one call to
     ``scipy.sparse.csgraph.connected_components``.
 Cluster moves alone are not ergodic in |phi| and local moves alone suffer critical slowing down
-(z ~ 2.17); together they decorrelate in a few iterations at beta_c.
+(z ~ 2.17); together they decorrelate at beta_c in tau_int ~ 15-20 iterations for L = 16-64,
+where local moves alone need more than 10^3 sweeps at L = 32.
 
 An *iteration* below is one Metropolis sweep (every site visited once) plus, when enabled, one
 cluster update.  Burn-in and thinning are chosen from the integrated autocorrelation times of m^2 and
-of the energy, measured on a pilot run of all chains, and are reported with the samples.
+of the energy, measured on a pilot run of all chains, and are reported with the samples.  The pilot
+grows until Sokal's window fits in it; when it cannot within ``max_pilot`` iterations, the samples
+are still written but flagged as not equilibrated (or refused with ``require_equilibrium``).
 """
 
 from __future__ import annotations
@@ -38,10 +41,20 @@ from explorer.core.observables import (
     binder_cumulant,
     integrated_autocorrelation_time,
     jackknife,
+    tau_estimate,
 )
 from explorer.core.progress import Progress, run, should_stop
 
 BETA_C = 0.68  # canonical form, lam = 1 (SCIENCE.md §2.1)
+
+#: Sokal's window constant: W is the smallest lag with W >= SOKAL_C * tau_int(W).
+SOKAL_C = 6.0
+#: tau_int is trusted only when its window fits WINDOW_FIT times in the analysed run: W <= T / 2.
+WINDOW_FIT = 2.0
+#: production tau_int above this multiple of the tau used for burn-in and thinning is flagged.
+TAU_GROWTH_LIMIT = 2.0
+#: default cap on the pilot, as a multiple of its initial length (three doublings).
+MAX_PILOT_FACTOR = 8
 
 
 # ------------------------------------------------------------------ energy and derivatives
@@ -278,22 +291,39 @@ def iter_phi4(
     thin_factor: float = 2.0,
     report_every: int = 10,
     stop: threading.Event | None = None,
+    max_pilot: int | None = None,
+    require_equilibrium: bool = False,
 ) -> Iterator[Progress]:
     """Generate phi^4 samples; yields Progress reports, the last one carrying a FieldSet.
 
-    Schedule: ``warmup`` iterations adapting the Metropolis step, a ``pilot`` run that measures
-    tau = max(tau_int(m^2), tau_int(E)) over all chains, further burn-in up to ``burn_factor * tau``
-    iterations in total, then from each chain samples every ``ceil(thin_factor * tau)`` iterations.
+    Schedule: ``warmup`` iterations adapting the Metropolis step; a pilot run that measures
+    tau = max(tau_int(m^2), tau_int(E)) over all chains; further burn-in up to ``burn_factor * tau``
+    iterations in total; then from each chain samples every ``ceil(thin_factor * tau)`` iterations.
+
+    tau is estimated on the pilot after its first ``pilot // 2`` iterations, from the multi-chain
+    autocorrelation (pooled mean), and trusted only when Sokal's window (c = 6) satisfies
+    W <= T / 2 for both observables.  Otherwise the pilot doubles, up to ``max_pilot`` iterations
+    (default 8 * ``pilot``).  If it still does not fit, burn-in and thinning use the lower bound
+    T / 12, a report with info["warning"] is yielded and meta["sampler"] records
+    ``tau_measured = equilibrated = False``.  A production tau_int more than twice the tau used is
+    flagged the same way.  With ``require_equilibrium`` either case raises ValueError instead.
     """
     _check_params(size, n_samples, beta, lam)
+    cap = MAX_PILOT_FACTOR * int(pilot) if max_pilot is None else int(max_pilot)
+    if pilot < 4 or cap < pilot:
+        raise ValueError(f"need 4 <= pilot <= max_pilot, got pilot={pilot}, max_pilot={cap}")
     rng = np.random.default_rng(seed)
     C = int(n_chains or min(n_samples, 256))
     per_chain = math.ceil(n_samples / C)
     t0 = time.perf_counter()
     ch = _Chains(_init_chains(C, size, rng), beta, lam, rng, cluster)
+    warnings: list[str] = []
 
     def report(step, total, stage, **info):
         return Progress(step, total, stage, snapshot=ch.phi[0].astype(np.float32), info=info)
+
+    def estimate(series):
+        return tau_estimate(series, SOKAL_C, WINDOW_FIT, pooled_mean=True)
 
     # 1. warm-up with step adaptation
     for i in range(warmup):
@@ -305,26 +335,42 @@ def iter_phi4(
         if i % report_every == 0:
             yield report(i, warmup, "warm-up", acceptance=ch.acc, metropolis_step=ch.step)
 
-    # 2. pilot run: measure tau on all chains
-    m2 = np.empty((pilot, C))
-    en = np.empty((pilot, C))
-    for t in range(pilot):
-        if should_stop(stop):
-            yield Progress(t, pilot, "pilot", done=True, stopped=True)
-            return
-        ch.iterate()
-        m2[t], en[t] = ch.observables()
-        if t % report_every == 0:
-            yield report(t, pilot, "pilot", acceptance=ch.acc, m2=float(m2[t].mean()))
-    half = pilot // 2  # the first half may still carry the initial transient
-    tau_m2, _ = integrated_autocorrelation_time(m2[half:])
-    tau_e, _ = integrated_autocorrelation_time(en[half:])
-    tau = max(tau_m2, tau_e, 1.0)
-    burn_in = max(warmup + pilot, int(math.ceil(burn_factor * tau)))
+    # 2. pilot run on all chains, doubled until Sokal's window fits (or the cap is reached)
+    skip = pilot // 2  # the start of the pilot may still carry the warm-up transient
+    m2 = np.empty((cap, C))
+    en = np.empty((cap, C))
+    length, t = int(pilot), 0
+    while True:
+        while t < length:
+            if should_stop(stop):
+                yield Progress(t, length, "pilot", done=True, stopped=True)
+                return
+            ch.iterate()
+            m2[t], en[t] = ch.observables()
+            if t % report_every == 0:
+                yield report(t, length, "pilot", acceptance=ch.acc, m2=float(m2[t].mean()))
+            t += 1
+        est_m2, est_e = estimate(m2[skip:t]), estimate(en[skip:t])
+        if (est_m2.measured and est_e.measured) or length >= cap:
+            break
+        length = min(2 * length, cap)
+        yield report(t, length, "pilot", pilot_extended_to=length,
+                     tau_min=max(est_m2.lower_bound, est_e.lower_bound))
+    del m2, en
+    tau_measured = est_m2.measured and est_e.measured
+    tau = max(est_m2.lower_bound, est_e.lower_bound, 1.0)
+    if not tau_measured:
+        msg = (f"tau_int could not be measured within {t} pilot iterations (Sokal's window does "
+               f"not fit; tau_int > ~{tau:.0f}): the data may not be equilibrated")
+        if require_equilibrium:
+            raise ValueError(f"phi4 generation refused: {msg}")
+        warnings.append(msg)
+        yield report(t, length, "pilot", warning=msg, tau_min=tau)
+    burn_in = max(warmup + t, int(math.ceil(burn_factor * tau)))
     thin = max(1, int(math.ceil(thin_factor * tau)))
 
     # 3. remaining burn-in
-    extra = burn_in - warmup - pilot
+    extra = burn_in - warmup - t
     for i in range(extra):
         if should_stop(stop):
             yield Progress(i, extra, "burn-in", done=True, stopped=True)
@@ -340,17 +386,17 @@ def iter_phi4(
     prod_e = np.empty((total, C))
     taken = 0
     acc_sum = 0.0
-    for t in range(total):
+    for t_prod in range(total):
         if should_stop(stop):
             break
         ch.iterate()
         acc_sum += ch.acc
-        prod_m2[t], prod_e[t] = ch.observables()
-        if (t + 1) % thin == 0:
+        prod_m2[t_prod], prod_e[t_prod] = ch.observables()
+        if (t_prod + 1) % thin == 0:
             samples[taken] = ch.phi
             taken += 1
-        if t % report_every == 0:
-            yield report(t, total, "sampling", acceptance=ch.acc, tau=tau, taken=taken * C)
+        if t_prod % report_every == 0:
+            yield report(t_prod, total, "sampling", acceptance=ch.acc, tau=tau, taken=taken * C)
     stopped = taken < per_chain
     if taken == 0:
         yield Progress(0, total, "sampling", done=True, stopped=True)
@@ -358,27 +404,50 @@ def iter_phi4(
     done_iters = taken * thin
     fields = samples[:taken].reshape(taken * C, size, size)[:n_samples]
     # sample k of every chain first: interleave so a prefix mixes chains
+    sampler = {
+        "iteration": "one checkerboard Metropolis sweep"
+        + (" + one Brower-Tamayo Swendsen-Wang cluster update" if cluster else ""),
+        "metropolis_step": ch.step,
+        "metropolis_acceptance": acc_sum / max(done_iters, 1),
+        "tau_estimator": f"Sokal window (c = {SOKAL_C:g}) on the multi-chain autocorrelation; "
+        f"trusted when the window W <= T / {WINDOW_FIT:g}",
+        "pilot": t,
+        "pilot_analysed": t - skip,
+        "tau_int_m2_pilot": est_m2.tau,
+        "tau_int_energy_pilot": est_e.tau,
+        "window_m2_pilot": est_m2.window,
+        "window_energy_pilot": est_e.window,
+        "tau_measured": tau_measured,
+        "tau_used": tau,
+        "burn_in": burn_in,
+        "thin": thin,
+        "samples_per_chain": taken,
+    }
+    equilibrated = tau_measured
+    if done_iters >= 50:
+        pe_m2, pe_e = estimate(prod_m2[:done_iters]), estimate(prod_e[:done_iters])
+        prod_measured = pe_m2.measured and pe_e.measured
+        tau_prod = max(pe_m2.lower_bound, pe_e.lower_bound)  # a lower bound if not measured
+        sampler.update(tau_int_m2=pe_m2.tau, tau_int_energy=pe_e.tau,
+                       tau_production_measured=prod_measured)
+        if tau_prod > TAU_GROWTH_LIMIT * tau:
+            msg = (f"tau_int on the production run ({'' if prod_measured else '> '}{tau_prod:.1f})"
+                   f" is {tau_prod / tau:.1f} times the {tau:.1f} used for burn-in and thinning:"
+                   " the data may not be equilibrated")
+            if require_equilibrium:
+                raise ValueError(f"phi4 generation refused: {msg}")
+            equilibrated = False
+            warnings.append(msg)
+            yield report(total, total, "sampling", warning=msg, tau=tau)
+    sampler.update(equilibrated=equilibrated, warnings=warnings,
+                   seconds=time.perf_counter() - t0)
     meta = {
         "generator": "phi4",
         "params": {"size": size, "beta": beta, "lam": lam, "n_chains": C, "cluster": cluster},
         "seed": seed,
         "energy": "E = -beta sum_<xy> phi_x phi_y + sum_x [phi_x^2 + lam (phi_x^2 - 1)^2]",
-        "sampler": {
-            "iteration": "one checkerboard Metropolis sweep"
-            + (" + one Brower-Tamayo Swendsen-Wang cluster update" if cluster else ""),
-            "metropolis_step": ch.step,
-            "metropolis_acceptance": acc_sum / max(done_iters, 1),
-            "tau_int_m2_pilot": tau_m2,
-            "tau_int_energy_pilot": tau_e,
-            "burn_in": burn_in,
-            "thin": thin,
-            "samples_per_chain": taken,
-            "seconds": time.perf_counter() - t0,
-        },
+        "sampler": sampler,
     }
-    if done_iters >= 50:
-        meta["sampler"]["tau_int_m2"] = integrated_autocorrelation_time(prod_m2[:done_iters])[0]
-        meta["sampler"]["tau_int_energy"] = integrated_autocorrelation_time(prod_e[:done_iters])[0]
     meta["observables"] = phi4_observables(fields, beta, lam)
     yield Progress(total, total, "done", snapshot=fields[0], done=True, stopped=stopped,
                    result=FieldSet(fields, meta))
