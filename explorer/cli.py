@@ -201,6 +201,10 @@ def _add_generate(sub) -> None:
                    help="parallel Markov chains (default min(N, 256))")
     p.add_argument("--local-only", action="store_true",
                    help="Metropolis moves only, no cluster updates (slow near beta_c)")
+    p.add_argument("--require-equilibrium", action="store_true",
+                   help="fail (exit 2, nothing written) when tau_int cannot be measured or the "
+                        "production run decorrelates more slowly than the pilot said; by default "
+                        "such data are written with a warning and meta equilibrated=false")
 
     g = kinds.add_parser("gaussian", parents=[common], help="exact Gaussian field (FFT)")
     size(g, "gaussian", 64)
@@ -233,7 +237,8 @@ def _iterator_for(args):
         from explorer.core.fields.phi4 import iter_phi4
 
         return iter_phi4(size=args.size, n_samples=args.samples, beta=args.beta, lam=args.lam,
-                         seed=args.seed, n_chains=args.chains, cluster=not args.local_only)
+                         seed=args.seed, n_chains=args.chains, cluster=not args.local_only,
+                         require_equilibrium=args.require_equilibrium)
     if args.kind == "gaussian":
         from explorer.core.fields.gaussian import iter_gaussian
 

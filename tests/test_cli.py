@@ -273,3 +273,19 @@ def test_default_fit_depth_follows_the_data_and_refused_samples_leave_no_file(tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refusing to sample" in err[0] and "--allow-unbounded" in err[0]
     assert not refused.exists()
+
+
+def test_local_only_phi4_near_criticality_is_flagged_or_refused(tmp_path, capsys):
+    """Local moves at L = 32, beta = 0.68 cannot equilibrate within the pilot limit: the command
+    says so on stderr and in meta (equilibrated false), and --require-equilibrium refuses in one
+    line and writes nothing."""
+    out = tmp_path / "l.npz"
+    args = ["generate", "phi4", "--local-only", "--size", "32", "--samples", "32", "--chains", "32",
+            "--beta", "0.68", "--seed", "3"]
+    assert main(args + ["--out", str(out), "--quiet"]) == 0
+    assert "could not be measured" in capsys.readouterr().err
+    assert load_fields(out).meta["sampler"]["equilibrated"] is False
+    strict = tmp_path / "strict.npz"
+    assert main(args + ["--require-equilibrium", "--out", str(strict), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and not strict.exists()

@@ -14,7 +14,8 @@ from explorer.core.io import describe_fields
 from explorer.core.observables import increment_flatness, kurtosis, skewness
 
 _SAMPLER_KEYS = ("tau_int_m2", "tau_int_energy", "tau_int_m2_pilot", "tau_int_energy_pilot",
-                 "burn_in", "thin")
+                 "burn_in", "thin", "tau_measured", "equilibrated", "tau_used", "pilot",
+                 "warnings")
 
 
 def field_summary(fs: FieldSet) -> dict[str, Any]:

@@ -355,6 +355,10 @@ class Session(param.Parameterized):
             self.compare_report = r
         extra = f" ({len(self.samples)} fields)" if name == "sample" else ""
         self.status = f"{name} done in {job.seconds:.1f} s{extra}"
+        # warnings of the run (unequilibrated data, unbounded or degenerate fits) shown in place
+        warnings = list(dict.fromkeys(i["warning"] for i in job.infos if i.get("warning")))
+        if warnings:
+            self.message = f"{name} warning: " + "; ".join(warnings)
 
     def wait(self, name: str, timeout: float = 600.0) -> str:
         """Block until a job ends (tests, notebooks), polling as the page would; its status."""
