@@ -55,6 +55,42 @@ def test_compare_reports_every_distance_and_separates_different_fields(files, ca
         assert max(abs(k - 3) for k in ks["low"] + ks["details"]) < 0.3, ks
 
 
+def test_compare_json_reports_the_2d_spectrum_and_the_corners(files, capsys):
+    same = run_json(capsys, "compare", files / "a.npz", files / "b.npz")
+    other = run_json(capsys, "compare", files / "a.npz", files / "c.npz")
+    # 32 vs 32 free-field batches of one law: the chi-square noise E|log F(64, 64)| = 0.201
+    assert same["spectrum_2d_noise"] == pytest.approx(0.2008, abs=1e-3)
+    assert abs(same["spectrum_2d_log_ratio"] - same["spectrum_2d_noise"]) < 0.04
+    assert other["spectrum_2d_log_ratio"] > same["spectrum_2d_log_ratio"] + 0.3
+    assert 0.85 < same["corner_power_ratio"] < 1.15
+    # mass 2 vs 0.5: the corner ratio of the free-field spectra 1 / (k̂² + m²), k̂² = Σ 4 sin²(k/2)
+    k = 2 * np.pi * np.fft.fftfreq(32)
+    khat2 = 4 * np.sin(k[:, None] / 2) ** 2 + 4 * np.sin(k[None, :] / 2) ** 2
+    n = np.fft.fftfreq(32, 1 / 32)
+    corner = np.hypot(n[:, None], n[None, :]) > 16
+    exact = np.mean(1 / (khat2[corner] + 4.0)) / np.mean(1 / (khat2[corner] + 0.25))
+    assert other["corner_power_ratio"] == pytest.approx(exact, rel=0.1)
+    assert exact < 0.75   # the mass shows there too
+    assert same["spectrum_shells_used"] == {"used": 16, "of": 16, "k_max": pytest.approx(np.pi)}
+
+
+def test_diagnose_scattering_model_at_depth_two(files, tmp_path, capsys):
+    """The scattering family's modulus terms and log potential once crashed the kernels."""
+    from explorer.core.diagnostics import quadratic_kernels
+
+    model = WCRGModel("scattering", J=2).fit(load(files / "a.npz"))
+    model.save(tmp_path / "ms.npz")
+    r = run_json(capsys, "diagnose", tmp_path / "ms.npz", files / "a.npz", "--fields", 1)
+    assert r["family"] == "scattering" and set(r["kernels"]) == {"coarse", "j=1", "j=2"}
+    for f in model.factors():
+        key = "coarse" if f.level == "depth0" else f"j={f.j}"
+        assert np.allclose(r["kernels"][key]["kernels"], quadratic_kernels(f)["kernels"])
+    # free field: the learned finest conditional couples the details with a positive on-site term
+    k1 = np.asarray(r["kernels"]["j=1"]["kernels"])
+    assert all(k1[c, c, 1, 1] > 0 for c in range(3))
+    assert [s["j"] for s in r["hessian"]["scales"]] == [1, 2]
+
+
 def test_compare_text_prints_the_per_scale_kurtosis(files, capsys):
     assert main(["compare", str(files / "a.npz"), str(files / "b.npz")]) == 0
     out = capsys.readouterr().out
@@ -113,7 +149,8 @@ def test_diagnostics_commands_fail_in_one_line(files, tmp_path, capsys):
         (["compare", files / "a.npz", tmp_path / "missing.npz"], "missing.npz"),
         (["compare", files / "a.npz", files / "b.npz", "--plot", tmp_path / "afile"], "folder"),
         (["diagnose", files / "a.npz", files / "a.npz"], "model"),
-        (["diagnose", tmp_path / "m.npz", files / "small.npz"], ""),
+        (["diagnose", tmp_path / "m.npz", files / "small.npz"],
+         "fitted on 32x32 fields, the data are 16x16"),
     ]
     for args, fragment in cases:
         code = main([str(a) for a in args])

@@ -2,8 +2,9 @@
 
 Pure functions on arrays and on fitted models (numpy / scipy / PyWavelets only):
 
-* distances between a data batch ``a`` and a sample batch ``b`` (power spectra, one-point
-  histograms, per-scale standard deviations, Binder cumulant), bundled by :func:`compare`;
+* distances between a data batch ``a`` and a sample batch ``b`` (radial and 2D power spectra on
+  the data's spectral support, power in the corners |k| > L/2, one-point histograms, per-scale
+  standard deviations, Binder cumulant), bundled by :func:`compare`;
 * Hessian eigenvalues from batched Hessian-vector products: dense (identity basis applied in
   batches, then ``eigvalsh``) up to :data:`DENSE_MAX` variables, Lanczos extremes
   (``scipy.sparse.linalg.eigsh`` on a ``LinearOperator``) beyond; for the true φ⁴ energy in the
@@ -28,13 +29,17 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import scipy.integrate
 import scipy.linalg
+import scipy.stats
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from explorer.core import observables as obs
 from explorer.core import wavelets as wv
+from explorer.core.features import QuadraticCouplings
 from explorer.core.fields import phi4 as _phi4
 from explorer.core.fields.base import as_batch
+from explorer.core.support import DEFAULT_FLOOR, ZERO_POWER, SpectralSupport, modal_power
 
 #: dense Hessians are built and diagonalised up to this many variables (64 x 64 pixels)
 DENSE_MAX = 4096
@@ -79,16 +84,111 @@ def power_spectrum(fields, log_bins: int | None = None) -> tuple[np.ndarray, np.
     return 2 * np.pi * rsum[keep] / counts[keep] / L, psum[keep] / counts[keep]
 
 
-def spectrum_log_ratio(a, b, log_bins: int | None = None) -> float:
-    """Mean over shells (or log bins) of |log P_b(k) / P_a(k)|; 0 for identical spectra."""
+def _shell_powers(a, b, log_bins: int | None, floor: float):
+    """(k, P_a, P_b, used): radial spectra of a and b and the shells on a's spectral support
+    (P_a > ``floor`` × max P_a, and P_b > 0)."""
+    floor = _check_floor(floor)
     ka, pa = power_spectrum(a, log_bins)
     kb, pb = power_spectrum(b, log_bins)
     if ka.shape != kb.shape or not np.allclose(ka, kb):
         raise ValueError("a and b must have the same field size")
-    ok = (pa > 0) & (pb > 0)
-    if not ok.any():
+    if not (pa > 0).any():
         raise ValueError("power spectra vanish (constant fields?)")
-    return float(np.mean(np.abs(np.log(pb[ok] / pa[ok]))))
+    used = (pa > floor * pa.max()) & (pb > 0)
+    if not used.any():
+        raise ValueError("power spectra vanish (constant fields?)")
+    return ka, pa, pb, used
+
+
+def _check_floor(floor) -> float:
+    floor = float(floor)
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"the support floor must be in [0, 1), got {floor}")
+    return floor
+
+
+def spectrum_log_ratio(a, b, log_bins: int | None = None, floor: float = DEFAULT_FLOOR) -> float:
+    """Mean over shells (or log bins) of |log P_b(k) / P_a(k)|; 0 for identical spectra.
+
+    Only shells on the spectral support of ``a`` count: P_a(k) > ``floor`` × max_k P_a (default
+    :data:`explorer.core.support.DEFAULT_FLOOR`; ``floor=0`` keeps every shell with power). Shells
+    where the data have almost no power (beyond a dealiased solver band) would otherwise compare
+    rounding noise and dominate the mean. Data with power on every shell are unaffected."""
+    _, pa, pb, used = _shell_powers(a, b, log_bins, floor)
+    return float(np.mean(np.abs(np.log(pb[used] / pa[used]))))
+
+
+def data_support_mask(fields, floor: float = DEFAULT_FLOOR) -> np.ndarray:
+    """Boolean (L, L) FFT-ordered mask of the Fourier modes k != 0 on the spectral support of a
+    batch: the criterion of :meth:`explorer.core.support.SpectralSupport.of` (mean power of the
+    3 × 3 neighbourhood above ``floor`` × the largest modal power, and the mode's own power
+    above float rounding), with the mean mode k = 0 excluded from the maximum and from the mask."""
+    x = _batch(fields)
+    x = x - x.mean(axis=(-2, -1), keepdims=True)      # k = 0 only; every other mode is unchanged
+    mask = SpectralSupport.of(x, _check_floor(floor)).mask.copy()
+    mask[0, 0] = False
+    return mask
+
+
+def _corners(L: int) -> np.ndarray:
+    n = np.fft.fftfreq(L, 1.0 / L)
+    return np.hypot(n[:, None], n[None, :]) > L / 2
+
+
+def corner_power_ratio(a, b) -> float | None:
+    """Mean modal power of ``b`` over the corners |k| > L/2 of the DFT plane (beyond the radial
+    spectrum's last shell: checkerboards live there) divided by that of ``a``; None when ``a`` has
+    exactly no power there."""
+    pa, pb = modal_power(_batch(a)), modal_power(_batch(b))
+    if pa.shape != pb.shape:
+        raise ValueError("a and b must have the same field size")
+    c = _corners(pa.shape[-1])
+    da = float(pa[c].mean())
+    return float(pb[c].mean() / da) if da > 0 else None
+
+
+def corner_power_share(fields) -> float:
+    """Share of the fluctuation power (k != 0) in the corners |k| > L/2."""
+    p = modal_power(_batch(fields))
+    p[0, 0] = 0.0
+    tot = float(p.sum())
+    return float(p[_corners(p.shape[-1])].sum() / tot) if tot > 0 else 0.0
+
+
+def spectrum_2d_log_ratio(a, b, floor: float = DEFAULT_FLOOR) -> float:
+    """Mean over the 2D Fourier modes k != 0 on the spectral support of ``a``
+    (:func:`data_support_mask`) of |log P_b(k) / P_a(k)|, P the modal power |FFT|² averaged over
+    the fields and symmetrised under k -> -k (exact for real fields). Unlike
+    :func:`spectrum_log_ratio` it covers the corners |k| > L/2 and sees anisotropy (no average
+    over the lattice rotations, so that anisotropic samples of isotropic data are not hidden).
+    P_b is floored at 1e-12 × max P_a (a mode the samples lack costs ~28, not inf). For two
+    independent batches of one Gaussian law it is not 0 but :func:`spectrum_2d_noise`."""
+    pa, pb = modal_power(_batch(a)), modal_power(_batch(b))
+    if pa.shape != pb.shape:
+        raise ValueError("a and b must have the same field size")
+    mask = data_support_mask(a, floor)
+    pa, pb = pa[mask], pb[mask]
+    if pa.size == 0 or not np.all(pa > 0):
+        raise ValueError("power spectra vanish (constant fields?)")
+    pb = np.maximum(pb, ZERO_POWER * pa.max())
+    return float(np.mean(np.abs(np.log(pb / pa))))
+
+
+def spectrum_2d_noise(n_a: int, n_b: int) -> float:
+    """Expected :func:`spectrum_2d_log_ratio` of two independent batches of n_a and n_b fields of
+    one stationary Gaussian law: each mode's averaged periodogram is P χ²_{2n}/(2n), so the ratio
+    is F(2 n_b, 2 n_a)-distributed and the value is E|log F| (numerical quadrature; ~√(4/(π n))
+    for n_a = n_b = n large). Non-Gaussian fields have the same law asymptotically."""
+    n_a, n_b = int(n_a), int(n_b)
+    if n_a < 1 or n_b < 1:
+        raise ValueError(f"the numbers of fields must be positive, got {n_a}, {n_b}")
+    d = scipy.stats.f(2 * n_b, 2 * n_a)
+
+    def g(y):  # |y| × the density of y = log F
+        return abs(y) * np.exp(d.logpdf(np.exp(y)) + y)
+
+    return float(sum(scipy.integrate.quad(g, lo, hi, limit=200)[0]
+                     for lo, hi in ((-60.0, 0.0), (0.0, 60.0))))
 
 
 def common_histograms(a, b, bins: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,12 +280,19 @@ def binder_difference(a, b) -> float:
 
 
 def compare(data, samples, J: int | None = None, wavelet: str = wv.DEFAULT_WAVELET,
-            bins: int = 64, log_bins: int = 12, couplings: bool = False) -> dict:
+            bins: int = 64, log_bins: int = 12, couplings: bool = False,
+            floor: float = DEFAULT_FLOOR) -> dict:
     """All distances of ``samples`` to ``data`` as a JSON-serialisable dict.
 
     J defaults to the number of levels leaving a coarsest side of at least 4. With
     ``couplings=True`` (and J >= 1) the wavelet scale-coupling matrices of coefficients and of
     moduli for both batches are added, with their largest cross-scale entries.
+
+    Spectra: ``spectrum_log_ratio`` over the integer shells on the data's support (``floor``,
+    :func:`spectrum_log_ratio`; which ones in ``spectrum_shells_used`` and ``spectrum["used"]``);
+    ``spectrum_2d_log_ratio`` over the 2D modes on the data's support, corners |k| > L/2 included,
+    next to ``spectrum_2d_noise``, its value for independent Gaussian batches of these sizes;
+    ``corner_power_ratio`` (samples / data) and ``corner_power_share`` of the corners |k| > L/2.
     """
     a, b = _batch(data, "data"), _batch(samples, "samples")
     if a.shape[1:] != b.shape[1:]:
@@ -193,15 +300,24 @@ def compare(data, samples, J: int | None = None, wavelet: str = wv.DEFAULT_WAVEL
     L = a.shape[-1]
     if J is None:
         J = max(0, min(wv.max_levels(L), int(np.log2(L)) - 2))
-    ka, pa = power_spectrum(a)
-    _, pb = power_spectrum(b)
+    ka, pa, pb, used = _shell_powers(a, b, None, floor)
+    mask = data_support_mask(a, floor)
     ratios = scale_std_ratios(a, b, J, wavelet)
     return {
         "L": int(L), "n_data": int(len(a)), "n_samples": int(len(b)), "J": int(J),
         "wavelet": wavelet,
-        "spectrum_log_ratio": spectrum_log_ratio(a, b),
-        "spectrum_log_ratio_logbins": spectrum_log_ratio(a, b, log_bins),
-        "spectrum": {"k": ka.tolist(), "data": pa.tolist(), "samples": pb.tolist()},
+        "spectrum_log_ratio": float(np.mean(np.abs(np.log(pb[used] / pa[used])))),
+        "spectrum_log_ratio_logbins": spectrum_log_ratio(a, b, log_bins, floor),
+        "spectrum_support_floor": float(floor),
+        "spectrum_shells_used": {"used": int(used.sum()), "of": int(used.size),
+                                 "k_max": float(ka[used].max())},
+        "spectrum": {"k": ka.tolist(), "data": pa.tolist(), "samples": pb.tolist(),
+                     "used": used.tolist()},
+        "spectrum_2d_log_ratio": spectrum_2d_log_ratio(a, b, floor),
+        "spectrum_2d_noise": spectrum_2d_noise(len(a), len(b)),
+        "spectrum_2d_modes": {"used": int(mask.sum()), "of": int(mask.size - 1)},
+        "corner_power_ratio": corner_power_ratio(a, b),
+        "corner_power_share": {"data": corner_power_share(a), "samples": corner_power_share(b)},
         "total_variation": total_variation(a, b, bins),
         "kl_divergence": kl_divergence(a, b, bins),
         "kl_floor": KL_FLOOR,
@@ -696,9 +812,10 @@ def quadratic_kernels(scale) -> dict:
     K[c, d][dy + R, dx + R] the precision entry between x_c(i) and x_d(i - (dy, dx)), so that the
     quadratic energy is ½ Σ_{c,d,s} K_cd(s) Σ_i x_c(i) x_d(i - s) (symmetric: K_dc(-s) = K_cd(s)).
     Channels: ["x"] at depth 0, ["HL", "LH", "HH", "LL"] in a conditional (LL x LL is zero:
-    constant in the details)."""
+    constant in the details). Only the :class:`~explorer.core.features.QuadraticCouplings` blocks
+    count (any family: gaussian, phi4, scattering); potentials and modulus terms are skipped."""
     theta = np.asarray(scale.theta, np.float64)
-    quads = [(b, sl) for b, sl in _blocks(scale.features) if hasattr(b, "terms")]
+    quads = [(b, sl) for b, sl in _blocks(scale.features) if isinstance(b, QuadraticCouplings)]
     if not quads:
         raise ValueError("this factor has no quadratic coupling features")
     C = quads[0][0].n_channels

@@ -154,12 +154,18 @@ def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
 def _couplings_check(F: QuadraticCouplings, th, v, c, steps: int = 40, project=None) -> dict:
     v1 = np.asarray(v, np.float64)[:1]
     c1 = None if c is None else np.asarray(c, np.float64)[:1]
-    hvp = (lambda w: F.hvp(th, v1, w, c1)) if project is None else (
-        lambda w: project(F.hvp(th, v1, project(w), c1)))
-    lo, hi = lanczos_extremes(hvp, v1.shape[1:], steps)
-    # projected-out directions give Ritz values ~ 0: only a clearly negative one counts
-    tol = 1e-9 * max(abs(hi), 1e-300) if project is not None else 0.0
-    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < -tol)}
+    lo, hi = lanczos_extremes(lambda w: F.hvp(th, v1, w, c1), v1.shape[1:], steps)
+    if project is not None:
+        # P H P on the support, the largest curvature off it: the directions the model does not
+        # live on can neither be the softest nor hide a negative eigenvalue
+        shift = max(abs(hi), abs(lo), 1e-300)
+
+        def hvp(w):
+            pw = project(w)
+            return project(F.hvp(th, v1, pw, c1)) + shift * (w - pw)
+
+        lo, hi = lanczos_extremes(hvp, v1.shape[1:], steps)
+    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < 0)}
 
 
 def boundedness_check(features: Features, theta: np.ndarray, v: np.ndarray,

@@ -9,7 +9,7 @@ import pytest
 
 from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
-from explorer.core.features import make_features
+from explorer.core.features import QuadraticCouplings, make_features
 from explorer.core.fields import phi4 as phi4_mod
 from explorer.core.fields.gaussian import free_field_eigenvalues, free_field_hvp
 from explorer.core.fields.phi4 import generate_phi4
@@ -72,6 +72,93 @@ def test_compare_is_json_serialisable():
     assert dg.compare(x, x)["spectrum_log_ratio"] == 0.0
     with pytest.raises(ValueError):
         dg.compare(x, y[:, :32, :32])
+
+
+def _gaussian_batch(n: int, L: int, seed: int, mass2: float = 0.1) -> np.ndarray:
+    """n fields of the lattice free field with spectrum 1 / (k̂² + m²) (k̂² = Σ 4 sin²(k/2))."""
+    k = 2 * np.pi * np.fft.fftfreq(L)
+    lap = 4 * np.sin(k[:, None] / 2) ** 2 + 4 * np.sin(k[None, :] / 2) ** 2
+    w = np.fft.fft2(np.random.default_rng(seed).standard_normal((n, L, L)))
+    return np.fft.ifft2(w / np.sqrt(lap + mass2)).real
+
+
+def test_2d_spectrum_distance_sees_a_checkerboard_that_the_radial_one_misses():
+    L, n = 32, 16
+    a, b = _gaussian_batch(n, L, 0), _gaussian_batch(n, L, 1)
+    # same law: the chi-square noise of two n-field periodograms, E|log F(2n, 2n)| = 0.286;
+    # the mean over ~510 independent modes scatters by ~0.01
+    noise = dg.spectrum_2d_noise(n, n)
+    assert noise == pytest.approx(0.2858, abs=1e-3)
+    d_same = dg.spectrum_2d_log_ratio(a, b)
+    assert abs(d_same - noise) < 0.05
+    assert 0.85 < dg.corner_power_ratio(a, b) < 1.18
+    # a checkerboard-modulated smooth field: (-1)^(i+j) g with g band-limited to |k| <= 6 puts
+    # power only within 6 of the corner (16, 16), i.e. at |k| >= 16.6: beyond every radial shell
+    kk = np.fft.fftfreq(L, 1.0 / L)
+    low = np.hypot(kk[:, None], kk[None, :]) <= 6
+    g = np.fft.ifft2(np.fft.fft2(np.random.default_rng(2).standard_normal((n, L, L))) * low).real
+    i = np.arange(L)
+    cb = (-1.0) ** (i[:, None] + i[None, :]) * g
+    hit = np.roll(low, (L // 2, L // 2), axis=(0, 1))      # the modes the checkerboard fills
+    pa, pc = dg.modal_power(a), dg.modal_power(cb)
+    cb *= np.sqrt(50 * pa[hit].mean() / pc[hit].mean())           # 50 x the data's power there
+    b2 = b + cb
+    assert abs(dg.spectrum_log_ratio(a, b2) - dg.spectrum_log_ratio(a, b)) < 1e-3
+    d_cb = dg.spectrum_2d_log_ratio(a, b2)
+    # ~11 % of the modes gain log(50) ~ 3.9: about +0.4
+    assert d_cb > d_same + 0.3, (d_same, d_cb)
+    assert dg.corner_power_ratio(a, b2) > 10
+    out = dg.compare(a, b2)
+    json.dumps(out)
+    assert out["spectrum_2d_log_ratio"] == pytest.approx(d_cb)
+    assert out["spectrum_2d_noise"] == pytest.approx(noise)
+    assert out["spectrum_2d_modes"] == {"used": L * L - 1, "of": L * L - 1}
+    assert out["corner_power_share"]["samples"] > 5 * out["corner_power_share"]["data"] > 0
+
+
+def test_spectrum_2d_noise_matches_monte_carlo_periodograms():
+    rng = np.random.default_rng(5)
+    for na, nb in ((1, 1), (1, 2), (4, 16)):
+        ga, gb = rng.gamma(na, size=400_000) / na, rng.gamma(nb, size=400_000) / nb
+        mc = np.abs(np.log(gb / ga)).mean()
+        assert dg.spectrum_2d_noise(na, nb) == pytest.approx(mc, abs=0.005)
+    assert dg.spectrum_2d_noise(1, 1) == pytest.approx(2 * np.log(2), rel=1e-8)
+
+
+@pytest.mark.parametrize("name,other", [("phi4_L64_beta0.68", "phi4_L64_beta0.50"),
+                                        ("gaussian_L64_eta2", "phi4_L64_beta0.68")])
+def test_radial_spectrum_distance_is_unchanged_for_data_with_full_support(name, other):
+    x, y = asset(name)[:64], asset(other)[64:128]
+    k, pa = dg.power_spectrum(x)
+    _, pb = dg.power_spectrum(y)
+    every_shell = float(np.mean(np.abs(np.log(pb / pa))))
+    out = dg.compare(x, y)
+    assert out["spectrum_shells_used"] == {"used": 32, "of": 32, "k_max": pytest.approx(np.pi)}
+    assert all(out["spectrum"]["used"])
+    assert out["spectrum_log_ratio"] == pytest.approx(every_shell, rel=1e-12)
+    assert dg.spectrum_log_ratio(x, y, floor=0.0) == pytest.approx(every_shell, rel=1e-12)
+    assert out["spectrum_2d_modes"]["used"] == 64 * 64 - 1
+
+
+def test_radial_spectrum_distance_ignores_shells_off_the_data_support():
+    """The 128² turbulence asset has no power beyond its solver band (|k| ~ 48-60). Samples equal
+    to other snapshots plus noise at 1e-6 of the field's std (physically invisible) filled those
+    shells and made the distance of every shell 0.68; on the data's support it is that of the
+    snapshots themselves."""
+    t = asset("turbulence_L128")
+    noisy = t[8:] + 1e-6 * t.std() * np.random.default_rng(0).standard_normal(t[8:].shape)
+    clean = dg.compare(t[:8], t[8:])
+    out = dg.compare(t[:8], noisy)
+    assert dg.spectrum_log_ratio(t[:8], noisy, floor=0.0) > 0.5          # every shell
+    assert out["spectrum_log_ratio"] == pytest.approx(clean["spectrum_log_ratio"], abs=1e-4)
+    assert out["spectrum_log_ratio"] < 0.2
+    used = out["spectrum_shells_used"]
+    assert used["of"] == 64 and 40 <= used["used"] < 60
+    _, pa = dg.power_spectrum(t[:8])
+    on = np.array(out["spectrum"]["used"])
+    assert np.all(pa[on] > 1e-5 * pa.max()) and np.all(pa[~on] <= 1e-5 * pa.max())
+    # the 2D distance uses the same support: the noise in the dead band does not count there
+    assert out["spectrum_2d_log_ratio"] == pytest.approx(clean["spectrum_2d_log_ratio"], abs=1e-3)
 
 
 def _filter_fourth_power_sum(L: int, j: int, channel: int | None = None) -> float:
@@ -334,6 +421,54 @@ def test_quadratic_kernels_reproduce_the_quadratic_energy(level):
     # symmetry K_ab(s) = K_ba(-s)
     assert np.allclose(K, np.transpose(K, (1, 0, 2, 3))[:, :, ::-1, ::-1])
     assert e == pytest.approx(F.energy(theta, v, c)[0], rel=1e-10)
+
+
+def _kernel_energy(K: np.ndarray, X: np.ndarray) -> float:
+    """½ Σ_{a,b,s} K_ab(s) Σ_i X_a(i) X_b(i - s) for one configuration X (C, n, n)."""
+    R = (K.shape[-1] - 1) // 2
+    e = 0.0
+    for a in range(K.shape[0]):
+        for b in range(K.shape[1]):
+            for dy in range(-R, R + 1):
+                for dx in range(-R, R + 1):
+                    if K[a, b, dy + R, dx + R] != 0.0:
+                        sh = np.roll(X[b], (dy, dx), axis=(0, 1))
+                        e += 0.5 * K[a, b, dy + R, dx + R] * np.sum(X[a] * sh)
+    return e
+
+
+@pytest.mark.parametrize("family", ["gaussian", "phi4", "scattering"])
+def test_kernels_of_every_family_come_from_its_quadratic_couplings_block(family):
+    """Kernels and ``diagnose`` at J = 2 for every family (the scattering family's modulus terms
+    and log potential once crashed them): the kernel energy equals that of the family's
+    QuadraticCouplings block with its own θ slice; the other blocks are skipped."""
+    x = generate_phi4(size=32, n_samples=8, beta=0.68, seed=1).fields.astype(np.float64)
+    model = WCRGModel(family, J=2).fit(x)
+    rep = dg.diagnose(model, x, n_fields=1)
+    assert set(rep["kernels"]) == {"coarse", "j=1", "j=2"}
+    rng = np.random.default_rng(7)
+    skipped = 0
+    for f in model.factors():
+        blocks = getattr(f.features, "blocks", [f.features])
+        starts = np.cumsum([0] + [b.n_features for b in blocks])
+        (i,) = [i for i, b in enumerate(blocks) if isinstance(b, QuadraticCouplings)]
+        skipped += len(blocks) - 1
+        quad, th = blocks[i], np.asarray(f.theta)[starts[i]: starts[i + 1]]
+        q = dg.quadratic_kernels(f)
+        assert np.allclose(np.asarray(rep["kernels"][dg._scale_key(f)]["kernels"]), q["kernels"])
+        if f.level == "depth0":
+            n = x.shape[-1] >> model.J
+            v, c = rng.standard_normal((1, n, n)), None
+            X = v[0][None]
+        else:
+            n = x.shape[-1] >> f.j
+            v, c = rng.standard_normal((1, 3, n, n)), rng.standard_normal((1, n, n))
+            X = np.concatenate([v[0], c])
+        assert q["radius"] == 1 and np.abs(q["kernels"]).max() > 0
+        assert _kernel_energy(q["kernels"], X) == pytest.approx(quad.energy(th, v, c)[0], rel=1e-10)
+    # gaussian: couplings only; phi4: + potential per factor; scattering: + log potential and
+    # modulus terms where the lattice is at least 8 x 8
+    assert (skipped == 0) if family == "gaussian" else (skipped >= 3)
 
 
 # ---------------------------------------------------------------- stochastic Lanczos quadrature
