@@ -485,6 +485,10 @@ def cmd_diagnose(args, argv) -> dict:
     report = diagnose(model, fs.fields, n_fields=args.fields, method=args.method)
     report["seconds"] = time.perf_counter() - t0
     report["files"] = {"model": Path(args.model).name, "data": Path(args.data).name}
+    # the fit's own verdicts travel with the spectra: a degenerate or unbounded factor's Hessian
+    # (e.g. "kappa 1" from huge cancelling couplings) means nothing on its own
+    report["fit_warnings"] = {("coarse" if f.level == "depth0" else f"j={f.j}"): f.fit["warnings"]
+                              for f in model.factors() if f.fit.get("warnings")}
     if plot_dir is not None:
         from explorer.ui import export
 
@@ -933,10 +937,12 @@ def _print_report(r: dict) -> None:
             [(f"j={s['j']}", s) for s in h["scales"]] + [("coarse", h["coarse"])])
         for name, e in rows:
             kappa = e["condition_number"]
+            warn = (r.get("fit_warnings") or {}).get(name)
             print(f"{name:>7}: lambda [{e['min_eigenvalue']:.4g}, {e['max_eigenvalue']:.4g}]  "
                   f"negative {100 * e['negative_share']:.1f}%  "
                   f"kappa {'%.4g' % kappa if kappa is not None else 'n/a (not convex)'}"
-                  + ("  (SLQ estimate)" if e["estimated"] else ""))
+                  + ("  (SLQ estimate)" if e["estimated"] else "")
+                  + (f"  WARNING (fit): {'; '.join(warn)}" if warn else ""))
     else:
         print(f"spectrum mean |log ratio| {r['spectrum_log_ratio']:.4f}  histogram TV "
               f"{r['total_variation']:.4f}  KL {r['kl_divergence']:.4f}  Binder diff "

@@ -163,3 +163,26 @@ def test_diagnostics_commands_fail_in_one_line(files, tmp_path, capsys):
 def load(path):
     from explorer.core.io import load_fields
     return load_fields(path).fields
+
+
+def test_diagnose_carries_the_fits_verdict_on_degenerate_data(tmp_path, capsys):
+    """±1 spins make the finest conditional's score-matching system singular: its Hessian at the
+    data is a huge multiple of the identity ("kappa 1", meaningless); diagnose prints the fit's
+    warning on that scale's line and reports it in the JSON."""
+    from explorer.cli import main
+    from explorer.core.fields.base import FieldSet
+    from explorer.core.io import save_fields
+    from tests.core.test_boundedness import ising_configurations
+
+    data = tmp_path / "ising.npz"
+    save_fields(data, FieldSet(ising_configurations(n=16, L=16).astype("float32"),
+                               {"generator": "file"}))
+    model = tmp_path / "m.npz"
+    assert main(["fit", str(data), "--depth", "1", "--out", str(model), "--quiet"]) == 0
+    assert "degenerate" in capsys.readouterr().err            # the fit said so (even --quiet)
+    assert main(["diagnose", str(model), str(data), "--fields", "2"]) == 0
+    line = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("j=1")][0]
+    assert "WARNING (fit)" in line and "degenerate" in line
+    assert main(["diagnose", str(model), str(data), "--fields", "2", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert any("degenerate" in w for w in report["fit_warnings"]["j=1"])
