@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core import wavelets as wv
-from explorer.core.diagnostics import lanczos_extremes
+from explorer.core.linalg import lanczos_extremes
 from explorer.core.features import (FAMILY_DATA_OPTIONS, FeatureSum, Features, PolynomialBasis,
                                     QuadraticCouplings, ScalarPotential, features_from_spec,
                                     fit_range, make_features)
