@@ -1,32 +1,12 @@
-"""Wavelet conditional renormalisation group (WCRG) energy models (SCIENCE.md §4).
-
-p(x) = p(x_J) prod_{j=1..J} p(xbar_j | x_j), each factor an exponential family with the same feature
-family and its own theta:
-  * the coarsest field x_J (side L / 2^J) gets the depth-0 features of the family;
-  * each conditional p(xbar_j | x_j) gets the family's conditional features, evaluated on the
-    reconstructed finer field x_{j-1} = W^-1(x_j, xbar_j), varying in the details xbar_j only.
-Depth J = 0 is the ordinary single-scale model and runs through the same code (only the coarse
-factor, on the pixel field).
-
-Fitting: score matching (default) or maximum likelihood, scale by scale.  Sampling: coarse to fine,
-MALA (or ULA) at each scale given the coarser field, then reconstruction.  Units: the wavelet
-transform is orthogonal and not normalised, so theta is in the units of the field as given; the
-per-scale standard deviations sigma_j are recorded (they set the sampler's initial noise and are
-the constant Jacobian of the normalised variables xbar_j / sigma_j used in the talk).
-
-Saved as one ``.npz``: a JSON ``header`` (family, depth, wavelet, options, per-scale feature specs,
-names, fit summaries, scale statistics, provenance) and one float64 theta array per factor.  Loading
-never unpickles.
-
-Spectral support (:mod:`explorer.core.support`): modes where the data have (almost) no power, e.g.
-beyond a spectral solver's dealiasing band, are completed with independent Gaussian noise for
-fitting and sampling and projected out of the samples; ``support_floor=None`` turns this off.
-"""
+"""Wavelet conditional renormalisation group (WCRG) energy models: p(x) = p(x_J) Π_j p(x̄_j | x_j),
+each factor an exponential family of the same feature family with its own θ, fitted scale by
+scale (the fit of one factor: :func:`explorer.core.fit.fit_factor`), sampled coarse to fine, saved
+to one ``.npz`` (JSON header + θ arrays, never unpickled). See docs/models.md, "Wavelet
+conditional RG" and "Spectral support"."""
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -37,17 +17,22 @@ from typing import Any
 import numpy as np
 
 from explorer.core import wavelets as wv
-from explorer.core.linalg import lanczos_extremes
-from explorer.core.features import (FAMILY_DATA_OPTIONS, FeatureSum, Features, PolynomialBasis,
-                                    QuadraticCouplings, ScalarPotential, features_from_spec,
-                                    fit_range, make_features)
+from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from_spec, fit_range,
+                                    make_features)
 from explorer.core.fields.base import FieldSet
-from explorer.core.fit import (fit_score_matching, iter_maximum_likelihood, refine_maximum_likelihood,
-                               solve_score_matching_nonnegative)
+# the fit's checks are re-exported here, where callers found them before explorer.core.fit.policy
+from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_check,
+                               fit_factor, fit_warnings, gaussian_start, quadratic_base_check)
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
 from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
+
+__all__ = ["WCRGModel", "ScaleModel", "UnboundedModelError", "unbounded_factors", "factor_name",
+           "DEEPEST_DEPTH_GENERATORS", "max_depth", "default_depth", "FORMAT", "VERSION",
+           # re-exported from explorer.core.fit
+           "DEFINITE_MARGIN", "DEGENERATE_KAPPA", "boundedness_check", "fit_factor", "fit_warnings",
+           "gaussian_start", "quadratic_base_check"]
 
 FORMAT = "explorer-wcrg-model"
 VERSION = 1
@@ -125,123 +110,6 @@ def _projected_energy_and_grad(m: ScaleModel, project, sigma: float):
     return energy, grad
 
 
-def quadratic_base_check(features: Features, theta: np.ndarray, v: np.ndarray,
-                         c: np.ndarray | None = None, steps: int = 40,
-                         project=None) -> dict | None:
-    """Is the energy bounded below? Decided by the positive definiteness of its quadratic part
-    when that part dominates: the whole energy of a purely quadratic set (``gaussian``), or the
-    first block of a staged set whose other terms grow at most linearly (``base_decides_bound``,
-    the ``scattering`` family without products). None for other sets (e.g. a quartic potential,
-    whose negative curvature near the data is the physics, not a defect).
-
-    Lanczos (``steps`` HVPs at the first configuration; the Hessian of a quadratic is constant):
-    ``indefinite`` True proves a negative eigenvalue, i.e. an energy unbounded below that no
-    sampler can sample; False means none was found.
-
-    ``project``: orthogonal projector onto the directions the model lives on (the data's spectral
-    support, e.g. without the mean of a zero-mean data set); curvature off it does not count."""
-    if isinstance(features, QuadraticCouplings):
-        F, th = features, np.asarray(theta)
-    elif getattr(features, "base_decides_bound", False) and isinstance(features.blocks[0],
-                                                                       QuadraticCouplings):
-        F = features.blocks[0]
-        th = np.asarray(theta)[: F.n_features]
-    else:
-        return None
-    return _couplings_check(F, th, v, c, steps, project)
-
-
-def _couplings_check(F: QuadraticCouplings, th, v, c, steps: int = 40, project=None) -> dict:
-    v1 = np.asarray(v, np.float64)[:1]
-    c1 = None if c is None else np.asarray(c, np.float64)[:1]
-    lo, hi = lanczos_extremes(lambda w: F.hvp(th, v1, w, c1), v1.shape[1:], steps)
-    if project is not None:
-        # P H P on the support, the largest curvature off it: the directions the model does not
-        # live on can neither be the softest nor hide a negative eigenvalue
-        shift = max(abs(hi), abs(lo), 1e-300)
-
-        def hvp(w):
-            pw = project(w)
-            return project(F.hvp(th, v1, pw, c1)) + shift * (w - pw)
-
-        lo, hi = lanczos_extremes(hvp, v1.shape[1:], steps)
-    return {"ritz_min": lo, "ritz_max": hi, "indefinite": bool(lo < 0)}
-
-
-def boundedness_check(features: Features, theta: np.ndarray, v: np.ndarray,
-                      c: np.ndarray | None = None, project=None) -> dict:
-    """Is the factor's energy bounded below, i.e. is exp(-U) a probability density at all?
-
-    Returns {"bounded": True | False | None, "reason": str, ...}:
-      * a polynomial scalar potential with a non-zero coefficient decides by its leading term: an
-        even power with a positive coefficient dominates every quadratic coupling (bounded); an odd
-        leading power or a negative leading coefficient sends U to -inf along a constant field (or
-        along any detail vector, in a conditional);
-      * otherwise the quadratic couplings decide when every other term is bounded or grows at
-        most linearly (``gaussian``; ``phi4`` with windows or a zero potential; ``scattering``
-        without products): Lanczos on the couplings (:func:`quadratic_base_check`);
-      * None when neither applies (nothing proven either way).
-    ``project`` as in :func:`quadratic_base_check`.
-    """
-    theta = np.asarray(theta, np.float64)
-    blocks = features.blocks if isinstance(features, FeatureSum) else [features]
-    offsets = np.cumsum([0] + [b.n_features for b in blocks])
-    for b, a in zip(blocks, offsets[:-1]):
-        if isinstance(b, ScalarPotential) and isinstance(b.basis, PolynomialBasis):
-            coef = theta[a: a + b.n_features]
-            nz = [(p, t, n) for p, t, n in zip(b.basis.powers, coef, b.names) if t != 0.0]
-            if nz:
-                p, t, name = max(nz)
-                if p % 2 == 0 and t > 0:
-                    return {"bounded": True, "reason": f"leading potential term {name} has "
-                            f"coefficient {t:.3g} > 0", "leading": name, "coefficient": float(t)}
-                why = "an odd power" if p % 2 else f"a negative coefficient {t:.3g}"
-                return {"bounded": False, "leading": name, "coefficient": float(t),
-                        "reason": f"the leading potential term {name} has {why}, so the energy "
-                                  "falls to -inf for large fields"}
-    check = quadratic_base_check(features, theta, v, c, project=project)
-    if isinstance(features, FeatureSum) and check is None:
-        # couplings plus bounded one-point terms (windows, or a polynomial fitted to zero)
-        quad = [b for b in blocks if isinstance(b, QuadraticCouplings)]
-        others_bounded = all(isinstance(b, (QuadraticCouplings, ScalarPotential)) for b in blocks)
-        if len(quad) == 1 and others_bounded:
-            a = int(offsets[blocks.index(quad[0])])
-            check = _couplings_check(quad[0], theta[a: a + quad[0].n_features], v, c,
-                                     project=project)
-    if check is None:
-        return {"bounded": None, "reason": "not decided by the couplings or a polynomial "
-                                           "potential"}
-    if check["indefinite"]:
-        return {"bounded": False, "ritz_min": check["ritz_min"],
-                "reason": f"its quadratic couplings are indefinite (lambda_min <= "
-                          f"{check['ritz_min']:.3g})"}
-    return {"bounded": True, "ritz_min": check["ritz_min"],
-            "reason": "its quadratic couplings are positive definite"}
-
-
-#: score-matching systems whose Jacobi-preconditioned condition number exceeds this are degenerate
-#: (features nearly collinear on the data: e.g. a field of a few distinct values, where phi^2 and
-#: phi^4 are constants)
-DEGENERATE_KAPPA = 1e12
-
-
-def fit_warnings(summary: dict) -> list[str]:
-    """Human-readable warnings about one factor's fit (its energy bound, its linear system)."""
-    out = []
-    b = summary.get("bounded")
-    if b is None and (summary.get("quadratic_base") or {}).get("indefinite"):
-        b = {"bounded": False, "reason": "its quadratic couplings are indefinite"}
-    if b and b.get("bounded") is False:
-        out.append(f"energy not bounded below: {b['reason']}; no sampler can sample it")
-    kappa = summary.get("kappa_H_preconditioned")
-    if kappa is not None and not (np.isfinite(kappa) and kappa < DEGENERATE_KAPPA):
-        out.append(f"score-matching system degenerate (kappa(H) = {kappa:.3g} after Jacobi "
-                   f"preconditioning, > {DEGENERATE_KAPPA:.0e}): the features are nearly "
-                   "collinear on these data, e.g. a field of few distinct values (add small noise "
-                   "to dequantise it) or a family too rich for them (choose another)")
-    return out
-
-
 def unbounded_factors(model: WCRGModel) -> list[tuple[str, str]]:
     """(factor name, reason) of every factor the fit found not bounded below."""
     out = []
@@ -285,60 +153,17 @@ class UnboundedModelError(ValueError):
     """Sampling refused: a factor of the model is not bounded below."""
 
 
-# The softest curvature of the quadratic part may fall to this fraction of the couplings-alone
-# fit's: a Gaussian with these couplings has its softest mode at most 2x wider, the factor the
-# per-scale sanity checks allow.
-DEFINITE_MARGIN = 0.25
-
-
-def _definite_path(feats: Features, sm, ridge: float, v, c, summary: dict) -> np.ndarray:
-    """Score-matching θ of a staged set whose joint first stage (``feats.stage_first``: the
-    quadratic couplings plus bounded one-point terms) may soften the couplings too much.
-
-    θ₁ = ``sm.theta`` (the joint fit, its ``feats.nonnegative`` coefficients kept >= 0); θ₀: the
-    couplings fitted alone (their ``feats.stage_base`` parameters), then the rest given them.
-    Returns θ₁ when its couplings keep a smallest Ritz value >= DEFINITE_MARGIN × that of θ₀,
-    otherwise the point θ₀ + t (θ₁ - θ₀) of the segment with the largest such t (bisection). The
-    score-matching loss is convex, so it decreases from θ₀ to θ₁: this is the best fit on the
-    segment that stays well posed. Records {"t", "ritz_min_joint", "ritz_min_base"} as
-    ``summary["definite_path"]`` when it moves θ."""
-    th1 = np.asarray(sm.theta, np.float64)
-    th0, _ = solve_score_matching_nonnegative(sm.H, sm.b, feats.stage_base,
-                                              getattr(feats, "nonnegative", ()), ridge)
-    check0 = quadratic_base_check(feats, th0, v, c)
-    if check0 is None or check0["ritz_min"] <= 0:   # couplings do not decide, or cannot help
-        return th1
-    ritz = lambda th: quadratic_base_check(feats, th, v, c)["ritz_min"]  # noqa: E731
-    r0, r1 = check0["ritz_min"], ritz(th1)
-    floor = DEFINITE_MARGIN * r0
-    if r1 >= floor:
-        return th1
-    lo, hi = 0.0, 1.0
-    for _ in range(12):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if ritz(th0 + mid * (th1 - th0)) >= floor else (lo, mid)
-    theta = th0 + lo * (th1 - th0)
-    summary.update(definite_path={"t": lo, "ritz_min_joint": r1, "ritz_min_base": r0},
-                   theta=dict(zip(feats.names, map(float, theta))),
-                   loss=float(0.5 * theta @ sm.H @ theta - theta @ sm.b))
-    return theta
-
-
-def gaussian_start(features: Features, v: np.ndarray) -> np.ndarray:
-    """A normalisable starting theta for maximum likelihood: independent Gaussian variables with
-    the data's variance (on-site quadratic terms), every other coefficient 0."""
-    theta = np.zeros(len(features.names))
-    var = float(np.mean(np.asarray(v, np.float64) ** 2))
-    for k, name in enumerate(features.names):
-        if name == "phi^2/2" or re.fullmatch(r"coupling\[(\w+),\1\]\(0,0\)", name):
-            theta[k] = 1.0 / var
-        elif name == "phi^2":
-            theta[k] = 0.5 / var
-    return theta
-
-
 class WCRGModel:
-    """A WCRG model of (family, J, wavelet, options); see the module docstring."""
+    """A WCRG model of (family, J, wavelet, options).
+
+    The coarsest field x_J (side L / 2^J) gets the family's depth-0 features, each conditional
+    p(x̄_j | x_j) its conditional features on the reconstructed finer field x_{j-1}, varying in
+    the details only; J = 0 is the single-scale model, through the same code. θ is in the units
+    of the data; the per-scale standard deviations σ_j are recorded in ``stats`` (the samplers'
+    initial noise and runaway scale; docs/models.md, "Per-scale normalisation σ_j"). Modes off
+    the data's spectral support are completed for the fit and projected out of the samples
+    (:mod:`explorer.core.support`; ``support_floor=None`` turns this off).
+    """
 
     def __init__(self, family: str = "phi4", J: int = 0, wavelet: str = wv.DEFAULT_WAVELET,
                  support_floor: float | None = DEFAULT_FLOOR, **options):
@@ -402,7 +227,8 @@ class WCRGModel:
 
         ``ml_refine=j0`` (score matching only): every conditional with j >= j0 is refined by a
         few maximum-likelihood steps from the score-matching theta
-        (:func:`explorer.core.fit.refine_maximum_likelihood`); the coarse factor is not.
+        (:func:`explorer.core.fit.refine_maximum_likelihood`); the coarse factor is not. The
+        fit of each factor, its checks and warnings: :func:`explorer.core.fit.fit_factor`.
         """
         if method not in ("score", "ml"):
             raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
@@ -444,27 +270,13 @@ class WCRGModel:
                 side = v.shape[-1]
             feats = make_features(self.family, level=level, L=side, wavelet=self.wavelet,
                                   **self._options_for(fine, level))
-            t1 = time.perf_counter()
-            if method == "score":
-                sm = fit_score_matching(feats, (v, c), ridge=ridge, batch_size=batch_size)
-                theta, summary = sm.theta, sm.summary()
-                if getattr(feats, "stage_base", None) is not None:
-                    theta = _definite_path(feats, sm, ridge, v, c, summary)
-                if ml_refine is not None and level == "conditional" and j >= ml_refine:
-                    theta, extra = refine_maximum_likelihood(
-                        feats, v, c, theta, iterations=ml_refine_iterations, seed=seed + j)
-                    summary.update(extra, theta_score=summary["theta"],
-                                   theta=dict(zip(feats.names, map(float, theta))))
-            else:
-                ml = run(iter_maximum_likelihood(feats, v, c, theta0=gaussian_start(feats, v),
-                                                 iterations=ml_iterations, mala_steps=ml_steps,
-                                                 seed=seed + j, stop=stop))
-                theta, summary = ml.theta, ml.summary()
-            summary["seconds"] = time.perf_counter() - t1
-            proj = self._support_projector(level)
-            summary["quadratic_base"] = quadratic_base_check(feats, theta, v, c, project=proj)
-            summary["bounded"] = boundedness_check(feats, theta, v, c, project=proj)
-            summary["warnings"] = warns = fit_warnings(summary)
+            theta, summary = fit_factor(
+                feats, v, c, method=method, ridge=ridge, batch_size=batch_size,
+                ml_iterations=ml_iterations, ml_steps=ml_steps,
+                ml_refine=ml_refine is not None and level == "conditional" and j >= ml_refine,
+                ml_refine_iterations=ml_refine_iterations, seed=seed + j, stop=stop,
+                project=self._support_projector(level))
+            warns = summary["warnings"]
             sm_model = ScaleModel(j, level, feats, theta, summary)
             if level == "conditional":
                 conditionals.append(sm_model)

@@ -1,74 +1,16 @@
-"""The scattering-Gaussian energy family (SCIENCE.md §3), registered as ``"scattering"``.
-
-The talk's scattering-Gaussian model is the exponential family with Φ(x) = (x, |Wx|)(x, |Wx|)ᵀ,
-made short range and reduced to a few local terms. Here, for one WCRG level, Φ is the ``gaussian``
-family's quadratic couplings (:class:`~explorer.core.features.QuadraticCouplings`) plus terms in
-the smooth modulus m(v) = √(v² + ε²) of the details, with m' = v/m and m'' = ε²/m³ (so gradients
-and Laplacians are exact and finite).
-
-Conditional level (varying details v = x̄_j, channels a ∈ {HL, LH, HH} on an n × n grid, condition
-c = x_j). The coarse amplitude fields F_q(u), computed from the condition only, are the smooth
-moduli of the next coarser details d = details(analysis(c)) (channels HL', LH', HH', repeated 2 × 2
-onto the n × n grid; only when n is even) and of the centred low-pass, |c - ⟨c⟩|. Every modulus term grows at most linearly in v, or
-quadratically with a fixed local coefficient (products of moduli), like the couplings; a term such as
-v² F, whose curvature grows with the coarse amplitude, is deliberately absent (a negative fitted
-coefficient makes the energy unbounded below where F is large):
-
-    "|a|"            Σ_u m_a(u)                             sparsity of the details (S1-like)
-    "|a||a|(dy,dx)"  Σ_u m_a(u) m_a(u - s), s ∈ {(0,1), (1,0), (1,1), (1,-1)}
-    "|a||b|"         Σ_u m_a(u) m_b(u), a < b               local products of moduli (S4-like)
-    "|a|*F"          Σ_u m_a(u) F_q(u)                       amplitude coupling across scales
-    "a*F"            Σ_u v_a(u) F_q(u)                       x̄_j(u)|x̄_{j+1}(u)| (S3-like; 0 for
-                                                             sign-symmetric laws)
-
-Depth 0 (the coarsest field or a single-scale model x): the gaussian couplings plus
-"|dy|" = Σ_u m(x(u) - x(u - e_y)) and "|dx|" (smooth total variation: sparsity of increments).
-
-At every level that has modulus terms (``min_side``), the one-point log potential
-"log(1+(x/s)^2)" = Σ_i log(1 + ((x(i) - μ)/s)²) of the finer field x_{j-1} (the field itself at
-depth 0; :class:`~explorer.core.features.LogBasis`; s and μ the std and mean of that field in the
-data, options ``point_scale``, ``point_centre``; ``point=False`` drops it). It is what gives the
-low-passes of turbulence their one-point kurtosis: the modulus terms act on the details and
-leave every low-pass Gaussian (measured: the coherent vortices make the 8 × 8 and 16 × 16
-low-passes of the 128² asset kurtosis 4.0 and 4.3, which the family without it samples at 3.0).
-It grows logarithmically, so with either sign the energy is bounded below when the quadratic
-couplings are positive definite. Its coefficient is kept >= 0 (``nonnegative``): a negative one
-digs wells (measured on the φ⁴ asset: every chain falls into one well) and is fixed at 0. Fitted
-jointly with the couplings (the first stage), it pairs a positive coefficient (sharper core,
-heavier relative tails) with softer couplings; when that makes them indefinite, the model moves
-the fit back towards the couplings-alone solution
-(``stage_base``, see :func:`explorer.core.model._definite_path`).
-
-Options: ``radius`` (couplings); ``products`` (default False: the products of moduli grow
-quadratically with a free sign and can make the energy unbounded below); ``sparsity`` (default
-True: the plain "|a|" terms); ``staged`` (default True: score matching is solved block by block,
-first the gaussian couplings alone — the gaussian family's own fit — then the modulus terms given
-them, :func:`explorer.core.fit.solve_score_matching_staged`; with every modulus term of at most
-linear growth the energy is then bounded below whenever the gaussian fit is positive definite.
-A joint fit pairs positive |v| terms with negative on-site couplings on heavier-than-Laplace
-details, an energy unbounded below — measured on the turbulence details); ``min_side`` (default 8): levels whose varying lattice is smaller than min_side × min_side get
-the gaussian couplings only (a handful of coefficients per field cannot estimate the modulus
-terms; measured on the 16-field turbulence asset, the 1 × 1 to 4 × 4 levels overfit and
-sample wildly otherwise).
-
-Smoothing widths ε are absolute numbers recorded in the feature spec: ``eps`` (details or
-increments), ``eps_coarse`` (coarse details), ``eps_low`` (centred low-pass). The WCRG model sets
-them from the data at each level (``eps_rel`` × the root-mean-square of the corresponding field,
-see :func:`data_options`), so saved models rebuild exactly.
-
-Everything is linear in θ: score matching stays one linear system. Laplacians:
-Δ Σ m_a = Σ m''_a; Δ Σ m_a(u) m_a(u-s) = Σ m''_a(u)[m_a(u-s) + m_a(u+s)] (s ≠ 0 on the torus);
-Δ Σ m_a m_b = Σ (m''_a m_b + m_a m''_b); Δ Σ m_a F = Σ m''_a F; Δ Σ v_a F = 0;
-Δ Σ m(D x) = 2 Σ m''(D x) for a periodic difference D (n > 1).
-"""
+"""The ``modulus`` family (registered also under its former name ``"scattering"``): the gaussian
+couplings, smooth moduli of the orthogonal-wavelet details and their couplings to the coarser
+scale, and a one-point log potential of the finer field, for one WCRG level. See docs/models.md,
+"Scattering-Gaussian and modulus features"."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from explorer.core import wavelets as wv
-from explorer.core.features import (Context, Features, FeatureSum, LogBasis, QuadraticCouplings,
-                                    ScalarPotential, register_family)
+from explorer.core.features.base import Context, Features, FeatureSum, FitProtocol
+from explorer.core.features.couplings import QuadraticCouplings
+from explorer.core.features.potentials import LogBasis, ScalarPotential
 
 CH = wv.DETAIL_CHANNELS
 PAIR_SHIFTS = ((0, 1), (1, 0), (1, 1), (1, -1))
@@ -87,7 +29,26 @@ def _check_eps(name, value) -> float:
 
 
 class ModulusFeatures(Features):
-    """The modulus terms of the scattering family (see the module docstring)."""
+    """The modulus terms of the ``modulus`` family, in the smooth modulus m(v) = √(v² + ε²)
+    (m' = v/m, m'' = ε²/m³: gradients and Laplacians exact and finite).
+
+    Conditional level (details v = x̄_j, channels a ∈ {HL, LH, HH} on an n × n grid, condition
+    c = x_j). The coarse amplitude fields F_q, computed from the condition only, are the smooth
+    moduli of the next coarser details (HL', LH', HH', repeated 2 × 2 onto the n × n grid; only
+    when n is even) and of the centred low-pass |c - ⟨c⟩|::
+
+        "|a|"            Σ_u m_a(u)                      (``sparsity``)
+        "|a||a|(dy,dx)"  Σ_u m_a(u) m_a(u - s), s ∈ {(0,1), (1,0), (1,1), (1,-1)}  (``products``)
+        "|a||b|"         Σ_u m_a(u) m_b(u), a < b        (``products``)
+        "|a|*F"          Σ_u m_a(u) F_q(u)
+        "a*F"            Σ_u v_a(u) F_q(u)
+
+    Depth 0: "|dy|" = Σ_u m(x(u) - x(u - e_y)) and "|dx|" (smooth total variation). Widths:
+    ``eps`` (details or increments), ``eps_coarse`` (coarse details), ``eps_low`` (centred
+    low-pass). Laplacians: Δ Σ m_a = Σ m''_a; Δ Σ m_a(u) m_a(u-s) = Σ m''_a(u)[m_a(u-s) +
+    m_a(u+s)]; Δ Σ m_a m_b = Σ (m''_a m_b + m_a m''_b); Δ Σ m_a F = Σ m''_a F; Δ Σ v_a F = 0;
+    Δ Σ m(D x) = 2 Σ m''(D x) for a periodic difference D (n > 1).
+    """
 
     def __init__(self, level="depth0", L=None, wavelet=wv.DEFAULT_WAVELET, eps=1.0,
                  eps_coarse=1.0, eps_low=1.0, products=True, sparsity=True):
@@ -131,7 +92,7 @@ class ModulusFeatures(Features):
     # ------------------------------------------------------------ cached quantities
     def _mod(self, ctx: Context):
         """m, m', m'' of the details (conditional) or of the increments (depth 0)."""
-        key = ("scat_mod", self.eps)
+        key = ("modulus", self.eps)
         if key not in ctx._cache:
             if self.level == "depth0":
                 x = ctx.v
@@ -146,7 +107,7 @@ class ModulusFeatures(Features):
 
     def _coarse(self, ctx: Context) -> np.ndarray:
         """Coarse amplitude fields F (N, Q, n, n) from the condition."""
-        key = ("scat_coarse", self.eps_coarse, self.eps_low)
+        key = ("modulus_coarse", self.eps_coarse, self.eps_low)
         if key not in ctx._cache:
             c = ctx.c
             out = []
@@ -319,14 +280,26 @@ class ModulusFeatures(Features):
         return {"eps": self.eps, "eps_coarse": self.eps_coarse, "eps_low": self.eps_low}
 
 
-def _scattering_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps_low=1.0,
-                       eps_rel=DEFAULT_EPS_REL, products=False, min_side=8, staged=True,
-                       sparsity=True, point=True, point_scale=None, point_centre=0.0):
-    """Builder of the "scattering" family: gaussian couplings, the one-point log potential
-    (``point``, present when ``point_scale`` is given) and :class:`ModulusFeatures`.
+def modulus_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps_low=1.0,
+                   eps_rel=DEFAULT_EPS_REL, products=False, min_side=8, staged=True,
+                   sparsity=True, point=True, point_scale=None, point_centre=0.0):
+    """Builder of the ``modulus`` family: the gaussian couplings (``radius``), the one-point log
+    potential log(1 + ((x - μ)/s)²) of the finer field (``point``; present when ``point_scale`` s
+    is given, centre ``point_centre`` μ) and :class:`ModulusFeatures`.
 
-    ``eps_rel`` is only used by :func:`data_options` (the model sets the absolute widths from
-    the data at each level); it is kept in the spec for the record."""
+    ``products`` (default False: products of moduli grow quadratically with a free sign, and the
+    couplings then no longer decide boundedness); ``sparsity`` (the plain "|a|" terms);
+    ``min_side``: levels whose varying lattice is smaller than min_side × min_side get the
+    couplings only (too few coefficients to estimate modulus terms). ``eps_rel`` is only used by
+    :func:`modulus_data_options` (the model sets the absolute widths from the data at each level);
+    it is kept in the spec for the record.
+
+    Fit protocol (docs/fitting.md, "Constrained coefficients"): with ``staged`` the couplings and
+    the log potential are solved first and the modulus terms given them; the log potential's
+    coefficient is kept >= 0 and, if the first stage softens the couplings too much, the fit
+    moves back towards the couplings-alone fit (``stage_base``). Without products every term but
+    the couplings grows at most linearly, so the couplings decide boundedness.
+    """
     for name, value in (("eps_rel", eps_rel), ("eps", eps), ("eps_coarse", eps_coarse),
                         ("eps_low", eps_low)):
         _check_eps(name, value)
@@ -341,14 +314,13 @@ def _scattering_family(level, L, wavelet, radius=1, eps=1.0, eps_coarse=1.0, eps
     blocks.append(ModulusFeatures(level, L, wavelet, eps=eps, eps_coarse=eps_coarse,
                                   eps_low=eps_low, products=bool(products),
                                   sparsity=bool(sparsity)))
-    F = FeatureSum(blocks)
-    F.base_decides_bound = not products    # the other terms grow at most linearly (or like log)
-    if staged:
-        F.stage_first = sum(b.n_features for b in blocks[:-1])
-        if len(blocks) == 3:
-            F.stage_base = quad.n_features
-            F.nonnegative = (quad.n_features,)   # the log potential: heavy tails, never wells
-    return F
+    staged_point = staged and len(blocks) == 3
+    protocol = FitProtocol(
+        stage_first=sum(b.n_features for b in blocks[:-1]) if staged else None,
+        stage_base=quad.n_features if staged_point else None,
+        nonnegative=(quad.n_features,) if staged_point else (),  # log potential: never wells
+        bound=None if products else "couplings")
+    return FeatureSum(blocks, fit_protocol=protocol)
 
 
 def _rms(a) -> float:
@@ -356,7 +328,7 @@ def _rms(a) -> float:
     return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
 
 
-def data_options(options: dict, level: str, fine: np.ndarray, wavelet: str) -> dict:
+def modulus_data_options(options: dict, level: str, fine: np.ndarray, wavelet: str) -> dict:
     """Fill the absolute smoothing widths from the data of one level (those not given):
     eps = eps_rel × rms of the details x̄_j (depth 0: of the unit increments), eps_coarse =
     eps_rel × rms of the next coarser details, eps_low = eps_rel × std of the low-pass."""
@@ -389,5 +361,3 @@ def data_options(options: dict, level: str, fine: np.ndarray, wavelet: str) -> d
         opts.setdefault("eps_coarse", rel * pos(_rms(d2)))
     return opts
 
-
-register_family("scattering", _scattering_family, data_options=data_options)
