@@ -1,21 +1,14 @@
-"""Kadanoff-Wilson RG flow of couplings (SCIENCE.md §4, the talk's part II).
-
-Coarse-grain x_{j-1} -> x_j by averaging 2x2 blocks, subsampling and normalising, then fit the
-same depth-0 ansatz at every scale by score matching.  The fitted couplings theta_j flow with j;
-at a critical point they stay (nearly) fixed, away from it they run towards the disordered
-(Gaussian, beta -> 0) or ordered (deep double well) fixed points.
-
-Normalisation: each coarse field is rescaled so that its standard deviation equals that of the
-original data.  At criticality the variance of a block average falls like b^-eta, so this
-rescaling is the anomalous field dimension measured from the data (no eta put in by hand); it
-also keeps the couplings at j = 0 in the units of the data, where the canonical phi^4 ansatz reads
-theta = (-beta, 1 - 2 lam, lam).
+"""Kadanoff-Wilson RG flow of couplings: coarse-grain by 2x2 block averages rescaled to the data's
+standard deviation, and fit the same depth-0 ansatz at every scale by score matching; the fitted
+θ_j flow with j and stay (nearly) fixed at a critical point. See docs/models.md, "RG flow of
+couplings" (the WCRG is the inverse direction of the same construction, Marchand et al. 2023).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from explorer.core.features import make_features, phi4_ansatz
 from explorer.core.fit import fit_score_matching
 
 
@@ -55,8 +48,6 @@ def rg_flow(fields: np.ndarray, family: str = "phi4", min_size: int = 4, ridge: 
     the canonical couplings ``beta = -theta[nn]`` and ``lam = theta[phi^4]`` (and
     ``1 - 2 lam`` to compare with ``theta[phi^2]``).
     """
-    from explorer.core.features import make_features, phi4_ansatz
-
     check_rg_params(radius, min_size, ridge)
     x = np.asarray(fields, dtype=np.float64)
     if x.ndim != 3 or x.shape[1] != x.shape[2]:

@@ -1,66 +1,10 @@
-"""Langevin samplers for batches of chains: ULA and MALA (SCIENCE.md §6).
+"""Langevin samplers (ULA, MALA) for batches of chains: step adapted during burn-in then frozen,
+failures (divergence, runaway, stalled or frozen chains) raised, never returned as samples. See
+docs/sampling.md, "Langevin: ULA and MALA" to "Divergence, runaway and frozen chains".
 
-The target is p(x) ∝ exp(-U(x)), given by two callables on a batch of C chains
-``x`` of shape ``(C, *var_shape)`` (float64):
-
-    energy(x) -> (C,)          U of every chain
-    grad(x)   -> x.shape       ∇U of every chain
-
-**ULA** (unadjusted Langevin):  x' = x - h ∇U(x) + sqrt(2h) ξ,  ξ ~ N(0, I).
-It is *biased*: its stationary law is not exp(-U) but a perturbation of order h (for
-U = a x²/2 the stationary variance is 1 / (a (1 - a h / 2)) instead of 1/a).  Use it only for
-quick looks, or with a step small enough that an O(h) error is acceptable.  With gradients
-growing faster than linearly (quartic potentials) ULA can also blow up from a rare large excursion
-whatever h is (it is then transient); the divergence checks below catch this.
-
-**MALA** (Metropolis-adjusted): the same proposal followed by a Metropolis-Hastings test with
-log q(x'|x) = -‖x' - x + h ∇U(x)‖² / (4h), made per chain.  It is exact for any fixed h.  The
-gradient at the proposal is kept when the move is accepted, so each step costs exactly one batched
-``grad`` call and one batched ``energy`` call.
-
-Step size
-    One global h shared by all chains (they sample the same target; WCRG samplers of different
-    scales are separate runs).  When ``step`` is None the initial h is
-
-        h0 = min(1, d^(-1/3)) / λ_max,
-
-    d = number of variables per chain, λ_max = largest |eigenvalue| of ∇²U estimated at the initial
-    states by power iteration on finite-difference Hessian-vector products of ``grad`` (see
-    :func:`largest_hessian_eigenvalue`; the d^(-1/3) is the MALA optimal-scaling law).  If the
-    estimate fails (non-finite or zero curvature) h0 = ``DEFAULT_STEP``.
-    During the first ``ADAPT_FRACTION`` of the burn-in, log h follows a Robbins-Monro recursion
-
-        log h <- log h + (t + 10)^(-0.6) (ᾱ_t - target_accept),
-
-    ᾱ_t the mean MH acceptance probability over chains at step t.  h is then FROZEN at the mean of
-    log h over the second half of that adaptation window; the rest of the burn-in and the whole
-    production run use this fixed h (a changing h would break detailed balance).
-    ULA adapts in the same way from the *virtual* MH acceptance probability of its moves -- computed
-    (it needs only energies and gradients that ULA evaluates anyway) but never applied -- so ULA
-    runs at roughly the step MALA would use, and its O(h) bias is that of this h.  Pass
-    ``adapt=False`` for a fixed step.
-
-Divergence (``SamplerDiverged``, never a result built from diverged chains)
-    * NaN/inf in x, in the energy or in the gradient of a current state;
-    * MALA: a proposal with non-finite energy/gradient is simply rejected (the MH answer for
-      U = +inf); if *every* chain's proposal is non-finite at one step the step is far too large
-      and the run diverges;
-    * |x| runaway: some chain's RMS value exceeds ``blowup`` × max(1, RMS of the initial states,
-      sqrt(2 h0));
-    * energy runaway: the mean energy moves away from its initial value by more than
-      ``blowup`` × (|initial mean energy| + d), upwards (an unstable ULA recursion) or downwards (an
-      improper target such as U = -x², which MALA otherwise does not blow up on: its MH test
-      confines the chains to a shell of radius of order 1/h where nearly every move is rejected);
-    * MALA stalled: with the step frozen, the mean acceptance probability over the last
-      ``STALL_WINDOW`` = 50 steps falls below ``STALL_ACCEPT`` = 0.01 (the step was tuned for
-      0.57; such a chain no longer samples -- e.g. a huge fixed step, or the U = -x² shell).
-    ``blowup`` defaults to ``BLOWUP = 1e3``.  If a divergence happens during the burn-in of an
-    adapting run (MALA or ULA), ONE recovery attempt is made: the run restarts from ``x0`` (same
-    RNG stream, gradient count kept) with h = min(h0, h_fail) / 10, h_fail the step in use at the failure, and
-    this time the adaptation may not raise h above h_fail / 2.  A second divergence is raised.
-
-Gradient evaluations are counted in batched ``grad`` calls (one call = one gradient per chain):
-1 at the initial state, the power iterations when ``step`` is None, then 1 per step.
+The target p ∝ exp(-U) is two callables on a batch of C chains ``x`` (C, *var_shape), float64:
+``energy(x) -> (C,)`` and ``grad(x) -> x.shape``. Gradient evaluations count batched ``grad``
+calls: 1 at the initial state, the power iterations when ``step`` is None, then 1 per step.
 """
 
 from __future__ import annotations
@@ -80,11 +24,13 @@ EnergyFn = Callable[[np.ndarray], np.ndarray]
 GradFn = Callable[[np.ndarray], np.ndarray]
 
 TARGET_ACCEPT = 0.574  # optimal MALA acceptance (Roberts & Rosenthal 1998)
-BLOWUP = 1e3  # divergence factor for |x| and for the energy, see the module docstring
+BLOWUP = 1e3  # divergence factor for |x| and for the energy (docs/sampling.md)
 DEFAULT_STEP = 1e-2  # fallback initial step when the curvature estimate fails
 ADAPT_FRACTION = 0.8  # share of the burn-in during which the step adapts
 STALL_WINDOW = 50  # MALA stall detection window (steps with a frozen step size) ...
 STALL_ACCEPT = 0.01  # ... and the mean acceptance below which the chains count as stalled
+FROZEN_ACCEPT = 0.1  # MALA production acceptance below this (target 0.574): the chains froze
+FROZEN_STEP_RATIO = 1e-3  # ... or an adapted step below this fraction of the curvature step h0
 _RM_EXPONENT = 0.6  # Robbins-Monro gain (t + _RM_OFFSET)^(-0.6)
 _RM_OFFSET = 10.0  # damps the first updates (a factor <= 1.12 per step)
 _RECOVERY_FACTOR = 0.1
@@ -97,9 +43,6 @@ def x_limit_sigmas(d: int) -> float:
     essentially never reaches it, while a runaway from an energy unbounded below crosses it within
     tens of steps (U = -|x|²/2 on 16 x 16: 3.4 σ)."""
     return 3.0 + 6.0 / math.sqrt(max(int(d), 1))
-
-FROZEN_ACCEPT = 0.1  # MALA production acceptance below this (target 0.574): the chains froze
-FROZEN_STEP_RATIO = 1e-3  # ... or an adapted step below this fraction of the curvature step h0
 
 
 class SamplerDiverged(FloatingPointError):
@@ -393,7 +336,8 @@ def iter_langevin(
     mean_energy, n_grad}; snapshot = first chain as float32.  The last report has ``done=True`` and
     carries a :class:`LangevinResult` (``stopped=True`` with the partial result if ``stop`` was
     set).
-    Raises :class:`SamplerDiverged` on divergence (see the module docstring).
+    Raises :class:`SamplerDiverged` on divergence (docs/sampling.md, "Divergence, runaway and
+    frozen chains").
 
     ``step``: initial step (adapted during burn-in when ``adapt``) or, with ``adapt=False``, the
     fixed step; None -> curvature estimate.  ``record_every``: energy-trace spacing in steps.

@@ -1,33 +1,9 @@
-"""Orthogonal periodic 2D wavelet transform on batches of fields (SCIENCE.md §4).
-
-One step maps a field x_{j-1} of side L to its low-pass x_j (side L/2) and three detail channels
-x̄_j (3, L/2, L/2); it is an orthogonal change of basis (PyWavelets, ``mode="periodization"``), so
-    ||x_{j-1}||^2 = ||x_j||^2 + ||x̄_j||^2,   synthesis = analysis^T = analysis^-1.
-No normalisation happens inside the transform; the per-scale standard deviations that the WCRG model
-divides by are measured separately (:func:`scale_stats`) and recorded with the model.
-
-Conventions
------------
-* Arrays are batches ``(..., L, L)`` (usually ``(N, L, L)``); the transform acts on the last two
-  axes, computed in float64.
-* Detail channels are stacked on axis -3 in PyWavelets' order (cH, cV, cD) and named by the filter
-  applied along (axis -2, axis -1), H = high-pass, L = low-pass:
-      ``"HL"`` = cH (high-pass along axis -2 / y: horizontal edges),
-      ``"LH"`` = cV (high-pass along axis -1 / x: vertical edges),
-      ``"HH"`` = cD (diagonal).
-  The low-pass channel is called ``"LL"``.
-* Scales: j = 1 is the finest. ``decompose(x, J)`` returns ``(x_J, [x̄_1, ..., x̄_J])``.
-
-Sizes
------
-Each step needs an even side. PyWavelets' periodization wraps the filters around the torus, so the
-step stays exactly orthogonal even when the side is smaller than the filter length (checked down to
-L = 2 for every supported wavelet, e.g. db8 with 16 taps on a 2 x 2 field): the only requirement is
-L divisible by 2^J (coarsest side L / 2^J >= 1). At such sizes the wavelets wrap onto themselves
-and are no longer local; that is a property of the periodic basis, not an error.
-
-The symlets in PyWavelets carry filter coefficients accurate to ~1e-12 only (orthonormality of
-``sym3``'s filter is off by 5e-12), so sym* reconstructions are exact to ~1e-12, not 1e-15.
+"""Orthogonal periodic 2D wavelet transform on batches of fields ``(..., L, L)`` (PyWavelets,
+``mode="periodization"``, computed in float64): one step maps x_{j-1} (side L) to its low-pass x_j
+and three detail channels x̄_j (3, L/2, L/2) stacked on axis -3 as ``"HL"`` (high-pass along
+axis -2 / y), ``"LH"`` (along axis -1 / x), ``"HH"`` (diagonal); ``"LL"`` is the low-pass. Scales
+are numbered from the finest, j = 1; ``decompose(x, J)`` returns ``(x_J, [x̄_1, ..., x̄_J])``. No
+normalisation inside the transform. See docs/models.md, "Orthogonal periodic wavelet step".
 """
 
 from __future__ import annotations

@@ -87,7 +87,8 @@ def test_free_field_hessian_eigenvalues_are_exact():
 
 
 def test_power_law_variance_grows_with_size_like_a_multiscale_field():
-    # sum_k |k|^-2 grows like log L: long-range correlations, the talk's multiscale case
+    # sum_k |k|^-2 grows like log L: long-range correlations, the multiscale case
+    # of docs/fields.md, "Power-law fields and the conditioning theorem"
     v = [g.power_law_spectrum(L, 2.0).sum() / L**2 for L in (16, 32, 64)]
     assert v[0] < v[1] < v[2]
     assert (v[2] - v[1]) == pytest.approx(v[1] - v[0], rel=0.05)  # equal steps in log L

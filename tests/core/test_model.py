@@ -1,5 +1,6 @@
 """WCRG model: well-specified recovery, score matching vs maximum likelihood, the exact Gaussian
-case (the talk's conditioning theorem), save/load and determinism."""
+case (the conditioning theorem of Guth et al. 2023, docs/fields.md, "Power-law fields and the
+conditioning theorem"), save/load and determinism."""
 
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def test_exact_gaussian_case_pixel_conditioning_grows_conditionals_stay_small():
 
     exact = {L: _exact_conditional_kappas(L, 3) for L in (16, 32)}
     print(f"exact conditional kappas j=1..3: {exact}")
-    assert exact[16][0] == pytest.approx(4.0, abs=0.01)  # SCIENCE.md §7: 4.00 at the finest scale
+    # docs/diagnostics.md, "Hessian eigenvalues: pixel basis vs conditionals": 4.00 at j = 1
+    assert exact[16][0] == pytest.approx(4.0, abs=0.01)
     for L in exact:
         assert max(exact[L]) < 10
     np.testing.assert_allclose(exact[16], exact[32], rtol=1e-6)  # independent of L

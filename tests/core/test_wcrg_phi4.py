@@ -1,5 +1,6 @@
-"""The talk's claim on critical phi^4: a WCRG model with a scalar potential, fitted by score matching
-and sampled coarse to fine with MALA, reproduces the data; a Gaussian WCRG model does not."""
+"""The WCRG claim on critical phi^4 (Marchand et al. 2023; docs/models.md, "Coarse-to-fine
+sampling"): a WCRG model with a scalar potential, fitted by score matching and sampled coarse to
+fine with MALA, reproduces the data; a Gaussian WCRG model does not."""
 
 from pathlib import Path
 

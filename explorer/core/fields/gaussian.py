@@ -1,4 +1,5 @@
-"""Exact stationary Gaussian fields on the periodic L x L lattice (SCIENCE.md §2.2).
+"""Exact stationary Gaussian fields on the periodic L x L lattice (docs/fields.md, "Gaussian
+fields").
 
 A stationary Gaussian field is fixed by its power spectrum P(k) = <|phi_hat(k)|^2> / L^2.  Samples
 are exact (no Markov chain): phi = IFFT( sqrt(P) * FFT(w) ) with w real white noise of unit

@@ -1,4 +1,4 @@
-"""Lattice phi^4 in the canonical form of this project (SCIENCE.md §2.1).
+"""Lattice phi^4 in the canonical form of this project (docs/fields.md, "φ⁴ canonical energy").
 
     E(phi) = -beta * sum_<xy> phi_x phi_y + sum_x [ phi_x^2 + lam * (phi_x^2 - 1)^2 ]
 
@@ -45,7 +45,7 @@ from explorer.core.observables import (
 )
 from explorer.core.progress import Progress, run, should_stop
 
-BETA_C = 0.68  # canonical form, lam = 1 (SCIENCE.md §2.1)
+BETA_C = 0.68  # canonical form, lam = 1 (docs/fields.md, "Phases and the critical coupling")
 
 #: Sokal's window constant: W is the smallest lag with W >= SOKAL_C * tau_int(W).
 SOKAL_C = 6.0

@@ -1,4 +1,4 @@
-"""Forced 2D turbulence: a pseudo-spectral vorticity solver (SCIENCE.md §2.3).
+"""Forced 2D turbulence: a pseudo-spectral vorticity solver (docs/fields.md, "2D turbulence").
 
 Equations, on the periodic box [0, 2π)² ::
 
