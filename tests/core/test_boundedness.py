@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer.core.features import make_features
+from explorer.core.features import FeatureSum, FitProtocol, make_features
 from explorer.core.io import load_fields
-from explorer.core.model import (DEGENERATE_KAPPA, UnboundedModelError, WCRGModel,
-                                 boundedness_check, default_depth, unbounded_factors)
+from explorer.core.fit import DEGENERATE_KAPPA, boundedness_check, quadratic_base_check
+from explorer.core.model import UnboundedModelError, WCRGModel, default_depth, unbounded_factors
 from explorer.core.sampling import SamplerRunaway
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -55,6 +55,29 @@ def test_the_leading_polynomial_coefficient_decides_boundedness():
     th[odd.names.index("phi^2/2")] = -1.0
     b = boundedness_check(odd, th, x)
     assert b["bounded"] is False and b["ritz_min"] == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_the_rule_is_the_one_the_family_declares():
+    """boundedness_check applies the family's declared FitProtocol.bound; the same blocks summed
+    without a protocol claim nothing."""
+    x = np.random.default_rng(0).standard_normal((2, 8, 8))
+    phi = make_features("phi4", level="depth0", L=8)
+    theta = np.zeros(phi.n_features)
+    theta[phi.names.index("phi^2/2")] = 1.0
+    theta[phi.names.index("phi^4")] = -0.1
+    assert boundedness_check(phi, theta, x)["bounded"] is False
+    plain = FeatureSum(list(phi.blocks))
+    assert boundedness_check(plain, theta, x)["bounded"] is None
+    declared = FeatureSum(list(phi.blocks), fit_protocol=FitProtocol(bound="leading_polynomial"))
+    assert boundedness_check(declared, theta, x) == boundedness_check(phi, theta, x)
+    # windows are bounded: the couplings decide, and the fit records their check
+    win = make_features("phi4", level="depth0", L=8, potential="windows", vmin=-2, vmax=2,
+                        n_windows=5)
+    th = np.zeros(win.n_features)
+    th[win.names.index("phi^2/2")] = -1.0
+    assert boundedness_check(win, th, x)["bounded"] is False
+    assert quadratic_base_check(win, th, x)["indefinite"]
+    assert quadratic_base_check(phi, theta, x) is None
 
 
 def test_phi4_fit_keeps_its_leading_coefficient_nonnegative():

@@ -505,3 +505,72 @@ def test_energy_grad_does_not_build_the_per_feature_array():
     finally:
         tracemalloc.stop()
     assert peak < per_feature_bytes / 10, (peak, per_feature_bytes)
+
+
+# ------------------------------------------------------------------ families: names and fit protocols
+def test_the_modulus_family_keeps_its_former_name_scattering():
+    """The WCRG modulus family was registered as "scattering" (which also names the Morlet
+    scattering spectra): that name stays an alias, builds the same features and records the
+    current name in the spec."""
+    opts = dict(eps=0.3, eps_coarse=0.4, eps_low=0.5, point_scale=0.6, point_centre=0.1)
+    new = ft.make_features("modulus", level="conditional", L=16, **opts)
+    old = ft.make_features("scattering", level="conditional", L=16, **opts)
+    assert ft.canonical_family("scattering") == "modulus" == ft.canonical_family("modulus")
+    assert ft.canonical_family("phi4") == "phi4"
+    assert {"modulus", "scattering"} <= set(ft.FAMILIES)
+    assert old.names == new.names and old.fit_protocol == new.fit_protocol
+    assert old.spec == new.spec and new.spec["family"] == "modulus"
+    v, c = sample_inputs(new, 16)
+    assert np.array_equal(old.phi(old.prepare(v, c)), new.phi(new.prepare(v, c)))
+    # a spec written under the former name (saved models) rebuilds the same features
+    spec = json.loads(json.dumps({**new.spec, "family": "scattering"}))
+    assert ft.features_from_spec(spec).names == new.names
+    assert ft.FAMILY_DATA_OPTIONS["scattering"] is ft.FAMILY_DATA_OPTIONS["modulus"]
+
+
+def test_every_family_declares_its_fit_protocol():
+    """The fit reads a declared FitProtocol, never attributes patched onto feature objects."""
+    P = ft.FitProtocol
+    gauss = ft.make_features("gaussian", level="conditional", L=8)
+    assert gauss.fit_protocol == P(bound="couplings")
+    phi = ft.make_features("phi4", level="depth0", L=8)
+    assert phi.fit_protocol == P(nonnegative=(phi.names.index("phi^4"),), bound="leading_polynomial")
+    odd = ft.make_features("phi4", level="depth0", L=8, degree=3, parity="all")
+    assert odd.fit_protocol == P(bound="leading_polynomial")          # odd leading power: free
+    win = ft.make_features("phi4", level="conditional", L=8, **WINDOWS)
+    assert win.fit_protocol == P(bound="couplings")                   # bounded windows
+    assert ft.phi4_ansatz(8).fit_protocol == P(bound="leading_polynomial")
+    mod = ft.make_features("modulus", level="conditional", L=16, point_scale=1.0)
+    K = ft.make_features("gaussian", level="conditional", L=16).n_features
+    assert mod.names[K] == "log(1+(x/s)^2)"
+    assert mod.fit_protocol == P(stage_first=K + 1, stage_base=K, nonnegative=(K,),
+                                 bound="couplings")
+    assert (mod.stage_first, mod.stage_base) == (K + 1, K)             # read-only views
+    assert ft.make_features("modulus", level="conditional", L=16,
+                            products=True).fit_protocol == P(stage_first=K)
+    assert ft.make_features("modulus", level="conditional", L=16, point_scale=1.0,
+                            staged=False).fit_protocol == P(bound="couplings")
+    small = ft.make_features("modulus", level="conditional", L=8)     # couplings only
+    assert isinstance(small, ft.QuadraticCouplings) and small.fit_protocol == P(bound="couplings")
+    # declared, not patched: nothing of the protocol lives in the objects' own attributes
+    for F in (gauss, phi, mod):
+        assert not {"stage_first", "stage_base", "nonnegative", "base_decides_bound"} & set(vars(F))
+    # a plain sum of blocks claims nothing until it is given a protocol
+    plain = ft.FeatureSum(list(phi.blocks))
+    assert plain.fit_protocol == P()
+    assert ft.FeatureSum(list(phi.blocks), fit_protocol=phi.fit_protocol).fit_protocol == \
+        phi.fit_protocol
+
+
+def test_fit_protocol_is_frozen_and_validated():
+    import dataclasses
+    p = ft.FitProtocol(stage_first=3, nonnegative=[2])
+    assert p.nonnegative == (2,)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.stage_first = 4
+    with pytest.raises(ValueError, match="bound"):
+        ft.FitProtocol(bound="always")
+    with pytest.raises(ValueError, match="stage_base"):
+        ft.FitProtocol(stage_base=-1)
+    with pytest.raises(TypeError, match="FitProtocol"):
+        ft.FeatureSum([ft.make_features("gaussian", level="depth0", L=8)], fit_protocol={})

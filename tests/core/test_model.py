@@ -2,17 +2,20 @@
 case (the conditioning theorem of Guth et al. 2023, docs/fields.md, "Power-law fields and the
 conditioning theorem"), save/load and determinism."""
 
+import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from explorer.core import wavelets as wv
-from explorer.core.features import canonical_phi4_theta, phi4_ansatz
+from explorer.core.features import canonical_phi4_theta, make_features, phi4_ansatz
 from explorer.core.fields.gaussian import free_field_spectrum, generate_gaussian
-from explorer.core.fit import fit_score_matching, iter_maximum_likelihood
+from explorer.core.fit import (fit_factor, fit_score_matching, gaussian_start,
+                               iter_maximum_likelihood)
 from explorer.core.io import load_fields
-from explorer.core.model import WCRGModel, gaussian_start
+from explorer.core.model import WCRGModel
 from explorer.core.progress import run
 from explorer.core.rgflow import block_average, rg_flow
 
@@ -133,6 +136,63 @@ def test_save_load_reproduces_energies_exactly(small_model, tmp_path):
     for k in e1:
         np.testing.assert_array_equal(e1[k], e2[k])
     assert m2.summary()["scales"] == m.summary()["scales"]
+
+
+def test_the_model_loop_fits_each_factor_with_fit_factor(small_model):
+    """WCRGModel.iter_fit is the scale loop: one factor refitted by hand with
+    explorer.core.fit.fit_factor on the same data gives the same θ and the same verdicts."""
+    m, x = small_model
+    assert m.support is None                      # phi4 data: every mode on the support
+    lows = wv.low_passes(x, 2)
+    _, details = wv.decompose(x, 2)
+    f = m.conditionals[0]
+    theta, summary = fit_factor(f.features, details[0], lows[1], seed=1)
+    np.testing.assert_array_equal(theta, f.theta)
+    for key in ("bounded", "quadratic_base", "warnings", "theta"):
+        assert summary[key] == f.fit[key], key
+    theta, _ = fit_factor(m.coarse.features, lows[2])
+    np.testing.assert_array_equal(theta, m.coarse.theta)
+    with pytest.raises(ValueError, match="method"):
+        fit_factor(f.features, details[0], lows[1], method="bayes")
+
+
+def test_gaussian_start_reads_the_features_not_their_names():
+    """The maximum-likelihood start: 1/var on every on-site coupling ½Σx_c² of a varying channel,
+    0.5/var on a Σφ² potential term, 0 elsewhere."""
+    v = np.random.default_rng(0).standard_normal((4, 8, 8))
+    var = float(np.mean(v**2))
+    for F in (make_features("gaussian", level="depth0", L=8, isotropic=True, radius=2),
+              make_features("phi4", level="conditional", L=16, radius=2), phi4_ansatz(8)):
+        theta = gaussian_start(F, v)
+        want = [1.0 / var if n == "phi^2/2" or re.fullmatch(r"coupling\[(\w+),\1\]\(0,0\)", n)
+                else 0.5 / var if n == "phi^2" else 0.0 for n in F.names]
+        np.testing.assert_array_equal(theta, want)
+        assert np.count_nonzero(theta) == (3 if F.conditional else 1)
+
+
+def test_a_model_saved_under_the_former_family_name_loads_and_fits(tmp_path):
+    """Files written before the modulus family was renamed name it "scattering" in their header
+    and in every factor's feature spec; they load, give the same energies and refit."""
+    x = load_fields(ASSETS / "turbulence_L128.npz").fields[:4, ::2, ::2].astype(np.float64)
+    m = WCRGModel("modulus", 2).fit(x)
+    path = m.save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as z:
+        header = json.loads(str(z["header"][()]))
+        arrays = {k: np.array(z[k]) for k in z.files if k != "header"}
+    header["family"] = "scattering"                # the header as the former code wrote it
+    for s in header["scales"]:
+        s["spec"]["family"] = "scattering"
+    old = tmp_path / "old.npz"
+    np.savez(old, header=np.array(json.dumps(header)), **arrays)
+    m2 = WCRGModel.load(old)
+    assert m2.family == "scattering"
+    assert [f.names for f in m2.factors()] == [f.names for f in m.factors()]
+    e1, e2 = m.scale_energies(x), m2.scale_energies(x)
+    assert all(np.array_equal(e1[k], e2[k]) for k in e1)
+    m2.fit(x)
+    for f, g in zip(m.factors(), m2.factors()):
+        np.testing.assert_array_equal(f.theta, g.theta)
+    assert m2.coarse.features.spec["family"] == "modulus"
 
 
 def test_same_seed_same_samples(small_model):

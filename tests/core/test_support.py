@@ -122,7 +122,7 @@ def test_unbounded_factors_are_flagged_at_fit_time_and_never_sampled():
         shallow.sample(4, steps=40, burn_in=40, seed=0)
     with pytest.raises(SamplerRunaway, match="scale 2 \\(coarsest\\).*ran away"):
         shallow.sample(4, steps=40, burn_in=40, seed=0, allow_unbounded=True)
-    deep = WCRGModel("scattering", 7).fit(x)
+    deep = WCRGModel("modulus", 7).fit(x)
     assert all(not f.fit["quadratic_base"]["indefinite"] for f in deep.factors())
     assert all(f.fit["bounded"]["bounded"] for f in deep.factors())
     phi = load_fields(ASSETS / "phi4_L64_beta0.68.npz").fields[:4].astype(np.float64)
