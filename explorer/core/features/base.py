@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class FitProtocol:
     stage_first: int | None = None
     stage_base: int | None = None
     nonnegative: tuple[int, ...] = ()
-    bound: str | None = None
+    bound: Literal["couplings", "leading_polynomial"] | None = None
 
     def __post_init__(self):
         for name in ("stage_first", "stage_base"):

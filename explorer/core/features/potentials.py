@@ -106,6 +106,7 @@ class WindowBasis(PotentialBasis):
         if self._sig_factorised:
             self._sig_a = np.exp((centres - self._mid) / width)
         steps = np.diff(centres)
+        self._table_cache: tuple | None = None   # (θ bytes, spline table) of the last θ
         self._uniform_spline = (
             kind == "bspline" and
             (centres.size == 1 or np.allclose(steps, width, rtol=1e-12, atol=0))
@@ -183,7 +184,7 @@ class WindowBasis(PotentialBasis):
     def _spline_table(self, theta) -> np.ndarray:
         """Per-cell cubic coefficients (4, K + 5) of Σ θ_k B_k for the cells i = -3 .. K + 1."""
         key = theta.tobytes()
-        cached = getattr(self, "_table_cache", None)
+        cached = self._table_cache
         if cached is not None and cached[0] == key:
             return cached[1]
         K = len(self.centres)
