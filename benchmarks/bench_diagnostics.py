@@ -26,6 +26,7 @@ import numpy as np
 import scipy.linalg
 
 from explorer.core import diagnostics as dg
+from explorer.core import linalg as la
 from explorer.core.io import load_fields
 
 ASSET = Path(__file__).resolve().parents[1] / "assets" / "phi4_L64_beta0.68.npz"
@@ -57,14 +58,14 @@ def main() -> None:
         ("conditional_j1", dg.phi4_conditional_hvp(phi, a.beta, wavelet="db4"),
          (3, L // 2, L // 2)),
     ]:
-        H, t_build = _timed(lambda: dg.dense_hessian(hvp, shape))
+        H, t_build = _timed(lambda: la.dense_hessian(hvp, shape))
         e_dense, t_eig = _timed(lambda: scipy.linalg.eigvalsh(H))
-        e_lz, t_lz = _timed(lambda: dg.hessian_eigenvalues(hvp, shape, "lanczos", k=a.k))
-        s = dg.eigen_summary(e_dense)
-        sq, t_slq = _timed(lambda: dg.hessian_spectrum(hvp, shape, "slq"))
+        e_lz, t_lz = _timed(lambda: la.hessian_eigenvalues(hvp, shape, "lanczos", k=a.k))
+        s = la.eigen_summary(e_dense)
+        sq, t_slq = _timed(lambda: la.hessian_spectrum(hvp, shape, "slq"))
         rng_ = (e_dense.min() - 0.1, e_dense.max() + 0.1)
-        hd = dg.eigenvalue_histogram([e_dense], bins=40, range_=rng_)
-        hs = dg.eigenvalue_histogram([sq], bins=40, range_=rng_)
+        hd = la.eigenvalue_histogram([e_dense], bins=40, range_=rng_)
+        hs = la.eigenvalue_histogram([sq], bins=40, range_=rng_)
         tv = 0.5 * float(np.sum(np.abs(np.subtract(hd["density"], hs["density"]))
                                 * np.diff(hd["edges"])))
         out[name] = {
@@ -86,7 +87,7 @@ def main() -> None:
 
     for basis in ("pixel", "conditional"):
         spectra, t = _timed(lambda: dg.phi4_hessian_spectra(x[: a.samples], a.beta, basis=basis))
-        h = dg.eigenvalue_histogram(spectra)
+        h = la.eigenvalue_histogram(spectra)
         out[f"histogram_{basis}"] = {"seconds": t, "seconds_per_field": t / a.samples,
                                      "summary": h["summary"]}
     print(json.dumps(out, indent=2))

@@ -1,17 +1,33 @@
 """Linear algebra on Hessians given only as batched Hessian-vector products (HVPs): dense
-matrices, scipy operators, Lanczos extremes and stochastic Lanczos quadrature. Shared by the fit
-(is an energy bounded below?) and the diagnostics (Hessian spectra); see docs/diagnostics.md,
-"Hessian eigenvalues: pixel basis vs conditionals"."""
+matrices, scipy operators, Lanczos extremes, stochastic Lanczos quadrature (SLQ), eigenvalues and
+eigenvalue distributions with their summaries and pooled histograms. Shared by the fit (is an
+energy bounded below?) and the diagnostics (Hessian spectra); see docs/diagnostics.md, "Hessian
+eigenvalues: pixel basis vs conditionals".
+
+Cost: a dense Hessian is n/batch batched HVPs; ``eigvalsh`` of n = 1024 takes ~0.1 s
+single-threaded (seconds when a multi-threaded BLAS competes for a small machine's cores).
+Lanczos extremes cost a few hundred HVPs, SLQ ``steps`` batched HVPs of ``n_probe`` vectors.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import LinearOperator
+from scipy.sparse.linalg import LinearOperator, eigsh
 
 HVP = Callable[[np.ndarray], np.ndarray]  # (B, *shape) -> (B, *shape)
+
+#: dense Hessians are built and diagonalised up to this many variables (64 x 64 pixels)
+DENSE_MAX = 4096
+#: spectra (histograms) of larger Hessians are estimated by stochastic Lanczos quadrature
+SLQ_ABOVE = 1024
+#: default SLQ settings: histogram TV ~0.04 (40 bins) and negative share within ~0.005 of the
+#: dense spectrum for φ⁴ at β_c, L = 32 and 64 (tests and benchmarks/bench_diagnostics.py)
+SLQ_STEPS = 150
+SLQ_PROBES = 8
 
 
 def dense_hessian(hvp: HVP, shape: tuple, batch: int = 256) -> np.ndarray:
@@ -96,3 +112,122 @@ def lanczos_extremes(hvp: HVP, shape: tuple, steps: int = 40, seed: int = 0) -> 
     value PROVES a negative eigenvalue (the converse needs convergence). ``steps`` HVPs."""
     nodes, _ = lanczos_quadrature(hvp, shape, 1, steps, seed)
     return float(nodes.min()), float(nodes.max())
+
+
+# ---------------------------------------------------------------- eigenvalues and distributions
+def hessian_eigenvalues(hvp: HVP, shape: tuple, method: str = "auto", k: int = 6,
+                        batch: int = 256, tol: float = 1e-8, seed: int = 0) -> np.ndarray:
+    """Sorted eigenvalues of the Hessian given by ``hvp`` on variables of ``shape``.
+
+    ``method="dense"``: all n eigenvalues (dense matrix + ``eigvalsh``); ``"lanczos"``: the k
+    smallest and the k largest only (``eigsh``, which="SA"/"LA"; exactly degenerate eigenvalues,
+    e.g. of a translation-invariant Hessian, may be returned once only: use them for λ_min, λ_max
+    and the condition number, not for counting); ``"auto"``: dense up to :data:`DENSE_MAX`
+    variables.
+    """
+    n = int(np.prod(shape))
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX else "lanczos"
+    if method == "dense":
+        return scipy.linalg.eigvalsh(dense_hessian(hvp, shape, batch), check_finite=True)
+    if method != "lanczos":
+        raise ValueError(f"method must be 'auto', 'dense' or 'lanczos', got {method!r}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}")
+    if 2 * k >= n:  # the extremes would overlap: all eigenvalues, densely
+        return hessian_eigenvalues(hvp, shape, "dense", k, batch)
+    op = hessian_operator(hvp, shape)
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    lo = eigsh(op, k=k, which="SA", tol=tol, v0=v0, return_eigenvectors=False)
+    hi = eigsh(op, k=k, which="LA", tol=tol, v0=v0, return_eigenvectors=False)
+    return np.sort(np.concatenate([lo, hi]))
+
+
+class Spectrum(NamedTuple):
+    """An eigenvalue distribution: exact eigenvalues (``weights`` None, each counts 1/n) or SLQ
+    quadrature nodes with weights summing to 1 (:func:`lanczos_quadrature`)."""
+
+    values: np.ndarray
+    weights: np.ndarray | None = None
+    method: str = "dense"
+
+
+def _values_weights(s) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(s, Spectrum):
+        v = np.asarray(s.values, np.float64).ravel()
+        w = np.full(v.size, 1.0 / v.size) if s.weights is None else np.asarray(s.weights, np.float64)
+        return v, w
+    v = np.asarray(s, np.float64).ravel()
+    return v, np.full(v.size, 1.0 / v.size)
+
+
+def eigen_summary(eigs, complete: bool = True) -> dict:
+    """min, max, share of negative eigenvalues, condition numbers.
+
+    ``condition_number`` = λ_max / λ_min only when every eigenvalue is positive (else None: a
+    Hessian with negative curvature has no meaningful condition number and is *not* convex);
+    ``condition_positive`` = max / min of the positive part (exact spectra only: SLQ nodes do not
+    resolve the smallest positive eigenvalue when the spectrum crosses zero, so it is None). With
+    ``complete=False`` (Lanczos extremes only) the negative share is not defined (None). ``eigs``
+    may be a :class:`Spectrum` (SLQ: the share is the quadrature estimate, ``estimated`` True).
+    """
+    e, w = _values_weights(eigs)
+    estimated = isinstance(eigs, Spectrum) and eigs.method == "slq"
+    pos = e[e > 0]
+    lo, hi = float(e.min()), float(e.max())
+    return {
+        "n": int(e.size),
+        "complete": bool(complete),
+        "estimated": bool(estimated),
+        "min": lo,
+        "max": hi,
+        "negative_share": float(w[e < 0].sum() / w.sum()) if complete else None,
+        "positive_definite": bool(lo > 0),
+        "condition_number": float(hi / lo) if lo > 0 else None,
+        "condition_positive": (float(pos.max() / pos.min()) if pos.size and not estimated
+                               else None),
+    }
+
+
+def hessian_spectrum(hvp: HVP, shape: tuple, method: str = "auto", steps: int = SLQ_STEPS,
+                     n_probe: int = SLQ_PROBES, seed: int = 0) -> Spectrum:
+    """The eigenvalue distribution of a Hessian for histograms: ``"dense"`` (exact, all n),
+    ``"slq"`` (:func:`lanczos_quadrature`), ``"auto"``: dense up to :data:`SLQ_ABOVE` variables."""
+    n = int(np.prod(shape))
+    if method == "auto":
+        method = "dense" if n <= SLQ_ABOVE else "slq"
+    if method == "dense":
+        return Spectrum(hessian_eigenvalues(hvp, shape, "dense"), None, "dense")
+    if method == "slq":
+        nodes, weights = lanczos_quadrature(hvp, shape, n_probe, steps, seed)
+        return Spectrum(nodes, weights, "slq")
+    raise ValueError(f"method must be 'auto', 'dense' or 'slq', got {method!r}")
+
+
+def eigenvalue_histogram(spectra, bins: int = 60, range_: tuple | None = None,
+                         complete: bool = True) -> dict:
+    """Pooled histogram (density, each field weighted equally) of the eigenvalues of many samples
+    plus :func:`eigen_summary` of the pooled distribution. ``spectra``: arrays of eigenvalues
+    and/or :class:`Spectrum` estimates; pass ``complete=False`` for Lanczos extremes."""
+    pairs = [_values_weights(e) for e in spectra]
+    if not pairs:
+        raise ValueError("no spectra to histogram")
+    vals = np.concatenate([v for v, _ in pairs])
+    wts = np.concatenate([w / w.sum() / len(pairs) for _, w in pairs])
+    if range_ is None:
+        range_ = (float(vals.min()), float(vals.max()))
+        if range_[1] <= range_[0]:
+            range_ = (range_[0] - 0.5, range_[1] + 0.5)
+    h, edges = np.histogram(vals, bins=bins, range=range_, weights=wts)
+    h = h / np.diff(edges)
+    methods = {s.method if isinstance(s, Spectrum) else "exact" for s in spectra}
+    estimated = "slq" in methods
+    summ = eigen_summary(Spectrum(vals, wts, "slq") if estimated else Spectrum(vals, wts, "pooled"),
+                         complete)
+    summ["estimated"] = estimated
+    summ["n"] = int(sum(len(v) for v, _ in pairs))
+    summ["n_fields"] = len(pairs)
+    summ["per_sample_negative_share"] = (
+        [float(w[v < 0].sum() / w.sum()) for v, w in pairs] if complete else None)
+    return {"edges": edges.tolist(), "density": h.tolist(), "summary": summ}

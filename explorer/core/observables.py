@@ -1,8 +1,10 @@
-"""Observables of field batches and of Markov chains.
+"""Observables of field batches and of Markov chains: Binder cumulant with jackknife errors,
+autocorrelation and τ_int with Sokal's window, kurtosis, increment flatness, spectral slopes.
 
-Pure numpy functions used by the generators (to choose burn-in and thinning), by
-``explorer info`` and later by the diagnostics.  Wavenumbers are in lattice units
-(k = 2 pi n / L) unless a box length is given.
+Used by the generators (burn-in and thinning), ``explorer info`` and the diagnostics. The radial
+power spectrum lives in :mod:`explorer.core.spectra` (re-exported here). The science:
+docs/diagnostics.md ("Binder cumulant", "Kurtosis and increment flatness") and docs/sampling.md
+("Integrated autocorrelation time").
 """
 
 from __future__ import annotations
@@ -11,46 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-# ---------------------------------------------------------------- spectra
-def radial_power_spectrum(
-    fields: np.ndarray, box: float | None = None, nbins: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum of a batch ``(N, L, L)`` (or one field).
-
-    P(k) = < |F(k)|^2 > / L^2 averaged over the batch and over integer shells
-    n = round(|n_vec|), n = 1 .. L/2.  Returns (k, P) with k = 2 pi n / box (box = L by default,
-    i.e. lattice units).  ``nbins`` is accepted for symmetry with later binning choices and must
-    be None here (integer shells).
-    """
-    x = np.asarray(fields, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
-    L = x.shape[-1]
-    if x.shape[-2] != L:
-        raise ValueError("radial_power_spectrum needs square fields")
-    if nbins is not None:
-        raise ValueError("only integer shells are supported")
-    p2 = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0) / (L * L)
-    n = np.fft.fftfreq(L, 1.0 / L)
-    nr = np.rint(np.hypot(n[:, None], n[None, :])).astype(int)
-    shells = np.arange(1, L // 2 + 1)
-    sums = np.bincount(nr.ravel(), weights=p2.ravel(), minlength=L)
-    counts = np.bincount(nr.ravel(), minlength=L)
-    P = sums[shells] / counts[shells]
-    box = float(L) if box is None else float(box)
-    return 2 * np.pi * shells / box, P
-
-
-def shell_average(values: np.ndarray) -> np.ndarray:
-    """Average an (L, L) array given on the FFT grid over the integer shells n = 1 .. L/2."""
-    L = values.shape[-1]
-    n = np.fft.fftfreq(L, 1.0 / L)
-    nr = np.rint(np.hypot(n[:, None], n[None, :])).astype(int)
-    shells = np.arange(1, L // 2 + 1)
-    sums = np.bincount(nr.ravel(), weights=np.asarray(values, float).ravel(), minlength=L)
-    counts = np.bincount(nr.ravel(), minlength=L)
-    return sums[shells] / counts[shells]
+from explorer.core.fields.base import as_batch
+from explorer.core.spectra import radial_power_spectrum, shell_average  # noqa: F401  re-exported
 
 
 # ---------------------------------------------------------------- phi^4 / Ising-type
@@ -192,9 +156,7 @@ def skewness(fields: np.ndarray) -> float:
 
 def increment_flatness(fields: np.ndarray, lags=(1, 2, 4, 8, 16)) -> dict[int, float]:
     """Flatness <dx^4>/<dx^2>^2 of increments dx = x(u + r e) - x(u) along both axes, periodic."""
-    x = np.asarray(fields, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
+    x = as_batch(fields)
     out = {}
     for r in lags:
         d = np.concatenate(

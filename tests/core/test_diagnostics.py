@@ -9,6 +9,7 @@ import pytest
 
 from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
+from explorer.core.diagnostics.learned import _scale_key
 from explorer.core.features import QuadraticCouplings, make_features
 from explorer.core.fields import phi4 as phi4_mod
 from explorer.core.fields.gaussian import free_field_eigenvalues, free_field_hvp
@@ -237,7 +238,8 @@ def test_lanczos_extremes_match_dense():
 
 
 def test_conditional_free_field_hessian_is_well_conditioned():
-    # SCIENCE.md §7: massless free field, finest conditional, kappa = 4.00 for any Daubechies wavelet
+    # docs/diagnostics.md, "Hessian eigenvalues: pixel basis vs conditionals": massless free field,
+    # finest conditional, kappa = 4.00 for any Daubechies wavelet
     L = 16
     hvp = lambda w: wv.analysis(free_field_hvp(wv.synthesis(None, w)), "db4")[1]  # noqa: E731
     e = dg.hessian_eigenvalues(hvp, (3, L // 2, L // 2), "dense")
@@ -455,7 +457,7 @@ def test_kernels_of_every_family_come_from_its_quadratic_couplings_block(family)
         skipped += len(blocks) - 1
         quad, th = blocks[i], np.asarray(f.theta)[starts[i]: starts[i + 1]]
         q = dg.quadratic_kernels(f)
-        assert np.allclose(np.asarray(rep["kernels"][dg._scale_key(f)]["kernels"]), q["kernels"])
+        assert np.allclose(np.asarray(rep["kernels"][_scale_key(f)]["kernels"]), q["kernels"])
         if f.level == "depth0":
             n = x.shape[-1] >> model.J
             v, c = rng.standard_normal((1, n, n)), None
@@ -513,8 +515,8 @@ def test_slq_histogram_matches_the_dense_spectrum_of_critical_phi4():
 
 
 def test_fitted_wcrg_conditionals_are_closer_to_convex_than_the_pixel_energy():
-    """Issue acceptance (SCIENCE.md §7): φ⁴ at β = 0.68, L = 32, Daubechies-4, at data samples.
-    Reported per scale: share of negative eigenvalues and the condition number of the positive
+    """φ⁴ at β = 0.68, L = 32, Daubechies-4, at data samples (docs/diagnostics.md, "Hessian
+    eigenvalues: pixel basis vs conditionals"). Reported per scale: share of negative eigenvalues and the condition number of the positive
     part; the fitted finest conditional must follow the true one and keep at most half the
     pixel share. No scale is claimed convex: the shares are measured and printed."""
     fields = generate_phi4(size=32, n_samples=64, beta=0.68, seed=11).fields.astype(np.float64)

@@ -1,45 +1,17 @@
-"""Reading, writing and validating batches of fields.
-
-Formats
--------
-``.npz``  (what :func:`save_fields` writes)
-    ``fields``: array ``(N, H, W)`` or ``(H, W)``, stored as float32 with
-    :func:`numpy.savez_compressed`; ``meta``: a JSON object stored as a 0-d unicode array
-    (``np.str_``) holding the generator, its parameters, the seed, ...  ``meta`` is optional
-    when reading: a file without it gets ``{"generator": "file", "params": {...}}``.
-``.npy``
-    a bare array ``(N, H, W)`` or ``(H, W)``; no metadata.
-``.png``, ``.jpg``, ``.jpeg``
-    one field ``(1, H, W)``: the image as grayscale in ``[0, 1]``.  8-bit images are converted
-    with Pillow's ``convert("F")`` (ITU-R 601-2 luma for colour images, the grey value itself for
-    grayscale ones) and divided by 255; 16-bit grayscale PNGs are divided by 65535.  Alpha is
-    ignored; of an animated PNG only the first frame is read; EXIF orientation is not applied.
-
-Safety
-------
-Nothing is ever unpickled: every ``.npy`` header (also inside an ``.npz``) is read and checked
-*before* the array is, object arrays are refused with a :class:`FieldFileError`, and the array
-itself is read with ``np.load(..., allow_pickle=False)``.  Input size is bounded twice: the bytes
-on disk / uploaded (``max_bytes``) and the size the array will occupy in memory
-(``max_array_bytes``), the latter checked from the zip directory and the ``.npy`` header before
-any data is decompressed (zip bombs, headers announcing huge shapes).
-
-Every problem is raised as :class:`FieldFileError` (a ``ValueError``) whose message alone is a
-complete sentence naming the problem and the offending value, so a command line can print
-``str(error)`` as a one-line diagnostic and a web app can show it to the user.
+"""Reading field files (``.npz``, ``.npy``, PNG/JPEG) safely: the format from the name checked
+against the file's signature, every ``.npy`` header (also inside an ``.npz``) read and checked
+before its array, the decoded size bounded before decompression, nothing ever unpickled. The
+formats are described in :mod:`explorer.core.io`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io as _stdio
 import json
 import os
-import tempfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -47,30 +19,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from explorer.core.fields.base import FieldSet
-
-__all__ = [
-    "DEFAULT_MAX_ARRAY_BYTES",
-    "DEFAULT_MAX_BYTES",
-    "DEFAULT_MAX_SIZE",
-    "DEFAULT_MIN_SIZE",
-    "SUPPORTED_SUFFIXES",
-    "FieldFileError",
-    "atomic_path",
-    "describe_fields",
-    "json_default",
-    "load_fields",
-    "read_meta",
-    "save_fields",
-    "validate_fields",
-]
-
-#: Largest file (on disk, or uploaded bytes) that is read at all.
-DEFAULT_MAX_BYTES = 256 * 2**20
-#: Largest array (in memory, in its stored dtype) that is decompressed / decoded.
-DEFAULT_MAX_ARRAY_BYTES = 512 * 2**20
-#: Smallest and largest accepted side length of a field.
-DEFAULT_MIN_SIZE = 8
-DEFAULT_MAX_SIZE = 4096
+from explorer.core.io.validation import (DEFAULT_MAX_ARRAY_BYTES, DEFAULT_MAX_BYTES,
+                                         DEFAULT_MAX_SIZE, DEFAULT_MIN_SIZE, FieldFileError,
+                                         _check_shape, validate_fields)
 
 SUPPORTED_SUFFIXES = (".npz", ".npy", ".png", ".jpg", ".jpeg")
 
@@ -105,173 +56,8 @@ _MAGIC = (
 )
 
 _MAX_META_BYTES = 16 * 2**20
-_MAX_LISTED = 8
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
-
-
-class FieldFileError(ValueError):
-    """A field file or array that cannot be used, with a message for people.
-
-    ``str(error)`` is a complete sentence.  ``reason`` is the problem alone, ``source`` the file
-    (path or upload name) it concerns, if any.
-    """
-
-    def __init__(self, reason: str, source: str | None = None, action: str = "load") -> None:
-        self.reason = reason
-        self.source = source
-        self.action = action
-        if source is None:
-            message = reason[:1].upper() + reason[1:]
-        else:
-            message = f"Cannot {action} '{source}': {reason}"
-        super().__init__(message)
-
-
-# --------------------------------------------------------------------------------------------
-# validation of arrays
-
-
-def _list_indices(indices: np.ndarray | list[int]) -> str:
-    indices = [int(i) for i in indices]
-    shown = ", ".join(str(i) for i in indices[:_MAX_LISTED])
-    if len(indices) > _MAX_LISTED:
-        shown += f", ... ({len(indices)} in all)"
-    return shown
-
-
-def _check_dtype(dtype: np.dtype) -> None:
-    """Refuse every dtype that is not a real number (ints and floats pass)."""
-    if dtype.hasobject:
-        raise FieldFileError(
-            f"the array has dtype {dtype} (Python objects); object arrays are refused because "
-            "loading them would need pickle, which can run arbitrary code."
-        )
-    kind = dtype.kind
-    if kind in "fiu":
-        return
-    what = {
-        "b": "booleans",
-        "c": "complex numbers",
-        "U": "text",
-        "S": "bytes",
-        "V": "raw or structured records",
-        "M": "dates",
-        "m": "time intervals",
-    }.get(kind, "non-numeric values")
-    raise FieldFileError(
-        f"the array has dtype {dtype} ({what}); fields must be real numbers "
-        "(a float or integer dtype)."
-    )
-
-
-def _check_shape(
-    shape: tuple[int, ...],
-    require_power_of_two: bool,
-    min_size: int,
-    max_size: int | None,
-) -> tuple[int, int, int]:
-    """Check rank, batch size and side lengths; return the (N, H, W) shape."""
-    shape = tuple(int(s) for s in shape)
-    if len(shape) not in (2, 3):
-        raise FieldFileError(
-            f"the array has {len(shape)} dimension{'s' if len(shape) != 1 else ''} "
-            f"(shape {shape}); fields must have 2 dimensions (H, W) or 3 dimensions (N, H, W)."
-        )
-    n, h, w = (1, *shape) if len(shape) == 2 else shape
-    if n == 0:
-        raise FieldFileError(f"the batch is empty: shape {shape} holds no fields (N = 0).")
-    if h != w:
-        raise FieldFileError(
-            f"the fields are not square: height {h} and width {w} (shape {shape}); "
-            "periodic fields must be square (H = W)."
-        )
-    if h < min_size:
-        raise FieldFileError(
-            f"the fields are {h}x{w}, below the minimum size of {min_size}x{min_size}."
-        )
-    if max_size is not None and h > max_size:
-        raise FieldFileError(
-            f"the fields are {h}x{w}, above the maximum size of {max_size}x{max_size}."
-        )
-    if require_power_of_two and h & (h - 1):
-        below = 1 << (h.bit_length() - 1)
-        raise FieldFileError(
-            f"the field size {h} is not a power of two (the nearest are {below} and "
-            f"{2 * below}); crop or resample the fields."
-        )
-    return n, h, w
-
-
-def validate_fields(
-    array: Any,
-    require_power_of_two: bool = True,
-    min_size: int = DEFAULT_MIN_SIZE,
-    max_size: int | None = DEFAULT_MAX_SIZE,
-) -> np.ndarray:
-    """Check that ``array`` is a usable batch of fields and return it as float32 ``(N, H, W)``.
-
-    Refused, each with its own message: a dtype that is not a real number (object, text, bytes,
-    bool, complex, structured, dates; integers are accepted and converted), a rank other than 2
-    or 3, an empty batch, non-square fields, a side below ``min_size`` or above ``max_size``, a
-    side that is not a power of two (if ``require_power_of_two``), NaN or infinite values
-    (also values too large for float32), and constant fields (zero variance).
-
-    The result is C-contiguous float32; it may share memory with ``array`` when that already is.
-    Raises :class:`FieldFileError`.
-    """
-    if isinstance(array, np.ndarray):
-        a = array
-    else:
-        try:
-            a = np.asarray(array)
-        except (ValueError, TypeError) as exc:
-            raise FieldFileError(
-                "the input is not a regular numeric array (its rows have different lengths "
-                "or it holds values that are not numbers)."
-            ) from None
-    _check_dtype(a.dtype)
-    _check_shape(a.shape, require_power_of_two, min_size, max_size)
-    if a.ndim == 2:
-        a = a[None]
-
-    if a.dtype.kind == "f":
-        bad = ~np.isfinite(a)
-        if bad.any():
-            n_nan = int(np.isnan(a).sum())
-            n_inf = int(bad.sum()) - n_nan
-            where = np.flatnonzero(bad.reshape(a.shape[0], -1).any(axis=1))
-            counts = [f"{n_nan} NaN value{'s' if n_nan != 1 else ''}"] if n_nan else []
-            if n_inf:
-                counts.append(f"{n_inf} infinite value{'s' if n_inf != 1 else ''}")
-            raise FieldFileError(
-                f"the fields contain {' and '.join(counts)} (in field"
-                f"{'s' if len(where) != 1 else ''} {_list_indices(where)}); "
-                "all values must be finite."
-            )
-
-    with np.errstate(over="ignore"):
-        out = np.ascontiguousarray(a, dtype=np.float32)
-    if out is not a and a.dtype.kind == "f" and a.dtype.itemsize > 4:
-        overflow = np.isinf(out)
-        if overflow.any():
-            where = np.flatnonzero(overflow.reshape(out.shape[0], -1).any(axis=1))
-            raise FieldFileError(
-                f"the fields hold {int(overflow.sum())} value{'s' if overflow.sum() != 1 else ''} "
-                f"too large for float32 (|x| > {np.finfo(np.float32).max:.3g}, in field"
-                f"{'s' if len(where) != 1 else ''} {_list_indices(where)})."
-            )
-
-    flat = out.reshape(out.shape[0], -1)
-    constant = np.flatnonzero(flat.min(axis=1) == flat.max(axis=1))
-    if constant.size:
-        n = out.shape[0]
-        if constant.size == 1:
-            which = f"field {int(constant[0])} of {n} is constant (value {flat[constant[0], 0]:g})"
-        else:
-            which = f"fields {_list_indices(constant)} are constant ({constant.size} of {n})"
-        raise FieldFileError(f"{which}; a field with zero variance carries no information.")
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,114 +463,3 @@ def read_meta(
     meta.setdefault("generator", "file")
     meta.setdefault("params", {})
     return meta
-
-
-def json_default(obj: Any) -> Any:
-    """``json.dumps(..., default=json_default)``: numpy scalars and arrays, paths."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
-
-def save_fields(path: str | os.PathLike, fieldset: FieldSet, *, validate: bool = True) -> Path:
-    """Write ``fieldset`` to ``path`` (``.npz`` with its meta, or a bare ``.npy``); return the path.
-
-    Fields are stored as float32 (``np.savez_compressed`` for ``.npz``); ``meta`` as a JSON
-    string in a 0-d unicode array.  A ``.npy`` file keeps the fields only.  With ``validate``
-    (the default) the fields must pass :func:`validate_fields` with its defaults, so that what
-    is saved can be loaded again.  The file is written to a temporary name and then moved into
-    place, so an existing file is never left half-written.  Raises :class:`FieldFileError`.
-    """
-    path = Path(path)
-    label = str(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".npz", ".npy"):
-        raise FieldFileError(
-            f"fields are saved as .npz (with metadata) or .npy, not '{suffix or 'no extension'}'.",
-            label, action="save",
-        )
-    try:
-        if validate:
-            fields = validate_fields(fieldset.fields)
-        else:
-            fields = np.ascontiguousarray(fieldset.fields, dtype=np.float32)
-        meta_json = json.dumps(fieldset.meta, default=json_default, ensure_ascii=False)
-    except FieldFileError as exc:
-        raise FieldFileError(exc.reason, label, action="save") from None
-    except (TypeError, ValueError) as exc:
-        raise FieldFileError(
-            f"the metadata is not JSON-serialisable ({exc}).", label, action="save"
-        ) from None
-
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise FieldFileError(f"the directory '{directory}' does not exist.", label, action="save")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if suffix == ".npz":
-                np.savez_compressed(fh, fields=fields, meta=np.array(meta_json, dtype=np.str_))
-            else:
-                np.save(fh, fields, allow_pickle=False)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise FieldFileError(
-            f"the file cannot be written ({exc.strerror or exc}).", label, action="save"
-        ) from None
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path in the folder of ``path``, with the same suffix, for a writer to fill.
-
-    When the block ends normally the temporary file replaces ``path`` (one rename: ``path`` is
-    never half-written); when it raises, the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=directory)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def describe_fields(fs: FieldSet) -> dict[str, Any]:
-    """A small JSON-serialisable summary: shape, dtype, mean, std, min, max, generator."""
-    a = np.asarray(fs.fields)
-    return {
-        "shape": [int(s) for s in a.shape],
-        "n": int(a.shape[0]),
-        "size": int(a.shape[-1]),
-        "dtype": str(a.dtype),
-        "mean": float(np.mean(a, dtype=np.float64)),
-        "std": float(np.std(a, dtype=np.float64)),
-        "min": float(np.min(a)),
-        "max": float(np.max(a)),
-        "generator": str(fs.meta.get("generator", "unknown")),
-    }
