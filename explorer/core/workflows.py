@@ -7,6 +7,7 @@ stop event (numpy / scipy only). Factors are labelled ``coarse`` and ``j=1`` ...
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 import re
 import threading
@@ -20,7 +21,7 @@ from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet
-from explorer.core.model import WCRGModel, default_depth
+from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.support import DEFAULT_FLOOR
 
@@ -310,9 +311,14 @@ def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None 
     ``traces = {scale: {"gradient_evaluations": [...], "mean_energy": [...]}}``, from which
     :func:`comparison_report` measures the mixing."""
     traces: dict[str, dict[str, list]] = {}
-    for rep in model.iter_sample(n, steps=steps, burn_in=steps if burn_in is None else burn_in,
-                                 method=method, seed=seed, stop=stop, report_every=report_every,
-                                 allow_unbounded=allow_unbounded):
+    reports = model.iter_sample(n, steps=steps, burn_in=steps if burn_in is None else burn_in,
+                                method=method, seed=seed, stop=stop, report_every=report_every,
+                                allow_unbounded=allow_unbounded)
+    try:
+        first = next(reports)
+    except UnboundedModelError as e:  # refused before any work: name the factor as we do
+        raise UnboundedModelError(scale_label(str(e))) from None
+    for rep in itertools.chain([first], reports):
         rep = _relabel(rep)
         if rep.done:
             if rep.result is not None and not rep.stopped:

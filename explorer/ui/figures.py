@@ -1,0 +1,399 @@
+"""Figures: arrays and reports in, HoloViews elements out; PNG files through HoloViews'
+Matplotlib backend. Imports HoloViews' core only (no Panel): a plotting backend is loaded on
+first use (:func:`ensure_backends`, else Bokeh when none is loaded). Options every backend
+understands go to every loaded backend, Bokeh-only ones to Bokeh (:func:`_style`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+
+from explorer.core.observables import radial_power_spectrum
+
+MAX_IMAGE_SIDE = 256  # larger fields are block-averaged before display
+COMMON_OPTIONS = {"title", "logx", "logy", "cmap", "clim", "colorbar", "alpha", "xlabel", "ylabel",
+                  "color", "show_legend", "xrotation", "linewidth", "invert_yaxis", "fontsize"}
+DATA_COLOR, SAMPLE_COLOR = "#1f77b4", "#d62728"
+
+
+def _style(el, mpl: dict | None = None, **options):
+    """Apply ``options`` to ``el``: the common ones for every loaded backend, the rest for Bokeh;
+    ``mpl``: extra options for the Matplotlib backend only."""
+    if not hv.Store.renderers:  # nothing loaded yet: HoloViews' default backend
+        import holoviews.plotting.bokeh  # noqa: F401
+    common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}
+    bokeh_only = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
+    for backend in hv.Store.renderers:
+        if backend == "bokeh":
+            el = el.opts(**common, **bokeh_only, backend="bokeh")
+        elif backend == "matplotlib":
+            el = el.opts(**{k: v for k, v in common.items() if k != "linewidth"},
+                         **(mpl or {}), backend="matplotlib")
+    return el
+
+
+def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r",
+                extent: float | None = None) -> hv.Image:
+    """One field as an image, float32, symmetric colour range around 0 for signed fields.
+    ``extent``: side of the drawn square in plot units (default: the field's side in pixels); a
+    coarse-scale field drawn with the fine field's extent covers the same physical domain."""
+    x = np.asarray(field, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"field_image needs one 2-D field, got shape {x.shape}")
+    f = max(1, x.shape[0] // MAX_IMAGE_SIDE)
+    if f > 1:
+        x = x[: x.shape[0] // f * f, : x.shape[1] // f * f]
+        x = x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).mean(axis=(1, 3))
+    H, W = x.shape
+    lim = float(np.max(np.abs(x))) or 1.0
+    signed = float(x.min()) < 0
+    clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
+    ext_x, ext_y = (W * f, H * f) if extent is None else (extent, extent)
+    img = hv.Image(x[::-1], bounds=(0, 0, ext_x, ext_y), kdims=["x", "y"], vdims=["value"])
+    return _style(img, cmap=cmap if signed else "viridis", clim=clim, colorbar=True,
+                  title=title, data_aspect=1, tools=["hover"])
+
+
+def histogram(fields: np.ndarray, bins: int = 80, label: str = "data",
+              range_: tuple[float, float] | None = None) -> hv.Histogram:
+    """Marginal density of all pixel values of a batch, on a log density axis."""
+    x = np.asarray(fields, dtype=np.float64).ravel()
+    density, edges = np.histogram(x, bins=bins, range=range_, density=True)
+    # empty bins are not drawn (NaN) rather than faked on the log axis
+    h = hv.Histogram((edges, np.where(density > 0, density, np.nan)), kdims=["value"],
+                     vdims=["density"], label=label)
+    return _style(h, logy=True, title="marginal histogram", alpha=0.6, tools=["hover"])
+
+
+def power_spectrum(fields: np.ndarray, label: str = "data") -> hv.Curve:
+    """Radially averaged power spectrum P(k) in lattice units, log-log."""
+    k, P = radial_power_spectrum(fields)
+    c = hv.Curve((k, P), kdims=["k"], vdims=["P(k)"], label=label)
+    return _style(c, logx=True, logy=True, title="radial power spectrum", tools=["hover"])
+
+
+def gallery(fields: np.ndarray, n: int = 4, cmap: str = "RdBu_r") -> hv.Layout:
+    """The first ``n`` fields of a batch side by side, on one colour scale."""
+    x = np.asarray(fields[:n], dtype=np.float32)
+    lim = float(np.abs(x).max()) or 1.0
+    imgs = [
+        _style(field_image(f, title=f"sample {i}", cmap=cmap),
+               clim=(-lim, lim) if x.min() < 0 else (float(x.min()), lim), colorbar=False,
+               xaxis=None, yaxis=None, frame_width=140, frame_height=140)
+        for i, f in enumerate(x)
+    ]
+    return hv.Layout(imgs).cols(n)
+
+
+# ---------------------------------------------------------------- data vs samples
+def spectra_compare(data: np.ndarray, samples: np.ndarray | None) -> hv.Overlay:
+    """Radial power spectra of data and samples on shared log-log axes."""
+    curves = [_style(power_spectrum(data, "data"), color=DATA_COLOR)]
+    if samples is not None and len(samples):
+        curves.append(_style(power_spectrum(samples, "samples"), color=SAMPLE_COLOR))
+    return _style(hv.Overlay(curves), title="radial power spectrum", logx=True, logy=True,
+                  legend_position="bottom_left")
+
+
+def histograms_compare(data: np.ndarray, samples: np.ndarray | None, bins: int = 80) -> hv.Overlay:
+    """Marginal densities of data and samples on common bins (log density axis)."""
+    arrays = [np.asarray(data, np.float64)]
+    if samples is not None and len(samples):
+        arrays.append(np.asarray(samples, np.float64))
+    lo = min(float(a.min()) for a in arrays)
+    hi = max(float(a.max()) for a in arrays)
+    hists = [_style(histogram(a, bins, label, (lo, hi)), color=c)
+             for a, label, c in zip(arrays, ("data", "samples"), (DATA_COLOR, SAMPLE_COLOR))]
+    return _style(hv.Overlay(hists), title="marginal histogram", logy=True)
+
+
+def _share(summary: dict) -> str:
+    neg = summary.get("negative_share")
+    if summary.get("condition_number") is not None:
+        return f"κ = {summary['condition_number']:.3g}"
+    parts = []
+    if neg is not None:
+        parts.append(f"{100 * neg:.1f}% < 0" + (" (est.)" if summary.get("estimated") else ""))
+    parts.append(f"λmin {summary['min']:.2f}")
+    return ", ".join(parts)
+
+
+def eigen_histograms(histograms: dict[str, dict], title: str = "Hessian eigenvalues") -> hv.Overlay:
+    """Eigenvalue densities (:func:`explorer.core.diagnostics.eigenvalue_histogram` results) of
+    several energies, e.g. ``{"pixel": ..., "j=1": ..., "j=2": ...}``, overlaid on one axis. The
+    legend gives each one's condition number when positive definite, else its share of negative
+    eigenvalues and λ_min: curvature is shown as measured, never assumed convex."""
+    curves = []
+    for name, h in histograms.items():
+        edges = np.asarray(h["edges"], np.float64)
+        dens = np.asarray(h["density"], np.float64)
+        label = f"{name}: {_share(h['summary'])}"
+        curves.append(_style(hv.Histogram((edges, dens), kdims=["eigenvalue"], vdims=["density"],
+                                          label=label), alpha=0.45))
+    vline = _style(hv.VLine(0.0), color="black", line_dash="dashed", mpl={"linestyle": "--"})
+    return _style(hv.Overlay(curves + [vline]), title=title, legend_position="top_right")
+
+
+def coupling_matrix(corr: np.ndarray, labels: list[str], title: str = "scale coupling",
+                    symmetric: bool = True) -> hv.HeatMap:
+    """A scale-coupling (correlation) matrix with named rows, colour range [-1, 1] (or [0, 1])."""
+    C = np.asarray(corr, np.float64)
+    rows = [(labels[j], labels[i], float(C[i, j])) for i in range(len(labels))
+            for j in range(len(labels))]
+    hm = hv.HeatMap(rows, kdims=["scale a", "scale b"], vdims=["corr"])
+    return _style(hm, cmap="RdBu_r" if symmetric else "viridis",
+                  clim=(-1.0, 1.0) if symmetric else (0.0, 1.0), colorbar=True, title=title,
+                  xrotation=90, tools=["hover"], mpl={"show_values": False})
+
+
+def autocorrelations(acfs: dict[str, np.ndarray], taus: dict[str, float] | None = None,
+                     xlabel: str = "lag", lags: dict[str, np.ndarray] | None = None) -> hv.Overlay:
+    """Autocorrelation functions ρ(t) of several observables/chains, with τ_int in the legend;
+    ``lags``: the lag of every point per curve (default 0, 1, 2, ...)."""
+    curves = []
+    for name, rho in acfs.items():
+        rho = np.asarray(rho, np.float64)
+        t = np.arange(len(rho)) if not lags or name not in lags else np.asarray(lags[name])
+        label = name if not taus or name not in taus else f"{name} (τ_int {taus[name]:.3g})"
+        curves.append(hv.Curve((t, rho), kdims=[xlabel], vdims=["ρ"], label=label))
+    zero = _style(hv.HLine(0.0), color="gray")
+    return _style(hv.Overlay(curves + [zero]), title="autocorrelation", xlabel=xlabel)
+
+
+def potentials(grid: np.ndarray, values: dict[str, np.ndarray]) -> hv.Overlay:
+    """Learned per-site potentials V(φ) (one curve per scale), each shifted to V(0) = 0."""
+    g = np.asarray(grid, np.float64)
+    i0 = int(np.argmin(np.abs(g)))
+    curves = [hv.Curve((g, np.asarray(v) - np.asarray(v)[i0]), kdims=["φ"], vdims=["V(φ)"],
+                       label=name) for name, v in values.items()]
+    return _style(hv.Overlay(curves), title="learned potential V(φ) per scale")
+
+
+def kernel_mosaic(kernels: dict, title: str = "quadratic kernels") -> hv.Image:
+    """The coupling kernels K[c, d] of one factor as a mosaic of (2R+1)² tiles, one per channel
+    pair, separated by blank rows (NaN)."""
+    K = np.asarray(kernels["kernels"], np.float64)
+    C, _, S, _ = K.shape
+    tile = S + 1
+    M = np.full((C * tile - 1, C * tile - 1), np.nan)
+    for c in range(C):
+        for d in range(C):
+            M[c * tile: c * tile + S, d * tile: d * tile + S] = K[c, d]
+    lim = float(np.nanmax(np.abs(M))) or 1.0
+    img = hv.Image(M[::-1].astype(np.float32), bounds=(0, 0, M.shape[1], M.shape[0]),
+                   kdims=["shift x", "shift y"], vdims=["K"])
+    names = " ".join(kernels["channels"])
+    return _style(img, cmap="RdBu_r", clim=(-lim, lim), colorbar=True,
+                  title=f"{title} ({names})", data_aspect=1, tools=["hover"])
+
+
+def rg_flow(flow: dict) -> hv.Overlay:
+    """Couplings θ_j against the coarse-graining step j (one curve per coupling)."""
+    scales = flow["scales"]
+    names = list(scales[0]["theta"])
+    j = [s["j"] for s in scales]
+    curves = [_style(hv.Curve((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"],
+                              label=n), tools=["hover"]) for n in names]
+    curves += [hv.Scatter((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"],
+                          label=n) for n in names]
+    return _style(hv.Overlay(curves), title="RG flow of the couplings", xlabel="coarse-graining step j")
+
+
+# ---------------------------------------------------------------- raster (no plot library)
+_LUTS: dict[str, np.ndarray] = {}
+
+
+def _lut(cmap: str) -> np.ndarray:
+    if cmap not in _LUTS:
+        from matplotlib import colormaps  # no pyplot: just the colour table
+
+        _LUTS[cmap] = (colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    return _LUTS[cmap]
+
+
+def field_png(field: np.ndarray, size: int = 320, cmap: str = "RdBu_r",
+              clim: tuple[float, float] | None = None) -> bytes:
+    """One field as PNG bytes (nearest-neighbour upscaled to ``size`` pixels, symmetric colour
+    range for signed fields): a cheap live view, the page only swaps an image."""
+    import io
+
+    from PIL import Image
+
+    x = np.asarray(field, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"field_png needs one 2-D field, got shape {x.shape}")
+    if clim is None:
+        lim = float(np.max(np.abs(x))) or 1.0
+        clim = (-lim, lim) if x.min() < 0 else (float(x.min()), float(x.max()) or 1.0)
+    lo, hi = clim
+    idx = np.clip((x - lo) / ((hi - lo) or 1.0) * 255, 0, 255).astype(np.uint8)
+    rgb = _lut(cmap if x.min() < 0 else "viridis")[idx]
+    img = Image.fromarray(rgb, "RGB").resize((size, size), Image.NEAREST)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int = 360) -> bytes:
+    """Sampler traces as one PNG (Matplotlib Agg, no pyplot): acceptance and mean energy against
+    the report index, one colour per scale ``{scale: {"acceptance": [...], "mean energy": [...]}}``."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 1, sharex=False)
+    for ax, key in zip(axes, ("acceptance", "mean energy")):
+        for scale, d in series.items():
+            y = np.asarray(d.get(key, []), np.float64)
+            if y.size:
+                ax.plot(np.arange(y.size), y, label=scale, lw=1)
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+    axes[1].set_xlabel("report (every few MALA steps)")
+    if series:
+        axes[0].legend(fontsize=7, loc="lower right")
+    axes[0].set_title("sampler traces per scale", fontsize=10)
+    fig.subplots_adjust(left=0.17, right=0.97, top=0.92, bottom=0.13, hspace=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def scattering_compare(report: dict) -> hv.Overlay:
+    """Moduli of the reduced scattering coefficients of data and samples against their index
+    (log scale); the kinds (S1, S2, S3, S4) follow each other along the axis."""
+    d = np.asarray(report["data"], np.float64)
+    s = np.asarray(report["samples"], np.float64)
+    i = np.arange(len(d))
+    rel = report.get("relative_difference", {})
+    title = "scattering spectra" + (": " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in rel.items()
+                                                     if k in ("S1", "S2", "S3", "S4"))
+                                    if rel else "")
+    pts = [_style(hv.Scatter((i, np.where(d > 0, d, np.nan)), kdims=["coefficient"],
+                             vdims=["|S|"], label="data"), color=DATA_COLOR),
+           _style(hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"],
+                             vdims=["|S|"], label="samples"), color=SAMPLE_COLOR)]
+    return _style(hv.Overlay(pts), title=title, logy=True, tools=["hover"])
+
+
+def scale_kurtosis_compare(report: dict) -> hv.Overlay:
+    """One-point kurtosis scale by scale (``diagnostics.scale_kurtosis`` of data and samples):
+    the low-passes x_j (j = 0 the field itself, solid) and the details x̄_j (dashed) against j,
+    with the Gaussian value 3 in grey; a constant low-pass (no kurtosis) is left out."""
+    def dashed(el, dash: bool):
+        mpl = {"linestyle": "--" if dash else "-"}
+        bk = {"line_dash": "dashed" if dash else "solid"}
+        return _style(el, mpl=mpl, **bk)
+
+    curves = []
+    for who, color in (("data", DATA_COLOR), ("samples", SAMPLE_COLOR)):
+        for part, first, label in (("low", 0, "low-pass"), ("details", 1, "details")):
+            pts = [(first + i, k) for i, k in enumerate(report[who][part]) if k is not None]
+            if pts:
+                el = hv.Curve(pts, kdims=["scale j"], vdims=["kurtosis"], label=f"{who}: {label}")
+                curves.append(dashed(_style(el, color=color), part == "details"))
+    curves.append(dashed(_style(hv.HLine(3.0), color="#999999"), True))
+    return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"])
+
+
+def mixing(section: dict) -> hv.Overlay:
+    """Autocorrelation of the sampler's mean energy per scale (a comparison report's ``mixing``
+    section), lags and τ_int in gradient evaluations."""
+    scales = section["scales"]
+    return autocorrelations({k: v["acf"] for k, v in scales.items()},
+                            {k: v["tau_int"] for k, v in scales.items()},
+                            xlabel=f"lag ({section['unit']})",
+                            lags={k: v["lag"] for k, v in scales.items()})
+
+
+# ---------------------------------------------------------------- PNG files
+_lock = threading.Lock()
+
+
+def ensure_backends(backends: tuple[str, ...] = ("bokeh", "matplotlib")) -> None:
+    """Load these HoloViews plotting backends (Matplotlib on Agg, no display), keeping Bokeh the
+    current one when loaded; call before building elements that will be saved as PNG."""
+    with _lock:
+        if "bokeh" in backends and "bokeh" not in hv.Store.renderers:
+            import holoviews.plotting.bokeh  # noqa: F401
+        if "matplotlib" in backends and "matplotlib" not in hv.Store.renderers:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import holoviews.plotting.mpl  # noqa: F401
+        hv.Store.set_current_backend("bokeh" if "bokeh" in hv.Store.renderers else "matplotlib")
+
+
+def save_png(obj, path: str | Path) -> Path:
+    """Write one HoloViews object as a PNG file through the Matplotlib backend."""
+    ensure_backends(("matplotlib",))
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    with _lock:  # matplotlib's pyplot state is process-global
+        hv.save(obj, str(path), fmt="png", backend="matplotlib")
+    return path
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
+
+
+def write_figures(figures: dict[str, object], directory: str | Path) -> list[str]:
+    """Save each ``{name: element}`` as ``DIR/name.png``; returns the file names written."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    return [save_png(el, d / f"{slug(name)}.png").name for name, el in figures.items()]
+
+
+# ---------------------------------------------------------------- figure sets of reports
+def compare_figures(data: np.ndarray, samples: np.ndarray, report: dict | None = None) -> dict:
+    """Data vs samples: spectra and histograms, and every section of a comparison report
+    (:func:`explorer.core.workflows.comparison_report`) that was computed: kurtosis per scale,
+    coupling matrices, Hessian eigenvalues, mixing, scattering spectra."""
+    r = report or {}
+    figs = {"spectra": spectra_compare(data, samples),
+            "histograms": histograms_compare(data, samples)}
+    if r.get("scale_kurtosis"):
+        figs["kurtosis_scales"] = scale_kurtosis_compare(r["scale_kurtosis"])
+    if r.get("coupling"):
+        for who in ("data", "samples"):
+            for kind in ("coefficients", "moduli"):
+                figs[f"coupling_{kind}_{who}"] = coupling_matrix(
+                    np.asarray(r["coupling"][who][kind]), r["coupling"]["labels"],
+                    title=f"{who}: scale coupling of {kind}")
+    if (r.get("hessian") or {}).get("histograms"):
+        figs["hessian_eigenvalues"] = eigen_histograms(r["hessian"]["histograms"])
+    if r.get("mixing"):
+        figs["mixing"] = mixing(r["mixing"])
+    if r.get("scattering"):
+        figs["scattering"] = scattering_compare(r["scattering"])
+    return figs
+
+
+def model_figures(report: dict) -> dict:
+    """Learned potentials (when any is non-zero) and coupling kernels per factor of a fitted
+    model (``potential`` and ``kernels`` of a model or diagnose report)."""
+    figs = {}
+    pot = report["potential"]
+    if any(np.any(np.asarray(v) != 0) for v in pot["V"].values()):
+        figs["potential"] = potentials(np.asarray(pot["grid"]),
+                                       {k: np.asarray(v) for k, v in pot["V"].items()})
+    for name, k in report["kernels"].items():
+        figs[f"kernels_{name}"] = kernel_mosaic({**k, "kernels": np.asarray(k["kernels"])},
+                                                title=f"kernels {name}")
+    return figs
+
+
+def diagnose_figures(report: dict) -> dict:
+    """Figures of :func:`explorer.core.diagnostics.diagnose`: eigenvalue histograms, learned
+    potentials, coupling kernels per factor."""
+    return {"hessian_eigenvalues": eigen_histograms(report["histograms"]), **model_figures(report)}
