@@ -205,3 +205,26 @@ def test_unbounded_model_is_refused_in_place_and_the_page_stays_usable(folder):
     assert s.start_fit() and s.wait("fit") == "done"
     assert s.start_sample() and s.wait("sample", timeout=120) == "done"
     assert s.samples.shape == (2, 32, 32) and np.isfinite(s.samples).all()
+
+
+def test_every_family_fits_and_shows_its_kernels_without_computing_them(folder, monkeypatch):
+    """The model view draws what the fit job computed (explorer.core.workflows.model_report):
+    kernels of the finest factor whatever the family, a placeholder when it has no couplings."""
+    import explorer.core.diagnostics as dg
+    from explorer.core import workflows
+
+    hv.extension("bokeh")
+    d = Dashboard(session=session(folder, J=1))
+    s = d.session
+    for family in workflows.wcrg_families():
+        s.family = family
+        assert s.start_fit() and s.wait("fit") == "done", s.message
+        assert set(s.learned["kernels"]) <= {"coarse", "j=1"} and "j=1" in s.learned["kernels"]
+        monkeypatch.setattr(dg, "quadratic_kernels", lambda f: pytest.fail("drawn, not computed"))
+        d.model_view._on_model()
+        monkeypatch.undo()
+        assert isinstance(d.model_view.kernels.object, hv.Image), family
+        assert f"{family}, J = 1" in d.model_view.kappa.object
+    s.learned = {**s.learned, "kernels": {}}       # a factor without coupling features
+    assert "no quadratic couplings at j=1" in d.model_view.kernels.object.opts.get().kwargs["title"]
+    d.shutdown()
