@@ -147,10 +147,13 @@ def test_dashboard_views_follow_the_session(folder):
     assert isinstance(d.model_view.potential.object, hv.Overlay)
     assert isinstance(d.model_view.flow.object, hv.Overlay)
     s.start_sample()
+    d.tick()
+    assert d.sampling_view.synthesis_button.disabled is s.jobs["sample"].running
     while s.jobs["sample"].running:
         threading.Event().wait(0.05)
         d.tick()
     d.tick()  # delivers the result and starts the comparison on its own
+    assert not d.sampling_view.synthesis_button.disabled
     assert d.sampling_view.live.object[:8] == b"\x89PNG\r\n\x1a\n"
     assert "update" in d.sampling_view.controls.text.object
     assert s.jobs["compare"].running or s.jobs["compare"].status == "done"
