@@ -427,7 +427,7 @@ def _meta_summary(meta: dict | None) -> dict:
     return {"generator": meta.get("generator"), "params": meta.get("params")}
 
 
-def iter_comparison_report(data, samples, J: int | None = None, wavelet: str | None = None,
+def iter_comparison_report(data, samples, *, J: int | None = None, wavelet: str | None = None,
                            model: WCRGModel | None = None, data_meta: dict | None = None,
                            sample_meta: dict | None = None, hessian_fields: int = HESSIAN_FIELDS,
                            stop: threading.Event | None = None) -> Iterator[Progress]:
@@ -488,7 +488,7 @@ def iter_comparison_report(data, samples, J: int | None = None, wavelet: str | N
     yield Progress(total, total, "done", done=True, result=report)
 
 
-def comparison_report(data, samples, J: int | None = None, wavelet: str | None = None,
+def comparison_report(data, samples, *, J: int | None = None, wavelet: str | None = None,
                       model: WCRGModel | None = None, data_meta: dict | None = None,
                       sample_meta: dict | None = None, hessian_fields: int = HESSIAN_FIELDS,
                       callback=None) -> dict:
