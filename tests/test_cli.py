@@ -174,7 +174,8 @@ def test_fit_and_sample_print_one_line_per_scale(tmp_path, capsys):
         assert len(lines) == 1 + 2 + 1 and lines[-1].startswith("total: 2 factors, ")
         for line, scale in zip(lines[1:3], summary["scales"]):
             fit = scale["fit"]
-            assert line.startswith(f"scale {scale['j']}")
+            assert line.startswith("coarse (8x8)" if scale["level"] == "depth0"
+                                   else f"j={scale['j']}")
             assert f"{fit['n_parameters']} parameters" in line
             assert (f"kappa(H) {fit['kappa_H_raw']:.3g} -> {fit['kappa_H_preconditioned']:.3g} "
                     "(Jacobi)") in line
@@ -209,8 +210,8 @@ def test_fit_quiet_still_warns_about_an_unbounded_factor(tmp_path, capsys):
                  "--quiet"]) == 0
     out = capsys.readouterr()
     warned = [line for line in out.out.splitlines() if "WARNING: " in line]
-    assert len(warned) == 1 and warned[0].startswith("scale 1 (coarsest)")
-    assert out.err.startswith("warning (scale 1 (coarsest)): ") and "[fit]" not in out.err
+    assert len(warned) == 1 and warned[0].startswith("coarse (8x8)")
+    assert out.err.startswith("warning (coarse): ") and "[fit]" not in out.err
 
 
 def test_quiet_hides_progress_but_never_warnings():
@@ -267,11 +268,12 @@ def test_default_fit_depth_follows_the_data_and_refused_samples_leave_no_file(tm
     bad = tmp_path / "t.npz"
     assert main(["fit", str(assets / "turbulence_L128.npz"), "--family", "gaussian", "--depth", "2",
                  "--out", str(bad), "--quiet"]) == 0
-    assert "warning (scale 2 (coarsest)): energy not bounded below" in capsys.readouterr().err
+    assert "warning (coarse): energy not bounded below" in capsys.readouterr().err
     refused = tmp_path / "r.npz"
     assert main(["sample", str(bad), "--samples", "4", "--steps", "40", "--out", str(refused)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "refusing to sample" in err[0] and "--allow-unbounded" in err[0]
+    assert "at coarse: " in err[0]                 # the factor named as everywhere else
     assert not refused.exists()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from explorer import cli
-from explorer.cli import main
+from explorer.cli import commands, main
 from explorer.core import budget
 from explorer.core.fields.base import FieldSet
 from explorer.core.fields.gaussian import generate_gaussian, iter_gaussian
@@ -252,7 +252,7 @@ def _failing_iterator(exc):
 ])
 def test_numeric_and_memory_failures_inside_a_command(tmp_path, monkeypatch, capsys, exc, needle):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "_iterator_for", _failing_iterator(exc))
+    monkeypatch.setattr(commands, "_iterator_for", _failing_iterator(exc))
     code = main(["generate", "gaussian", "--size", "16", "--samples", "4", "--out", "o.npz",
                  "--quiet"])
     assert_one_line_error(code, capsys.readouterr().err, needle)
@@ -292,10 +292,10 @@ def test_figures_half_written_are_removed(files, tmp_path, monkeypatch, capsys):
         (Path(directory) / "spectra.png").write_bytes(b"\x89PNG half")
         raise OSError(28, "No space left on device")
 
-    fake = types.SimpleNamespace(ensure_backends=lambda: None, write_figures=write_figures,
+    fake = types.SimpleNamespace(ensure_backends=lambda *a: None, write_figures=write_figures,
                                  compare_figures=lambda a, b, r: {"spectra": None})
-    monkeypatch.setitem(sys.modules, "explorer.ui.export", fake)
-    monkeypatch.setattr(explorer.ui, "export", fake, raising=False)
+    monkeypatch.setitem(sys.modules, "explorer.ui.figures", fake)
+    monkeypatch.setattr(explorer.ui, "figures", fake, raising=False)
     monkeypatch.chdir(tmp_path)
     data = str(files / "data.npz")
     code = main(["compare", data, data, "--plot", "figs"])
@@ -310,7 +310,7 @@ def test_figures_half_written_are_removed(files, tmp_path, monkeypatch, capsys):
 def test_an_existing_output_survives_a_failed_run(files, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     Path("m.npz").write_bytes(b"previous result")
-    monkeypatch.setattr(WCRGModel, "fit", lambda self, *a, **k: (_ for _ in ()).throw(
+    monkeypatch.setattr(WCRGModel, "iter_fit", lambda self, *a, **k: (_ for _ in ()).throw(
         _Diverged("chains became non-finite")))
     code = main(["fit", str(files / "data.npz"), "--out", "m.npz", "--quiet"])
     assert_one_line_error(code, capsys.readouterr().err, "chains became non-finite")

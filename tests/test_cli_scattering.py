@@ -89,7 +89,7 @@ def test_fit_warns_when_a_factor_is_unbounded_below(tmp_path, capsys):
     assert main(["fit", "assets/turbulence_L128.npz", "--family", "gaussian", "--depth", "2",
                  "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    warn = [line for line in err.splitlines() if line.startswith("warning (scale 2 (coarsest)):")]
+    warn = [line for line in err.splitlines() if line.startswith("warning (coarse):")]
     assert len(warn) == 1 and "indefinite" in warn[0], err
     assert main(["fit", "assets/turbulence_L128.npz", "--family", "gaussian", "--depth", "7",
                  "--out", str(out)]) == 0

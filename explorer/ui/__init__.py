@@ -1,2 +1,3 @@
-"""Panel / HoloViews front end.  Plots are pure functions (arrays -> HoloViews elements); the
-state lives in param classes; components are ``pn.viewable.Viewer`` subclasses usable in notebooks."""
+"""Panel / HoloViews front end: param state and jobs (``session``, ``state``, ``jobs``), figures
+(``figures``: arrays and reports -> HoloViews elements, no Panel), and ``pn.viewable.Viewer``
+components usable in notebooks (``components``, ``dashboard``)."""

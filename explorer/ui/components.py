@@ -7,8 +7,10 @@ import numpy as np
 import panel as pn
 import param
 
-from explorer.ui import plots
+from explorer.ui import figures
 from explorer.ui.state import FieldData
+
+figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
 
 
 def _observables_markdown(summary: dict) -> str:
@@ -80,18 +82,18 @@ class FieldBrowser(pn.viewable.Viewer):
     def _image_obj(self):
         if self.data.fields is None:
             return hv.Image(np.zeros((2, 2), np.float32))
-        return plots.field_image(self.data.current, title=f"sample {self.data.index}").opts(
+        return figures.field_image(self.data.current, title=f"sample {self.data.index}").opts(
             frame_width=300, frame_height=300)
 
     def _hist_obj(self):
         if self.data.fields is None:
             return hv.Histogram(([0, 1], [1]))
-        return plots.histogram(self.data.fields).opts(frame_width=300, frame_height=200)
+        return figures.histogram(self.data.fields).opts(frame_width=300, frame_height=200)
 
     def _spec_obj(self):
         if self.data.fields is None:
             return hv.Curve([])
-        return plots.power_spectrum(self.data.fields).opts(frame_width=300, frame_height=200)
+        return figures.power_spectrum(self.data.fields).opts(frame_width=300, frame_height=200)
 
     def _on_fields(self, event) -> None:
         self._index.end = max(0, self._n() - 1)

@@ -17,9 +17,11 @@ import numpy as np
 import panel as pn
 import param
 
-from explorer.ui import plots
+from explorer.ui import figures
 from explorer.ui.components import FieldBrowser
 from explorer.ui.session import Session
+
+figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
 
 TICK_MS = 250  # page refresh period while jobs run: 4 updates per second
 TRACES_EVERY = 5.0  # seconds between redraws of the sampler traces
@@ -108,7 +110,7 @@ class DataView(pn.viewable.Viewer):
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])
         # thumbnails as PNG images: four more Bokeh figures would slow the first render
-        self.thumbs = [pn.pane.PNG(plots.field_png(np.zeros((2, 2)), size=150), width=150,
+        self.thumbs = [pn.pane.PNG(figures.field_png(np.zeros((2, 2)), size=150), width=150,
                                    height=150, sizing_mode="fixed") for _ in range(4)]
         self.gallery = pn.Row(*self.thumbs, css_classes=["gallery"])
         self._gallery()
@@ -121,7 +123,7 @@ class DataView(pn.viewable.Viewer):
         lim = float(np.abs(f[:4]).max()) or 1.0
         clim = (-lim, lim) if f[:4].min() < 0 else (float(f[:4].min()), lim)
         for i, pane in enumerate(self.thumbs):
-            pane.object = plots.field_png(f[i % len(f)], size=150, clim=clim)
+            pane.object = figures.field_png(f[i % len(f)], size=150, clim=clim)
 
     def _on_upload(self, event) -> None:
         if event.new is None:
@@ -149,7 +151,8 @@ class ModelView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.session
         self.params = pn.Param(
-            s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree"],
+            s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree",
+                           "n_windows", "eps_rel"],
             show_name=False, width=260,
             widgets={"family": {"name": "Feature family", "css_classes": ["w-family"]},
                      "J": {"type": pn.widgets.IntInput, "name": "Depth J",
@@ -157,7 +160,9 @@ class ModelView(pn.viewable.Viewer):
                      "wavelet": {"name": "Wavelet"}, "method": {"name": "Fitting method"},
                      "radius": {"name": "Coupling radius"},
                      "potential": {"name": "Potential basis"},
-                     "degree": {"name": "Polynomial degree"}})
+                     "degree": {"name": "Polynomial degree"},
+                     "n_windows": {"name": "Potential windows"},
+                     "eps_rel": {"name": "Modulus width ε / rms"}})
         self.controls = JobControls(session=s, job="fit", label="Fit")
         self.controls.start_button.on_click(lambda e: s.start_fit())
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
@@ -166,7 +171,7 @@ class ModelView(pn.viewable.Viewer):
         self.potential = pn.pane.HoloViews(None)
         self.kernels = pn.pane.HoloViews(None)
         self.flow = pn.pane.HoloViews(None)
-        s.param.watch(self._on_model, ["fit_rows", "rgflow"])
+        s.param.watch(self._on_model, ["fit_rows", "learned", "rgflow"])
 
     def _on_model(self, *_):
         s = self.session
@@ -196,24 +201,20 @@ class ModelView(pn.viewable.Viewer):
             top = sorted(r["theta"].items(), key=lambda kv: -abs(kv[1]))[:8]
             lines.append(f"**{r['scale']}**: " + ", ".join(f"{k} = {v:.4g}" for k, v in top))
         self.couplings.object = "#### Largest couplings per scale\n\n" + "\n\n".join(lines)
-        from explorer.ui.session import potential_report
-
-        pot = potential_report(s.model, s.data.fields)
+        learned = s.learned or {"potential": {"grid": [], "V": {}}, "kernels": {}}
+        pot = learned["potential"]
         V = {k: np.asarray(v) for k, v in pot["V"].items()}
-        self.potential.object = (plots.potentials(np.asarray(pot["grid"]), V).opts(**PLOT)
+        self.potential.object = (figures.potentials(np.asarray(pot["grid"]), V).opts(**PLOT)
                                  if any(np.any(v != 0) for v in V.values())
                                  else _empty("no potential features in this family"))
-        from explorer.core.diagnostics import quadratic_kernels
-
-        finest = s.model.factors()[-1] if s.model.J == 0 else s.model.conditionals[0]
-        try:
-            k = quadratic_kernels(finest)
-            self.kernels.object = plots.kernel_mosaic(
-                k, title=f"kernels {'coarse' if s.model.J == 0 else 'j=1'}").opts(
-                frame_width=260, frame_height=260)
-        except ValueError:
-            self.kernels.object = _empty("no quadratic couplings")
-        self.flow.object = (plots.rg_flow(s.rgflow).opts(**PLOT) if s.rgflow
+        finest = "coarse" if s.model.J == 0 else "j=1"
+        k = learned["kernels"].get(finest)  # only factors with coupling features have kernels
+        self.kernels.object = (
+            figures.kernel_mosaic({**k, "kernels": np.asarray(k["kernels"])},
+                                  title=f"kernels {finest}").opts(frame_width=260,
+                                                                  frame_height=260)
+            if k else _empty(f"no quadratic couplings at {finest}"))
+        self.flow.object = (figures.rg_flow(s.rgflow).opts(**PLOT) if s.rgflow
                             else _empty("RG flow (φ⁴ / Gaussian families)"))
 
     def __panel__(self):
@@ -230,8 +231,8 @@ class SamplingView(pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         s = self.session
-        self.params = pn.Param(s, parameters=["n_samples", "steps", "sampler", "sample_seed",
-                                              "allow_unbounded"],
+        self.params = pn.Param(s, parameters=["n_samples", "steps", "sample_method",
+                                              "sample_seed", "allow_unbounded"],
                                show_name=False, width=260,
                                widgets={"n_samples": {"type": pn.widgets.IntInput,
                                                       "name": "Samples",
@@ -239,21 +240,29 @@ class SamplingView(pn.viewable.Viewer):
                                         "steps": {"type": pn.widgets.IntInput,
                                                   "name": "Steps per scale",
                                                   "css_classes": ["w-steps"]},
-                                        "sampler": {"name": "Sampler"},
+                                        "sample_method": {"name": "Sampler"},
                                         "sample_seed": {"name": "Seed"},
                                         "allow_unbounded": {"name": "allow unbounded (experiment)"}})
         self.controls = JobControls(session=s, job="sample", label="Sample")
         self.controls.start_button.on_click(lambda e: s.start_sample())
+        # scattering synthesis from the data: another way to make samples, no model involved
+        self.synthesis_params = pn.Param(
+            s, parameters=["synthesis_iterations"], show_name=False, width=260,
+            widgets={"synthesis_iterations": {"type": pn.widgets.IntInput,
+                                              "name": "L-BFGS iterations"}})
+        self.synthesis_button = pn.widgets.Button(label="Synthesize", width=110,
+                                                  css_classes=["w-synthesize"])
+        self.synthesis_button.on_click(lambda e: s.start_synthesis())
         # The live field is a PNG swapped in place on every update (cheap for the browser at
         # 4 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
         # replacing a Bokeh plot 4 times a second overloads a small machine's browser.
         self.live_title = pn.pane.Markdown("**current field** (chain 0)", width=320, height=50,
                                            sizing_mode="fixed")
-        self.live = pn.pane.PNG(plots.field_png(np.zeros((2, 2))), width=320, height=320,
+        self.live = pn.pane.PNG(figures.field_png(np.zeros((2, 2))), width=320, height=320,
                                 sizing_mode="fixed", css_classes=["live-field"])
         # traces are small PNG charts too (re-rendering Bokeh figures while sampling blocked the
         # browser for tens of seconds on a busy 2-core machine)
-        self.traces = pn.pane.PNG(plots.traces_png({}), width=420, height=360,
+        self.traces = pn.pane.PNG(figures.traces_png({}), width=420, height=360,
                                   sizing_mode="fixed", css_classes=["sample-traces"])
         self._traces_at = 0.0
         s.param.watch(self._on_live, "live")
@@ -263,7 +272,7 @@ class SamplingView(pn.viewable.Viewer):
         if x is None:
             return
         n = np.asarray(x).shape[-1]
-        self.live.object = plots.field_png(x, size=320)
+        self.live.object = figures.field_png(x, size=320)
         self.live_title.object = (f"**current field** (chain 0, {n}×{n} at this scale; "
                                   f"{self.session.jobs['sample'].reports} updates)")
 
@@ -280,11 +289,17 @@ class SamplingView(pn.viewable.Viewer):
             if "acceptance" in i and "mean_energy" in i:
                 d["acceptance"].append(i["acceptance"])
                 d["mean energy"].append(i["mean_energy"])
-        self.traces.object = plots.traces_png(series)
+        self.traces.object = figures.traces_png(series)
         self._traces_at = time.monotonic()  # measured after drawing: a slow draw never hogs ticks
 
     def __panel__(self):
-        return pn.Row(pn.Column(self.params, self.controls, width=460),
+        synthesis = pn.Card(
+            pn.pane.Markdown("Scattering-spectra synthesis: fields matching the scattering "
+                             "spectra of the first data fields, from white noise (no model; "
+                             "Samples and Seed as above)."),
+            self.synthesis_params, self.synthesis_button, title="Scattering synthesis",
+            collapsed=True, width=440)
+        return pn.Row(pn.Column(self.params, self.controls, synthesis, width=460),
                       pn.Column(self.live_title, self.live),
                       pn.Column(self.traces))
 
@@ -322,8 +337,8 @@ class CompareView(pn.viewable.Viewer):
         s = self.session
         if s.samples is None or s.data.fields is None:
             return
-        self.spectra.object = plots.spectra_compare(s.data.fields, s.samples).opts(**PLOT)
-        self.hist.object = plots.histograms_compare(s.data.fields, s.samples).opts(**PLOT)
+        self.spectra.object = figures.spectra_compare(s.data.fields, s.samples).opts(**PLOT)
+        self.hist.object = figures.histograms_compare(s.data.fields, s.samples).opts(**PLOT)
 
     def _on_report(self, *_):
         r = self.session.compare_report
@@ -332,7 +347,11 @@ class CompareView(pn.viewable.Viewer):
         ratios = " / ".join(f"{x:.3f}" for x in r["scale_std_ratios"])
         rows = [
             "| distance (data vs samples) | value |", "|---|---|",
-            f"| spectrum mean \\|log ratio\\| | {r['spectrum_log_ratio']:.4f} |",
+            f"| spectrum mean \\|log ratio\\| (data's support) | {r['spectrum_log_ratio']:.4f} |",
+            f"| 2D spectrum mean \\|log ratio\\| (noise level) | "
+            f"{r['spectrum_2d_log_ratio']:.4f} ({r['spectrum_2d_noise']:.4f}) |",
+            f"| corner power ratio \\|k\\| > L/2 (samples / data) | "
+            f"{_fmt(r['corner_power_ratio'])} |",
             f"| histogram total variation | {r['total_variation']:.4f} |",
             f"| histogram KL | {r['kl_divergence']:.4f} |",
             f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
@@ -344,28 +363,29 @@ class CompareView(pn.viewable.Viewer):
             for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
                 data, samples = (" / ".join(_fmt(k) for k in sk[who][part]) for who in ("data", "samples"))
                 rows.append(f"| kurtosis of the {label}, data / samples | {data} <br> {samples} |")
-            self.kurtosis.object = plots.scale_kurtosis_compare(sk).opts(**PLOT)
+            self.kurtosis.object = figures.scale_kurtosis_compare(sk).opts(**PLOT)
+        reasons = {k: v for k, v in (r.get("reasons") or {}).items() if v}
+        if reasons:
+            rows.append("\n" + "; ".join(f"*{k}*: {v}" for k, v in reasons.items()))
         self.table.object = "\n".join(rows)
-        if r.get("hessian_histograms"):
-            self.eigen.object = plots.eigen_histograms(r["hessian_histograms"]).opts(
-                frame_width=420, frame_height=260)
-        else:
-            self.eigen.object = _empty("no energy: samples from synthesis")
-        if r.get("scattering"):
-            self.scattering.object = plots.scattering_compare(r["scattering"]).opts(
-                frame_width=420, frame_height=260)
+        hess = r.get("hessian")
+        self.eigen.object = (figures.eigen_histograms(hess["histograms"]).opts(
+            frame_width=420, frame_height=260) if hess and hess["histograms"]
+            else _empty(reasons.get("hessian", "no Hessian spectra")))
+        self.scattering.object = (figures.scattering_compare(r["scattering"]).opts(
+            frame_width=420, frame_height=260) if r.get("scattering")
+            else _empty(reasons.get("scattering", "no scattering statistics")))
         c = r.get("coupling")
         if c:
-            mats = [plots.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
-                                          title=f"{who}: coupling of |moduli|").opts(
+            mats = [figures.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
+                                            title=f"{who}: coupling of |moduli|").opts(
                         frame_width=260, frame_height=260)
                     for who in ("data", "samples")]
             self.coupling.object = hv.Layout(mats).cols(2)
-        mix = r.get("mixing") or {}
-        if mix:
-            self.mixing.object = plots.autocorrelations(
-                {k: np.asarray(v["acf"]) for k, v in mix.items()},
-                {k: v["tau_int"] for k, v in mix.items()}, xlabel="lag (reports)").opts(**PLOT)
+        else:
+            self.coupling.object = _empty(reasons.get("coupling", "no scale coupling"))
+        self.mixing.object = (figures.mixing(r["mixing"]).opts(**PLOT) if r.get("mixing")
+                              else _empty(reasons.get("mixing", "no sampler traces")))
 
     def __panel__(self):
         return pn.Column(pn.Row(self.controls, self.table),
@@ -462,6 +482,7 @@ class Dashboard(pn.viewable.Viewer):
                 if name in new or name in s.finished_jobs:
                     job = s.jobs[name]
                     ctl.update(job.latest, job.running)
+            self.sampling_view.synthesis_button.disabled = s.jobs["sample"].running
             if "sample" in new:
                 self.sampling_view.refresh_traces(force="sample" in s.finished_jobs)
             if ("sample" in s.finished_jobs and s.jobs["sample"].status == "done"

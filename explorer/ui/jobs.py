@@ -2,7 +2,7 @@
 
 The worker only writes to its :class:`Job` (under a lock); the page polls :meth:`Job.poll` from
 its own event loop (a periodic callback) and moves results into param state there, so nothing
-touches Bokeh models from a thread (GUIDE.md §3). A job refuses to start twice (re-entry guard),
+touches Bokeh models from a thread (Bokeh documents are not thread-safe). A job refuses to start twice (re-entry guard),
 stops when its event is set (the Stop button, the end of the session) and turns any exception of
 the computation into a message instead of killing the server.
 """

@@ -1,8 +1,7 @@
 """One user's session as param state (no Panel import): data, model choice, fitting, sampling,
-comparison, export. Long work runs in :class:`~explorer.ui.jobs.Job` threads; :meth:`Session.poll`
-(called from the page's event loop, or by hand in a test/notebook) installs finished results.
-
-Everything the dashboard shows can be driven from here without a browser::
+synthesis, comparison, export. The science runs in :mod:`explorer.core.workflows` inside
+:class:`~explorer.ui.jobs.Job` threads; :meth:`Session.poll` (the page's event loop, or by hand in
+a test or notebook) installs finished results::
 
     s = Session()                       # default data: the critical phi4 asset
     s.param.update(family="phi4", J=2)
@@ -15,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -22,60 +22,63 @@ from pathlib import Path
 import numpy as np
 import param
 
-from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
-from explorer.core.features import FAMILIES
+from explorer.core import workflows as wf
 from explorer.core.fields.base import FieldSet
 from explorer.core.io import FieldFileError, json_default, load_fields, save_fields
-from explorer.core.model import (DEEPEST_DEPTH_GENERATORS, WCRGModel, default_depth,
-                                  max_depth, unbounded_factors)
-from explorer.core.progress import Progress, should_stop
+from explorer.core.model import DEEPEST_DEPTH_GENERATORS, default_depth, max_depth, unbounded_factors
+from explorer.core.progress import Progress
 from explorer.ui.jobs import DONE, ERROR, STOPPED, Job
 from explorer.ui.state import ASSETS_DIR, FieldData
 
-GENERATORS = ("phi4", "gaussian", "turbulence")
-#: families offered in the menus (the depth-0 ansatz is an internal reference, not a WCRG family)
-MENU_FAMILIES = ("gaussian", "phi4", "scattering")
 MAX_UPLOAD_BYTES = 64 * 2**20
-HESSIAN_FIELDS = 2  # data / sample fields at which Hessian spectra are taken in Compare
+SYNTHESIS_FIELDS = 4  # data fields whose scattering spectra a synthesis matches
+_OPT = wf.FAMILY_OPTION_DEFAULTS
 
 
 class Session(param.Parameterized):
     """State of one explorer session."""
 
     # ---- generation
-    gen_kind = param.Selector(default="phi4", objects=list(GENERATORS), doc="generator")
+    gen_kind = param.Selector(default="phi4", objects=list(wf.GENERATORS), doc="generator")
     gen_size = param.Selector(default=32, objects=[16, 32, 64, 128, 256], doc="side L")
     gen_samples = param.Integer(default=64, bounds=(1, 1024), doc="number of fields")
-    gen_beta = param.Number(default=0.68, bounds=(0.0, 2.0), doc="φ⁴ β / free-field β")
+    gen_beta = param.Number(default=0.68, bounds=(0.0, 2.0), doc="φ⁴ β")
     gen_lam = param.Number(default=1.0, bounds=(0.0, 10.0), doc="φ⁴ λ")
     gen_eta = param.Number(default=2.0, bounds=(0.0, 4.0), doc="Gaussian spectrum slope η")
     gen_seed = param.Integer(default=0, bounds=(0, None))
 
     # ---- model
-    family = param.Selector(default="phi4", objects=["gaussian", "phi4"], doc="feature family")
+    family = param.Selector(default="phi4", objects=wf.wcrg_families(), doc="feature family")
     J = param.Integer(default=2, bounds=(0, 4), doc="wavelet depth (0: single scale)")
     wavelet = param.Selector(default="db4", objects=list(wv.WAVELETS))
     method = param.Selector(default="score", objects=["score", "ml"],
                             doc="score matching (fast) or maximum likelihood (slow)")
-    radius = param.Integer(default=1, bounds=(1, 3), doc="coupling range")
-    potential = param.Selector(default="polynomial", objects=["polynomial", "windows"])
-    degree = param.Integer(default=4, bounds=(3, 8))
+    radius = param.Integer(default=_OPT["radius"], bounds=(1, 3), doc="coupling range")
+    potential = param.Selector(default=_OPT["potential"], objects=["polynomial", "windows"])
+    degree = param.Integer(default=_OPT["degree"], bounds=(3, 8))
+    n_windows = param.Integer(default=_OPT["n_windows"], bounds=(2, 200),
+                              doc="number of potential windows")
+    eps_rel = param.Number(default=_OPT["eps_rel"], bounds=(1e-3, 10.0),
+                           doc="smooth-modulus width relative to each scale's rms")
 
-    # ---- sampling
+    # ---- sampling the fitted model
     n_samples = param.Integer(default=16, bounds=(1, 256))
     steps = param.Integer(default=100, bounds=(10, 5000), doc="MALA steps per scale")
-    sampler = param.Selector(default="mala", objects=["mala", "ula", "synthesis"],
-                             doc="MALA/ULA from the fitted model, or scattering-spectra "
-                                 "microcanonical synthesis from the data (steps = L-BFGS "
-                                 "iterations)")
+    sample_method = param.Selector(default="mala", objects=["mala", "ula"],
+                                   doc="Langevin sampler of the fitted model")
     sample_seed = param.Integer(default=0, bounds=(0, None))
     allow_unbounded = param.Boolean(default=False, doc="sample even an energy the fit found "
                                     "unbounded below (experiments; runaways are still stopped)")
+    # ---- scattering synthesis from the data (no model)
+    synthesis_iterations = param.Integer(default=100, bounds=(10, 5000),
+                                         doc="L-BFGS iterations of the scattering synthesis")
 
     # ---- results (set on the event loop by poll())
     model = param.Parameter(default=None, doc="the fitted WCRGModel")
     fit_rows = param.List(default=[], doc="per-scale fit summary rows")
+    learned = param.Dict(default=None, allow_None=True,
+                         doc="learned potentials and coupling kernels of the fitted model")
     rgflow = param.Dict(default=None, allow_None=True)
     samples = param.Array(default=None, doc="(n, L, L) float32 samples")
     sample_meta = param.Dict(default={})
@@ -85,8 +88,9 @@ class Session(param.Parameterized):
     status = param.String(default="")
 
     def __init__(self, data: FieldData | None = None, folder: Path = ASSETS_DIR, **params):
+        if "family" in params:  # an alias (e.g. a renamed family's old name) names its family
+            params["family"] = wf.resolve_family(params["family"])
         super().__init__(**params)
-        self.param.family.objects = available_families()
         self.data = data if data is not None else FieldData(folder=folder)
         self.jobs = {name: Job(name) for name in ("generate", "fit", "sample", "compare")}
         self.finished_jobs: list[str] = []
@@ -107,8 +111,8 @@ class Session(param.Parameterized):
             generator = self.data.meta.get("generator")
             if self.J > jmax or generator in DEEPEST_DEPTH_GENERATORS:
                 self.J = default_depth(L, generator)
-        self.param.update(model=None, fit_rows=[], rgflow=None, samples=None, sample_meta={},
-                          live=None, compare_report=None)
+        self.param.update(model=None, fit_rows=[], learned=None, rgflow=None, samples=None,
+                          sample_meta={}, live=None, compare_report=None)
 
     def upload(self, filename: str, content: bytes) -> bool:
         """Validate and install an uploaded file; never unpickles. False (and ``message``) when
@@ -130,176 +134,93 @@ class Session(param.Parameterized):
         self.status = f"loaded {filename}: {fs.n} fields of {fs.fields.shape[-1]}²"
         return True
 
-    def start_generate(self) -> bool:
-        kind, L, N, seed = self.gen_kind, int(self.gen_size), int(self.gen_samples), self.gen_seed
+    def generator_params(self) -> tuple[int, int, dict]:
+        """(size, number of fields, parameters) of the chosen generator as the app offers it
+        (turbulence: at least 32², at most 64 snapshots)."""
+        kind, L, N = self.gen_kind, int(self.gen_size), int(self.gen_samples)
         if kind == "phi4":
-            from explorer.core.fields.phi4 import iter_phi4
+            return L, N, {"beta": self.gen_beta, "lam": self.gen_lam}
+        if kind == "gaussian":
+            return L, N, {"spectrum": "powerlaw", "eta": self.gen_eta}
+        return max(L, 32), min(N, 64), {}
 
-            def make(stop):
-                return iter_phi4(size=L, n_samples=N, beta=self.gen_beta, lam=self.gen_lam,
-                                 seed=seed, stop=stop)
-        elif kind == "gaussian":
-            from explorer.core.fields.gaussian import iter_gaussian
-
-            def make(stop):
-                return iter_gaussian(size=L, n_samples=N, kind="powerlaw", eta=self.gen_eta,
-                                     seed=seed, stop=stop)
-        else:
-            from explorer.core.fields.turbulence import iter_turbulence
-
-            def make(stop):
-                return iter_turbulence(size=max(L, 32), n_snapshots=min(N, 64), seed=seed,
-                                       stop=stop)
-        return self._start("generate", make)
+    def start_generate(self) -> bool:
+        kind, seed = self.gen_kind, self.gen_seed
+        size, n, params = self.generator_params()
+        try:
+            wf.check_generate(kind, size, n, **params)
+        except ValueError as exc:
+            self.message = f"generate refused: {exc}"
+            return False
+        return self._start("generate", lambda stop: wf.iter_generate(kind, size, n, seed=seed,
+                                                                     stop=stop, **params))
 
     # ------------------------------------------------------------ model
     def family_options(self) -> dict:
-        opts: dict = {"radius": self.radius}
-        if self.family == "phi4":
-            opts["potential"] = self.potential
-            if self.potential == "polynomial":
-                opts["degree"] = self.degree
-            else:
-                opts["n_windows"] = 20
-        return opts
+        return wf.family_options(self.family, radius=self.radius, potential=self.potential,
+                                 degree=self.degree, n_windows=self.n_windows,
+                                 eps_rel=self.eps_rel)
 
     def start_fit(self) -> bool:
         if self.data.fields is None:
             self.message = "load data first"
             return False
-        x = np.asarray(self.data.fields, np.float64)
-        family, J, wavelet, method = self.family, self.J, self.wavelet, self.method
-        opts = self.family_options()
-        source = self.data.meta.get("generator", "data")
-
-        def make(stop):
-            model = WCRGModel(family, J, wavelet, **opts)
-            t0 = time.perf_counter()
-            result = None
-            for rep in model.iter_fit(x, method=method, stop=stop,
-                                      provenance={"data": source, "n_fields": len(x)}):
-                if rep.done:
-                    result = rep
-                    break
-                yield rep
-            if result is None or result.stopped:
-                yield Progress(0, 1, "fit", done=True, stopped=True)
-                return
-            flow = None
-            if family in ("phi4", "gaussian") and x.shape[-1] >= 8:  # RG flow needs a few steps
-                from explorer.core.rgflow import rg_flow
-
-                flow = rg_flow(x, family="phi4" if family == "phi4" else "gaussian")
-            yield Progress(1, 1, "done", done=True,
-                           result={"model": model, "rgflow": flow,
-                                   "seconds": time.perf_counter() - t0})
-        return self._start("fit", make)
-
-    @staticmethod
-    def fit_table(model: WCRGModel) -> list[dict]:
-        rows = []
-        for f in model.factors():
-            s = f.fit
-            rows.append({"scale": "coarse" if f.level == "depth0" else f"j={f.j}",
-                         "parameters": len(f.theta),
-                         "kappa_raw": s.get("kappa_H_raw"),
-                         "kappa_preconditioned": s.get("kappa_H_preconditioned"),
-                         "seconds": s.get("seconds"),
-                         "quadratic_base": s.get("quadratic_base"),
-                         "bounded": s.get("bounded"),
-                         "warnings": list(s.get("warnings") or []),
-                         "theta": dict(zip(f.names, map(float, f.theta)))})
-        return rows
+        x, meta = self.data.fields, dict(self.data.meta)
+        source = (meta.get("params") or {}).get("source") or self.data.asset \
+            or meta.get("generator", "data")
+        kwargs = dict(family=self.family, J=self.J, wavelet=self.wavelet, method=self.method,
+                      options=self.family_options(), data_meta=meta,
+                      provenance={"data": source}, rgflow=True)
+        return self._start("fit", lambda stop: wf.iter_fit(x, stop=stop, **kwargs))
 
     # ------------------------------------------------------------ sampling
     def start_sample(self) -> bool:
-        if self.sampler == "synthesis":
-            return self.start_synthesis()
+        """Sample the fitted model coarse to fine (MALA or ULA)."""
         if self.model is None:
             self.message = "fit a model first"
             return False
         model, n, steps = self.model, self.n_samples, self.steps
-        method, seed, allow = self.sampler, self.sample_seed, self.allow_unbounded
+        method, seed, allow = self.sample_method, self.sample_seed, self.allow_unbounded
         bad = unbounded_factors(model)
         if bad and not allow:
             self.message = ("sampling refused: the fitted energy is not bounded below at "
-                            + "; ".join(f"{name}: {why}" for name, why in bad)
+                            + "; ".join(f"{wf.scale_label(name)}: {why}" for name, why in bad)
                             + ". Refit with a larger depth J or another family (or tick "
                               "'allow unbounded' for an experiment).")
             return False
         self.live = None
-        return self._start("sample", lambda stop: model.iter_sample(
-            n, steps=steps, burn_in=steps, method=method, seed=seed, stop=stop, report_every=5,
-            allow_unbounded=allow))
+        return self._start("sample", lambda stop: wf.iter_sample(
+            model, n, steps=steps, method=method, seed=seed, allow_unbounded=allow, stop=stop))
 
     def start_synthesis(self) -> bool:
-        """Microcanonical synthesis: n_samples fields matching the scattering spectra of the
-        first (up to 4) data fields, from white noise (explorer.core.scattering)."""
-        try:
-            from explorer.core.scattering import iter_synthesize
-        except ImportError:
-            self.message = "scattering synthesis is not available"
-            return False
+        """Scattering synthesis: n_samples fields matching the scattering spectra of the first
+        (up to 4) data fields, from white noise; no model involved."""
         if self.data.fields is None:
             self.message = "load data first"
             return False
-        d = np.asarray(self.data.fields[: min(4, len(self.data.fields))], np.float64)
-        n, iterations, seed = self.n_samples, self.steps, self.sample_seed
+        from explorer.core.scattering import iter_synthesize
+
+        d = np.asarray(self.data.fields[:SYNTHESIS_FIELDS], np.float64)
+        n, iterations, seed = self.n_samples, self.synthesis_iterations, self.sample_seed
         self.live = None
         return self._start("sample", lambda stop: iter_synthesize(
             d, n_samples=n, iterations=iterations, seed=seed, stop=stop, report_every=2))
 
     # ------------------------------------------------------------ compare
+    def compare_inputs(self) -> dict:
+        """The arguments of :func:`~explorer.core.workflows.comparison_report` for the current
+        data and samples: the model only when the samples are its own."""
+        own = self.sample_meta.get("generator") == "wcrg-sample"
+        return {"data": self.data.fields, "samples": self.samples,
+                "model": self.model if own else None, "data_meta": dict(self.data.meta),
+                "sample_meta": dict(self.sample_meta)}
+
     def start_compare(self) -> bool:
         if self.samples is None:
             self.message = "sample the model first"
             return False
-        data = np.asarray(self.data.fields, np.float64)
-        samples = np.asarray(self.samples, np.float64)
-        synthesis = self.sample_meta.get("generator") == "scattering-synthesis"
-        model = None if synthesis else self.model
-        traces = list(self.jobs["sample"].infos)
-        beta = (self.data.meta.get("params") or {}).get("beta")
-        is_phi4 = self.data.meta.get("generator") == "phi4" and beta is not None
-
-        def make(stop):
-            yield Progress(0, 4, "distances")
-            J = model.J if model is not None and model.J else None
-            wavelet = model.wavelet if model is not None else "db4"
-            report = dg.compare(data, samples, J=J, wavelet=wavelet, couplings=True)
-            if "coupling" not in report and report["J"] >= 1:  # depth 0: the default depth
-                report["coupling"] = dg.coupling_report(data, samples, report["J"], wavelet)
-            report["scattering"] = scattering_comparison(data, samples)
-            yield Progress(1, 4, "Hessian spectra")
-            hists = {}
-            if model is None:  # samples from synthesis: no energy to differentiate
-                report["hessian_histograms"] = {}
-                report["mixing"] = {}
-                yield Progress(4, 4, "done", done=True, result=report)
-                return
-            pixel_model = model if model.J == 0 else None
-            if is_phi4:
-                hists["pixel (true φ⁴ energy)"] = dg.eigenvalue_histogram(
-                    dg.phi4_hessian_spectra(data[:HESSIAN_FIELDS], float(beta)))
-            else:
-                pixel_model = pixel_model or WCRGModel(model.family, 0, model.wavelet,
-                                                       **model.options).fit(data)
-            if pixel_model is not None:
-                hists["pixel (fitted)"] = dg.eigenvalue_histogram(
-                    dg.model_hessian_spectra(pixel_model, data[:HESSIAN_FIELDS])["coarse"])
-            if should_stop(stop):
-                yield Progress(1, 4, "stopped", done=True, stopped=True)
-                return
-            if model.J:
-                spectra = dg.model_hessian_spectra(model, data[:HESSIAN_FIELDS])
-                for k, v in spectra.items():
-                    if k != "coarse":
-                        hists[f"conditional {k}"] = dg.eigenvalue_histogram(v)
-            report["hessian_histograms"] = hists
-            yield Progress(2, 4, "mixing")
-            report["mixing"] = mixing_from_traces(traces)
-            yield Progress(4, 4, "done", done=True, result=report)
-        return self._start("compare", make)
+        inputs = self.compare_inputs()
+        return self._start("compare", lambda stop: wf.iter_comparison_report(stop=stop, **inputs))
 
     # ------------------------------------------------------------ jobs
     def _start(self, name: str, make) -> bool:
@@ -346,7 +267,9 @@ class Session(param.Parameterized):
         if name == "generate":
             self.data.set_fieldset(r)
         elif name == "fit":
-            self.param.update(model=r["model"], fit_rows=self.fit_table(r["model"]),
+            rep = r["report"]
+            self.param.update(model=r["model"], fit_rows=rep["rows"],
+                              learned={"potential": rep["potential"], "kernels": rep["kernels"]},
                               rgflow=r["rgflow"], samples=None, compare_report=None)
         elif name == "sample":
             self.param.update(samples=r.fields, sample_meta=r.meta, live=r.fields[0],
@@ -380,8 +303,6 @@ class Session(param.Parameterized):
     def export_samples(self) -> bytes:
         if self.samples is None:
             raise ValueError("no samples yet")
-        import tempfile
-
         with tempfile.TemporaryDirectory() as d:
             return save_fields(Path(d) / "samples.npz",
                                FieldSet(np.asarray(self.samples), dict(self.sample_meta))).read_bytes()
@@ -389,8 +310,6 @@ class Session(param.Parameterized):
     def export_model(self) -> bytes:
         if self.model is None:
             raise ValueError("no fitted model yet")
-        import tempfile
-
         with tempfile.TemporaryDirectory() as d:
             return self.model.save(Path(d) / "model.npz").read_bytes()
 
@@ -411,86 +330,19 @@ class Session(param.Parameterized):
 
     def export_figures(self) -> bytes:
         """A zip of PNG figures of the current state (data, fit, samples, comparison)."""
-        from explorer.ui import export, plots
+        from explorer.ui import figures
 
-        export.ensure_backends()
-        figs = {"data_field": plots.field_image(self.data.current, title="data"),
-                "data_spectrum": plots.power_spectrum(self.data.fields)}
-        if self.model is not None:
-            rep = {"histograms": {}, "potential": potential_report(self.model, self.data.fields),
-                   "kernels": {}}
-            figs.update({k: v for k, v in export.diagnose_figures(rep).items()
-                         if k != "hessian_eigenvalues"})
+        figures.ensure_backends()
+        figs = {"data_field": figures.field_image(self.data.current, title="data"),
+                "data_spectrum": figures.power_spectrum(self.data.fields)}
+        if self.learned:
+            figs.update(figures.model_figures(self.learned))
         if self.samples is not None:
-            figs["sample_field"] = plots.field_image(self.samples[0], title="sample")
-            figs.update(export.compare_figures(self.data.fields, self.samples,
-                                               self.compare_report))
-        if self.compare_report and self.compare_report.get("hessian_histograms"):
-            figs["hessian_eigenvalues"] = plots.eigen_histograms(
-                self.compare_report["hessian_histograms"])
+            figs["sample_field"] = figures.field_image(self.samples[0], title="sample")
+            figs.update(figures.compare_figures(self.data.fields, self.samples,
+                                                self.compare_report))
         buf = io.BytesIO()
-        import tempfile
-
         with tempfile.TemporaryDirectory() as d, zipfile.ZipFile(buf, "w") as z:
-            for name in export.write_figures(figs, d):
+            for name in figures.write_figures(figs, d):
                 z.write(Path(d) / name, name)
         return buf.getvalue()
-
-
-def available_families() -> list[str]:
-    """The WCRG families in the menus: every registered one among :data:`MENU_FAMILIES` (the
-    scattering family registers itself when its module is importable)."""
-    try:
-        import explorer.core.scattering  # noqa: F401  (registers the family)
-    except ImportError:
-        pass
-    return [f for f in MENU_FAMILIES if f in FAMILIES]
-
-
-def potential_report(model: WCRGModel, fields) -> dict:
-    lim = float(np.abs(np.asarray(fields)).max())
-    grid = np.linspace(-lim, lim, 201)
-    return {"grid": grid.tolist(),
-            "V": {k: v.tolist() for k, v in dg.learned_potential(model, grid).items()}}
-
-
-def scattering_comparison(data: np.ndarray, samples: np.ndarray, max_fields: int = 16) -> dict | None:
-    """Reduced scattering spectra of data and samples side by side (None when the scattering
-    module is unavailable): per coefficient the data and sample means (modulus) and, per kind,
-    the mean relative difference |S_samples − S_data| / |S_data| over coefficients above 1e-3
-    of the kind's largest."""
-    try:
-        from explorer.core.scattering import scattering_statistics
-    except ImportError:
-        return None
-    a = scattering_statistics(data[:max_fields])
-    b = scattering_statistics(samples[:max_fields], J=a.params.get("J"), L=a.params.get("L", 4))
-    ma, mb = np.abs(a.mean()), np.abs(b.mean())
-    kinds = [t["kind"] for t in a.table]
-    per_kind = {}
-    for k in dict.fromkeys(kinds):
-        if k == "mean":  # the spatial mean is ~0 for these fields: a relative error means nothing
-            continue
-        idx = np.array([i for i, kk in enumerate(kinds) if kk == k])
-        ref = ma[idx]
-        keep = ref > 1e-3 * (ref.max() or 1.0)
-        if keep.any():
-            per_kind[k] = float(np.mean(np.abs(mb[idx][keep] - ref[keep]) / ref[keep]))
-    return {"names": a.names, "kinds": kinds, "data": ma.tolist(), "samples": mb.tolist(),
-            "relative_difference": per_kind, "params": a.params}
-
-
-def mixing_from_traces(infos: list[dict], max_lag: int = 200) -> dict:
-    """Autocorrelation of the mean energy along the production phase of each scale's sampler
-    (reports every few steps; lags in reports) and its τ_int (Sokal window)."""
-    by_stage: dict[str, list[float]] = {}
-    for i in infos:
-        if "mean_energy" in i and str(i.get("stage", "")).endswith("sampling"):
-            by_stage.setdefault(i["stage"], []).append(float(i["mean_energy"]))
-    out = {}
-    for stage, series in by_stage.items():
-        s = np.asarray(series)
-        if len(s) >= 8 and np.std(s) > 0:
-            out[stage] = {"acf": dg.autocorrelation_function(s, min(max_lag, len(s) - 1)).tolist(),
-                          **dg.mixing_summary(s)}
-    return out

@@ -9,7 +9,7 @@ from explorer.core.fields.gaussian import generate_gaussian
 from explorer.core.fields.phi4 import generate_phi4
 from explorer.core.io import save_fields
 from explorer.core.observables import radial_power_spectrum
-from explorer.ui import plots
+from explorer.ui import figures
 from explorer.ui.state import FieldData, available_assets
 
 hv.extension("bokeh")
@@ -27,20 +27,20 @@ def folder(tmp_path_factory):
 
 def test_field_image_is_float32_with_symmetric_limits_and_downsampled_when_large():
     x = np.random.default_rng(0).standard_normal((512, 512))
-    img = plots.field_image(x)
+    img = figures.field_image(x)
     assert isinstance(img, hv.Image)
     data = img.dimension_values(2, flat=False)
     assert data.shape == (256, 256) and data.dtype == np.float32
     lo, hi = img.opts.get().kwargs["clim"]
     assert lo == -hi
     with pytest.raises(ValueError, match="2-D"):
-        plots.field_image(np.zeros((2, 4, 4)))
+        figures.field_image(np.zeros((2, 4, 4)))
 
 
 def test_histogram_is_a_normalised_density_on_a_log_axis():
     x = np.random.default_rng(1).standard_normal((4, 32, 32))
     x[0, 0, 0] = 9.0  # leaves empty bins in the tail
-    h = plots.histogram(x, bins=40)
+    h = figures.histogram(x, bins=40)
     edges = h.interface.coords(h, h.kdims[0], edges=True)
     dens = h.dimension_values(1)
     assert np.isnan(dens).any()  # empty bins are not drawn
@@ -50,7 +50,7 @@ def test_histogram_is_a_normalised_density_on_a_log_axis():
 
 def test_power_spectrum_curve_carries_the_radial_spectrum():
     x = generate_gaussian(size=32, n_samples=4, seed=2).fields
-    c = plots.power_spectrum(x)
+    c = figures.power_spectrum(x)
     k, P = radial_power_spectrum(x)
     np.testing.assert_allclose(c.dimension_values(0), k)
     np.testing.assert_allclose(c.dimension_values(1), P)
@@ -59,7 +59,7 @@ def test_power_spectrum_curve_carries_the_radial_spectrum():
 
 def test_gallery_shares_one_colour_scale():
     x = np.random.default_rng(3).standard_normal((6, 16, 16))
-    g = plots.gallery(x, n=4)
+    g = figures.gallery(x, n=4)
     clims = {el.opts.get().kwargs["clim"] for el in g}
     assert len(g) == 4 and len(clims) == 1
 

@@ -44,10 +44,13 @@ def test_fit_sample_compare_and_exports(folder, tmp_path):
     assert s.live is not None
     assert s.start_compare() and s.wait("compare") == "done"
     r = s.compare_report
-    assert set(r["hessian_histograms"]) >= {"pixel (true φ⁴ energy)", "conditional j=1",
-                                            "conditional j=2"}
+    assert set(r["hessian"]["histograms"]) == {"pixel (true φ⁴ energy)", "coarse",
+                                               "conditional j=1", "conditional j=2"}
     assert len(r["coupling"]["labels"]) == 3 * r["J"]
-    assert r["mixing"], "no autocorrelation of the sampler traces"
+    assert r["mixing"]["unit"] == "gradient evaluations"
+    assert r["mixing"]["scales"], "no autocorrelation of the sampler traces"
+    assert r["reasons"] == {"coupling": None, "hessian": None, "mixing": None, "scattering": None}
+    assert s.learned["kernels"].keys() == {"coarse", "j=2", "j=1"}
     # exports load back
     (tmp_path / "s.npz").write_bytes(s.export_samples())
     assert load_fields(tmp_path / "s.npz").fields.shape == (4, 32, 32)
@@ -144,10 +147,13 @@ def test_dashboard_views_follow_the_session(folder):
     assert isinstance(d.model_view.potential.object, hv.Overlay)
     assert isinstance(d.model_view.flow.object, hv.Overlay)
     s.start_sample()
+    d.tick()
+    assert d.sampling_view.synthesis_button.disabled is s.jobs["sample"].running
     while s.jobs["sample"].running:
         threading.Event().wait(0.05)
         d.tick()
     d.tick()  # delivers the result and starts the comparison on its own
+    assert not d.sampling_view.synthesis_button.disabled
     assert d.sampling_view.live.object[:8] == b"\x89PNG\r\n\x1a\n"
     assert "update" in d.sampling_view.controls.text.object
     assert s.jobs["compare"].running or s.jobs["compare"].status == "done"
@@ -163,22 +169,23 @@ def test_dashboard_views_follow_the_session(folder):
     d.shutdown()
 
 
-def test_synthesis_as_a_sampler_and_scattering_statistics_in_compare(folder):
-    s = session(folder, sampler="synthesis", n_samples=2, steps=10)
+def test_synthesis_is_its_own_action_and_scattering_statistics_in_compare(folder):
+    s = session(folder, n_samples=2, synthesis_iterations=10)
+    assert s.param.sample_method.objects == ["mala", "ula"]   # samplers of a model only
     assert "scattering" in s.param.family.objects  # the family joins the menus
-    assert s.start_sample() and s.wait("sample") == "done"
+    assert not s.start_sample() and "fit a model first" in s.message
+    assert s.start_synthesis() and s.wait("sample") == "done"
     assert s.samples.shape == (2, 32, 32) and s.sample_meta["generator"] == "scattering-synthesis"
     assert s.start_compare() and s.wait("compare") == "done"
-    sc = s.compare_report["scattering"]
+    r = s.compare_report
+    sc = r["scattering"]
     assert len(sc["names"]) == len(sc["data"]) == len(sc["samples"]) > 10
     assert {"S1", "S2"} <= set(sc["relative_difference"])
-    assert s.compare_report["hessian_histograms"] == {}  # no energy behind a synthesis
-    assert isinstance(plots_scattering(sc), hv.Overlay)
-
-
-def plots_scattering(report):
-    from explorer.ui import plots
-    return plots.scattering_compare(report)
+    # no model behind a synthesis: only the true φ⁴ energy of the data has a Hessian
+    assert list(r["hessian"]["histograms"]) == ["pixel (true φ⁴ energy)"]
+    assert r["mixing"] is None and "synthesis" in r["reasons"]["mixing"]
+    from explorer.ui import figures
+    assert isinstance(figures.scattering_compare(sc), hv.Overlay)
 
 
 def test_unbounded_model_is_refused_in_place_and_the_page_stays_usable(folder):
@@ -201,3 +208,26 @@ def test_unbounded_model_is_refused_in_place_and_the_page_stays_usable(folder):
     assert s.start_fit() and s.wait("fit") == "done"
     assert s.start_sample() and s.wait("sample", timeout=120) == "done"
     assert s.samples.shape == (2, 32, 32) and np.isfinite(s.samples).all()
+
+
+def test_every_family_fits_and_shows_its_kernels_without_computing_them(folder, monkeypatch):
+    """The model view draws what the fit job computed (explorer.core.workflows.model_report):
+    kernels of the finest factor whatever the family, a placeholder when it has no couplings."""
+    import explorer.core.diagnostics as dg
+    from explorer.core import workflows
+
+    hv.extension("bokeh")
+    d = Dashboard(session=session(folder, J=1))
+    s = d.session
+    for family in workflows.wcrg_families():
+        s.family = family
+        assert s.start_fit() and s.wait("fit") == "done", s.message
+        assert set(s.learned["kernels"]) <= {"coarse", "j=1"} and "j=1" in s.learned["kernels"]
+        monkeypatch.setattr(dg, "quadratic_kernels", lambda f: pytest.fail("drawn, not computed"))
+        d.model_view._on_model()
+        monkeypatch.undo()
+        assert isinstance(d.model_view.kernels.object, hv.Image), family
+        assert f"{family}, J = 1" in d.model_view.kappa.object
+    s.learned = {**s.learned, "kernels": {}}       # a factor without coupling features
+    assert "no quadratic couplings at j=1" in d.model_view.kernels.object.opts.get().kwargs["title"]
+    d.shutdown()

@@ -1,15 +1,16 @@
-"""Pure plotting functions: arrays in, HoloViews elements out (no Panel, no state).
-
-Styling goes through :func:`_style`: options every backend understands (title, log axes, colour
-map and limits, labels) are applied to every loaded plotting backend, the Bokeh-only ones (hover
-tools, frame sizes) to Bokeh only. The page draws with Bokeh; :mod:`explorer.ui.export` loads the
-Matplotlib backend first and then calls the same functions to write PNG figures.
+"""Figures: arrays and reports in, HoloViews elements out; PNG files through HoloViews'
+Matplotlib backend. Imports HoloViews' core only (no Panel): a plotting backend is loaded on
+first use (:func:`ensure_backends`, else Bokeh when none is loaded). Options every backend
+understands go to every loaded backend, Bokeh-only ones to Bokeh (:func:`_style`).
 """
 
 from __future__ import annotations
 
+import re
+import threading
+from pathlib import Path
+
 import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (options need a loaded backend; the page uses Bokeh)
 import numpy as np
 
 from explorer.core.observables import radial_power_spectrum
@@ -23,6 +24,8 @@ DATA_COLOR, SAMPLE_COLOR = "#1f77b4", "#d62728"
 def _style(el, mpl: dict | None = None, **options):
     """Apply ``options`` to ``el``: the common ones for every loaded backend, the rest for Bokeh;
     ``mpl``: extra options for the Matplotlib backend only."""
+    if not hv.Store.renderers:  # nothing loaded yet: HoloViews' default backend
+        import holoviews.plotting.bokeh  # noqa: F401
     common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}
     bokeh_only = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
     for backend in hv.Store.renderers:
@@ -130,9 +133,9 @@ def eigen_histograms(histograms: dict[str, dict], title: str = "Hessian eigenval
         edges = np.asarray(h["edges"], np.float64)
         dens = np.asarray(h["density"], np.float64)
         label = f"{name}: {_share(h['summary'])}"
-        curves.append(hv.Histogram((edges, dens), kdims=["eigenvalue"], vdims=["density"],
-                                   label=label).opts(alpha=0.45))
-    vline = hv.VLine(0.0).opts(color="black", line_dash="dashed")
+        curves.append(_style(hv.Histogram((edges, dens), kdims=["eigenvalue"], vdims=["density"],
+                                          label=label), alpha=0.45))
+    vline = _style(hv.VLine(0.0), color="black", line_dash="dashed", mpl={"linestyle": "--"})
     return _style(hv.Overlay(curves + [vline]), title=title, legend_position="top_right")
 
 
@@ -149,15 +152,16 @@ def coupling_matrix(corr: np.ndarray, labels: list[str], title: str = "scale cou
 
 
 def autocorrelations(acfs: dict[str, np.ndarray], taus: dict[str, float] | None = None,
-                     xlabel: str = "lag") -> hv.Overlay:
-    """Autocorrelation functions ρ(t) of several observables/chains, with τ_int in the legend."""
+                     xlabel: str = "lag", lags: dict[str, np.ndarray] | None = None) -> hv.Overlay:
+    """Autocorrelation functions ρ(t) of several observables/chains, with τ_int in the legend;
+    ``lags``: the lag of every point per curve (default 0, 1, 2, ...)."""
     curves = []
     for name, rho in acfs.items():
         rho = np.asarray(rho, np.float64)
-        label = name if not taus or name not in taus else f"{name} (τ_int {taus[name]:.1f})"
-        curves.append(hv.Curve((np.arange(len(rho)), rho), kdims=[xlabel], vdims=["ρ"],
-                               label=label))
-    zero = hv.HLine(0.0).opts(color="gray")
+        t = np.arange(len(rho)) if not lags or name not in lags else np.asarray(lags[name])
+        label = name if not taus or name not in taus else f"{name} (τ_int {taus[name]:.3g})"
+        curves.append(hv.Curve((t, rho), kdims=[xlabel], vdims=["ρ"], label=label))
+    zero = _style(hv.HLine(0.0), color="gray")
     return _style(hv.Overlay(curves + [zero]), title="autocorrelation", xlabel=xlabel)
 
 
@@ -193,8 +197,8 @@ def rg_flow(flow: dict) -> hv.Overlay:
     scales = flow["scales"]
     names = list(scales[0]["theta"])
     j = [s["j"] for s in scales]
-    curves = [hv.Curve((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"], label=n)
-              .opts(tools=["hover"]) for n in names]
+    curves = [_style(hv.Curve((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"],
+                              label=n), tools=["hover"]) for n in names]
     curves += [hv.Scatter((j, [s["theta"][n] for s in scales]), kdims=["j"], vdims=["θ"],
                           label=n) for n in names]
     return _style(hv.Overlay(curves), title="RG flow of the couplings", xlabel="coarse-graining step j")
@@ -273,10 +277,10 @@ def scattering_compare(report: dict) -> hv.Overlay:
     title = "scattering spectra" + (": " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in rel.items()
                                                      if k in ("S1", "S2", "S3", "S4"))
                                     if rel else "")
-    pts = [hv.Scatter((i, np.where(d > 0, d, np.nan)), kdims=["coefficient"], vdims=["|S|"],
-                      label="data").opts(color=DATA_COLOR),
-           hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"], vdims=["|S|"],
-                      label="samples").opts(color=SAMPLE_COLOR)]
+    pts = [_style(hv.Scatter((i, np.where(d > 0, d, np.nan)), kdims=["coefficient"],
+                             vdims=["|S|"], label="data"), color=DATA_COLOR),
+           _style(hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"],
+                             vdims=["|S|"], label="samples"), color=SAMPLE_COLOR)]
     return _style(hv.Overlay(pts), title=title, logy=True, tools=["hover"])
 
 
@@ -298,3 +302,98 @@ def scale_kurtosis_compare(report: dict) -> hv.Overlay:
                 curves.append(dashed(_style(el, color=color), part == "details"))
     curves.append(dashed(_style(hv.HLine(3.0), color="#999999"), True))
     return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"])
+
+
+def mixing(section: dict) -> hv.Overlay:
+    """Autocorrelation of the sampler's mean energy per scale (a comparison report's ``mixing``
+    section), lags and τ_int in gradient evaluations."""
+    scales = section["scales"]
+    return autocorrelations({k: v["acf"] for k, v in scales.items()},
+                            {k: v["tau_int"] for k, v in scales.items()},
+                            xlabel=f"lag ({section['unit']})",
+                            lags={k: v["lag"] for k, v in scales.items()})
+
+
+# ---------------------------------------------------------------- PNG files
+_lock = threading.Lock()
+
+
+def ensure_backends(backends: tuple[str, ...] = ("bokeh", "matplotlib")) -> None:
+    """Load these HoloViews plotting backends (Matplotlib on Agg, no display), keeping Bokeh the
+    current one when loaded; call before building elements that will be saved as PNG."""
+    with _lock:
+        if "bokeh" in backends and "bokeh" not in hv.Store.renderers:
+            import holoviews.plotting.bokeh  # noqa: F401
+        if "matplotlib" in backends and "matplotlib" not in hv.Store.renderers:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import holoviews.plotting.mpl  # noqa: F401
+        hv.Store.set_current_backend("bokeh" if "bokeh" in hv.Store.renderers else "matplotlib")
+
+
+def save_png(obj, path: str | Path) -> Path:
+    """Write one HoloViews object as a PNG file through the Matplotlib backend."""
+    ensure_backends(("matplotlib",))
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        path = path.with_suffix(".png")
+    with _lock:  # matplotlib's pyplot state is process-global
+        hv.save(obj, str(path), fmt="png", backend="matplotlib")
+    return path
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
+
+
+def write_figures(figures: dict[str, object], directory: str | Path) -> list[str]:
+    """Save each ``{name: element}`` as ``DIR/name.png``; returns the file names written."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    return [save_png(el, d / f"{slug(name)}.png").name for name, el in figures.items()]
+
+
+# ---------------------------------------------------------------- figure sets of reports
+def compare_figures(data: np.ndarray, samples: np.ndarray, report: dict | None = None) -> dict:
+    """Data vs samples: spectra and histograms, and every section of a comparison report
+    (:func:`explorer.core.workflows.comparison_report`) that was computed: kurtosis per scale,
+    coupling matrices, Hessian eigenvalues, mixing, scattering spectra."""
+    r = report or {}
+    figs = {"spectra": spectra_compare(data, samples),
+            "histograms": histograms_compare(data, samples)}
+    if r.get("scale_kurtosis"):
+        figs["kurtosis_scales"] = scale_kurtosis_compare(r["scale_kurtosis"])
+    if r.get("coupling"):
+        for who in ("data", "samples"):
+            for kind in ("coefficients", "moduli"):
+                figs[f"coupling_{kind}_{who}"] = coupling_matrix(
+                    np.asarray(r["coupling"][who][kind]), r["coupling"]["labels"],
+                    title=f"{who}: scale coupling of {kind}")
+    if (r.get("hessian") or {}).get("histograms"):
+        figs["hessian_eigenvalues"] = eigen_histograms(r["hessian"]["histograms"])
+    if r.get("mixing"):
+        figs["mixing"] = mixing(r["mixing"])
+    if r.get("scattering"):
+        figs["scattering"] = scattering_compare(r["scattering"])
+    return figs
+
+
+def model_figures(report: dict) -> dict:
+    """Learned potentials (when any is non-zero) and coupling kernels per factor of a fitted
+    model (``potential`` and ``kernels`` of a model or diagnose report)."""
+    figs = {}
+    pot = report["potential"]
+    if any(np.any(np.asarray(v) != 0) for v in pot["V"].values()):
+        figs["potential"] = potentials(np.asarray(pot["grid"]),
+                                       {k: np.asarray(v) for k, v in pot["V"].items()})
+    for name, k in report["kernels"].items():
+        figs[f"kernels_{name}"] = kernel_mosaic({**k, "kernels": np.asarray(k["kernels"])},
+                                                title=f"kernels {name}")
+    return figs
+
+
+def diagnose_figures(report: dict) -> dict:
+    """Figures of :func:`explorer.core.diagnostics.diagnose`: eigenvalue histograms, learned
+    potentials, coupling kernels per factor."""
+    return {"hessian_eigenvalues": eigen_histograms(report["histograms"]), **model_figures(report)}
