@@ -19,7 +19,7 @@ import numpy as np
 from explorer.core import wavelets as wv
 from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from_spec, fit_range,
                                     make_features)
-from explorer.core.fields.base import FieldSet
+from explorer.core.fields.base import FieldSet, as_batch
 # the fit's checks are re-exported here, where callers found them before explorer.core.fit.policy
 from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_check,
                                fit_factor, fit_warnings, gaussian_start, quadratic_base_check)
@@ -232,11 +232,7 @@ class WCRGModel:
         """
         if method not in ("score", "ml"):
             raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
-        x = np.asarray(fields, dtype=np.float64)
-        if x.ndim == 2:
-            x = x[None]
-        if x.ndim != 3 or x.shape[1] != x.shape[2]:
-            raise ValueError(f"fit needs square fields (N, L, L), got shape {x.shape}")
+        x = as_batch(fields, "fit data")
         L = x.shape[-1]
         wv.check_size(L, self.J)
         t0 = time.perf_counter()
@@ -309,9 +305,7 @@ class WCRGModel:
         which are not fitted: the factors are reported separately.
         """
         self._check_fitted()
-        x = np.asarray(fields, dtype=np.float64)
-        if x.ndim == 2:
-            x = x[None]
+        x = as_batch(fields)
         if x.shape[-1] != self.stats["L"]:
             raise ValueError(f"the model was fitted on {self.stats['L']}x{self.stats['L']} fields, "
                              f"got {x.shape[-1]}x{x.shape[-1]}")

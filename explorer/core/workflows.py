@@ -20,7 +20,7 @@ import numpy as np
 from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
-from explorer.core.fields.base import FieldSet
+from explorer.core.fields.base import FieldSet, as_batch
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.support import DEFAULT_FLOOR
@@ -267,9 +267,7 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data) with
     its provenance; the final report carries ``{"model", "report" (:func:`model_report`),
     "rgflow" (the RG flow of the couplings when asked and the family has one), "seconds"}``."""
-    x = np.asarray(fields, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
+    x = as_batch(fields)
     meta = data_meta or {}
     if J is None:
         J = default_depth(x.shape[-1], meta.get("generator"))

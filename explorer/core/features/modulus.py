@@ -10,6 +10,7 @@ import numpy as np
 from explorer.core import wavelets as wv
 from explorer.core.features.base import Context, Features, FeatureSum, FitProtocol
 from explorer.core.features.couplings import QuadraticCouplings
+from explorer.core.fields.base import as_batch
 from explorer.core.features.potentials import LogBasis, ScalarPotential
 
 CH = wv.DETAIL_CHANNELS
@@ -334,9 +335,7 @@ def modulus_data_options(options: dict, level: str, fine: np.ndarray, wavelet: s
     eps_rel × rms of the next coarser details, eps_low = eps_rel × std of the low-pass."""
     opts = dict(options)
     rel = float(opts.get("eps_rel", DEFAULT_EPS_REL))
-    x = np.asarray(fine, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
+    x = as_batch(fine)
 
     def pos(v):
         return v if v > 0 else 1.0

@@ -36,7 +36,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from explorer.core.fields.base import FieldSet
+from explorer.core.fields.base import FieldSet, as_batch
 from explorer.core.observables import (
     binder_cumulant,
     integrated_autocorrelation_time,
@@ -460,9 +460,7 @@ def generate_phi4(*args, callback=None, stop=None, **kwargs) -> FieldSet | None:
 
 def phi4_observables(fields: np.ndarray, beta: float | None = None, lam: float = 1.0) -> dict:
     """<|m|>, <m^2>, Binder U (with blocked-jackknife errors), chi = L^2 <m^2>, energy per site."""
-    x = np.asarray(fields, dtype=np.float64)
-    if x.ndim == 2:
-        x = x[None]
+    x = as_batch(fields)
     L = x.shape[-1]
     m = x.mean(axis=(-2, -1))
     U, dU = jackknife(m, binder_cumulant)
