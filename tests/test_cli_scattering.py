@@ -50,7 +50,8 @@ def test_fit_family_scattering(small, tmp_path, capsys):
     assert main(["fit", str(small), "--family", "scattering", "--depth", "2", "--out", str(out),
                  "--quiet", "--json"]) == 0
     m = WCRGModel.load(out)
-    assert m.family == "scattering" and "|HL|" in m.conditionals[0].features.names
+    # "scattering" is the modulus family's former name: accepted, resolved to the family
+    assert m.family == "modulus" and "|HL|" in m.conditionals[0].features.names
     assert np.isfinite(m.coarse.theta).all()
 
 

@@ -155,7 +155,7 @@ def test_cli_and_app_offer_the_same_families_and_options(tmp_path):
                                       potential, "--out", "m.npz"])
             s.param.update(family=family, potential=potential)
             assert cli_family_options(args) == s.family_options(), (family, potential)
-    s.family = "scattering"
+    s.family = "modulus"        # the menus list each family once, by its name
     assert s.family_options()["eps_rel"] == wf.FAMILY_OPTION_DEFAULTS["eps_rel"]
     args = parser.parse_args(["fit", "d.npz", "--family", "scattering", "--out", "m.npz"])
     assert cli_family_options(args)["eps_rel"] == s.family_options()["eps_rel"]
@@ -166,9 +166,10 @@ def test_an_alias_of_a_family_is_accepted_everywhere_and_listed_once(tmp_path):
     try:
         assert "modulus_alias_for_test" not in wf.wcrg_families()
         assert "modulus_alias_for_test" in wf.family_choices()
-        assert wf.resolve_family("modulus_alias_for_test") == "scattering"
+        assert wf.resolve_family("modulus_alias_for_test") == "modulus"
+        assert wf.resolve_family("scattering") == "modulus"     # the family's former name
         s = Session(data=FieldData(folder=tmp_path), family="modulus_alias_for_test")
-        assert s.family == "scattering" and "eps_rel" in s.family_options()
+        assert s.family == "modulus" and "eps_rel" in s.family_options()
         args = build_parser().parse_args(["fit", "d.npz", "--family", "modulus_alias_for_test",
                                           "--out", "m.npz"])
         assert cli_family_options(args) == s.family_options()

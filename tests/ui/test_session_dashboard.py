@@ -172,7 +172,7 @@ def test_dashboard_views_follow_the_session(folder):
 def test_synthesis_is_its_own_action_and_scattering_statistics_in_compare(folder):
     s = session(folder, n_samples=2, synthesis_iterations=10)
     assert s.param.sample_method.objects == ["mala", "ula"]   # samplers of a model only
-    assert "scattering" in s.param.family.objects  # the family joins the menus
+    assert "modulus" in s.param.family.objects  # the WCRG modulus family joins the menus
     assert not s.start_sample() and "fit a model first" in s.message
     assert s.start_synthesis() and s.wait("sample") == "done"
     assert s.samples.shape == (2, 32, 32) and s.sample_meta["generator"] == "scattering-synthesis"
