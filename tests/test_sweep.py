@@ -303,6 +303,13 @@ def test_curves_per_size_for_data_and_model(reference):
     assert c["settings"][16]["J"] == 1
     crossing = binder_crossings(c)
     assert len(crossing) == 1 and crossing[0]["sizes"] == [8, 16]
+    assert len(crossing[0]["difference"]) == len(crossing[0]["difference_err"]) == 2
+    # a synthetic pair of curves crossing at 0.65: found, interpolated and significant
+    fake = {"sizes": [16, 32], "binder": {
+        16: {"beta": [0.6, 0.7], "data": [0.5, 0.6], "data_err": [0.01, 0.01]},
+        32: {"beta": [0.6, 0.7], "data": [0.4, 0.7], "data_err": [0.01, 0.01]}}}
+    (x,) = binder_crossings(fake)
+    assert x["beta"] == pytest.approx(0.65) and x["crossings"][0]["significance"] > 5
     assert curves(reference["out"])["binder"][8]["data"] == c["binder"][8]["data"]
 
 

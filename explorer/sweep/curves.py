@@ -79,29 +79,34 @@ def curves(table, where: dict | None = None) -> dict:
 
 
 def binder_crossings(c: dict, source: str = "data", observable: str = "binder") -> list[dict]:
-    """Where U_L(beta) of successive sizes cross: for each pair (L1 < L2) the beta at which
-    U_L2 - U_L1 changes sign, linearly interpolated between grid betas (None when it does not
-    change sign on the common betas), with the bracketing betas and the difference at each
-    common beta. ``source``: "data" or "model"."""
+    """Where U_L(beta) of successive sizes cross, for each pair (L1 < L2) of ``c["sizes"]``.
+
+    On the betas both curves have, d(beta) = U_L2 - U_L1 with its error (errors added in
+    quadrature). Every sign change of d is a crossing, linearly interpolated between its two
+    bracketing betas, with its ``significance``: the smaller of |d| / error at those two betas (a
+    crossing between differences within their errors is noise). ``beta`` is the most significant
+    crossing (None when d never changes sign). ``source``: "data" or "model"."""
     sizes = c["sizes"]
     out = []
     for L1, L2 in zip(sizes, sizes[1:]):
         a, b = c[observable][L1], c[observable][L2]
         common = sorted(set(a["beta"]) & set(b["beta"]))
-        ua = dict(zip(a["beta"], a[source]))
-        ub = dict(zip(b["beta"], b[source]))
-        diff = [ub[x] - ua[x] for x in common]
-        cross, bracket = None, None
+        va, ea = dict(zip(a["beta"], a[source])), dict(zip(a["beta"], a[f"{source}_err"]))
+        vb, eb = dict(zip(b["beta"], b[source])), dict(zip(b["beta"], b[f"{source}_err"]))
+        diff = [vb[x] - va[x] for x in common]
+        err = [float(np.hypot(ea[x], eb[x])) for x in common]
+        crossings = []
         for i in range(len(common) - 1):
             d0, d1 = diff[i], diff[i + 1]
-            if d0 == 0.0:
-                cross, bracket = common[i], [common[i], common[i]]
-                break
-            if d0 * d1 < 0:
-                t = d0 / (d0 - d1)
-                cross = common[i] + t * (common[i + 1] - common[i])
-                bracket = [common[i], common[i + 1]]
-                break
-        out.append({"sizes": [L1, L2], "beta": cross, "bracket": bracket, "betas": common,
-                    "difference": diff})
+            if d0 * d1 > 0 or (d0 == 0 and i > 0):
+                continue
+            t = d0 / (d0 - d1) if d0 != d1 else 0.0
+            sig = min(abs(d0) / err[i] if err[i] else np.inf,
+                      abs(d1) / err[i + 1] if err[i + 1] else np.inf)
+            crossings.append({"beta": common[i] + t * (common[i + 1] - common[i]),
+                              "bracket": [common[i], common[i + 1]], "significance": float(sig)})
+        best = max(crossings, key=lambda x: x["significance"], default=None)
+        out.append({"sizes": [L1, L2], "beta": None if best is None else best["beta"],
+                    "crossings": crossings, "betas": common, "difference": diff,
+                    "difference_err": err})
     return out
