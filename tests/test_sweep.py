@@ -192,14 +192,15 @@ def test_killed_client_leaves_a_valid_table_and_a_rerun_completes_it(reference, 
 # ------------------------------------------------------------------ (c) a killed worker
 @pytest.mark.filterwarnings("ignore:Port .* is already in use")
 def test_killed_worker_the_table_still_ends_complete_and_identical(reference, tmp_path):
-    from dask.distributed import Client, LocalCluster
+    """On the local cluster that explorer.sweep starts (dask_client): one worker process is
+    killed while it runs a point; its nanny restarts it, the point runs again, the table ends
+    complete and identical. The workers, restarted one included, run without Dask's malloc trim
+    setting (cluster.WORKER_CONFIG)."""
+    from explorer.sweep.cluster import dask_client
 
-    c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                     host="127.0.0.1", silence_logs=logging.CRITICAL)
-    client = Client(c)
     killed = []
-    try:
-        for rep in iter_sweep(SMALL, tmp_path, scheduler=c.scheduler_address):
+    with dask_client(None, 2) as client:
+        for rep in iter_sweep(SMALL, tmp_path, scheduler=client.scheduler.address):
             if killed or rep.done or "submitted" not in rep.info.get("last", ""):
                 continue
             deadline = time.monotonic() + 60
@@ -217,9 +218,10 @@ def test_killed_worker_the_table_still_ends_complete_and_identical(reference, tm
         rows = read_table(tmp_path / "results.csv")
         assert same_results(rows, rows_for(reference["rows"], SMALL)) == []
         assert all(r["status"] == "ok" for r in rows)
-    finally:
-        client.close()
-        c.close()
+        client.wait_for_workers(2, timeout=60)
+        trim = client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_")
+        assert len(trim) == 2 and set(trim.values()) == {None}
+        assert pid not in client.run(os.getpid).values()
 
 
 # ------------------------------------------------------------------ (d) a separate scheduler
@@ -230,6 +232,9 @@ def _dask(*args) -> list[str]:
 
 def test_separately_started_scheduler_and_worker(reference, tmp_path):
     f = tmp_path / "scheduler.json"
+    (tmp_path / "dask-config").mkdir()
+    (tmp_path / "dask-config" / "explorer.yaml").write_text(  # the README's worker config
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n")
     log = open(tmp_path / "dask.log", "w")
     procs = []
     try:
@@ -243,7 +248,8 @@ def test_separately_started_scheduler_and_worker(reference, tmp_path):
         procs.append(subprocess.Popen(
             _dask("worker", "--scheduler-file", str(f), "--nworkers", "1", "--nthreads", "1",
                   "--no-dashboard", "--host", "127.0.0.1"),
-            env=ENV, stdout=log, stderr=subprocess.STDOUT))
+            env={**ENV, "DASK_CONFIG": str(tmp_path / "dask-config")}, stdout=log,
+            stderr=subprocess.STDOUT))
         address = json.loads(f.read_text())["address"]
         points = SMALL
         summary = run_sweep(points, tmp_path / "out", scheduler=address)
@@ -252,6 +258,10 @@ def test_separately_started_scheduler_and_worker(reference, tmp_path):
         assert same_results(rows, rows_for(reference["rows"], points)) == []
         # the scheduler file works as well as the address; nothing left to compute
         assert run_sweep(points, tmp_path / "out", scheduler=str(f))["computed"] == 0
+        from dask.distributed import Client
+
+        with Client(address, timeout=30) as client:
+            assert list(client.run(os.getenv, "MALLOC_TRIM_THRESHOLD_").values()) == [None]
     finally:
         for p in reversed(procs):
             p.terminate()
