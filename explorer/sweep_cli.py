@@ -69,6 +69,12 @@ class _Printer:
 
 
 # ------------------------------------------------------------------ parsers
+def _family_choices() -> list[str]:
+    from explorer.core.workflows import family_choices
+
+    return family_choices()
+
+
 def add_parsers(subparsers) -> None:
     """Add the ``sweep`` and ``ensemble`` commands to an ``add_subparsers()`` object."""
     s = subparsers.add_parser(
@@ -85,7 +91,7 @@ def add_parsers(subparsers) -> None:
                    help="gaussian spectral slopes eta (default 2)")
     s.add_argument("--drag", type=float, nargs="+", default=None,
                    help="turbulence drags alpha (default 0.1)")
-    s.add_argument("--family", nargs="+", choices=["gaussian", "phi4", "scattering"],
+    s.add_argument("--family", nargs="+", choices=_family_choices(),
                    default=None, help="model families (default: phi4 for phi4 data, "
                                       "gaussian otherwise)")
     s.add_argument("--depth", type=int, nargs="+", default=None,
@@ -224,7 +230,8 @@ def cmd_ensemble(args, argv) -> dict:
             raise ValueError(f"{flag} is not supported with --store (ensembles)")
     out = _check_folder(store, "--store")
     _check_cluster(args)
-    chunk = getattr(args, "chunk", None) or DEFAULT_CHUNK
+    chunk = getattr(args, "chunk", None)
+    chunk = DEFAULT_CHUNK if chunk is None else chunk
     chains = getattr(args, "chains", None)
     kind = getattr(args, "kind", "phi4")
     check_ensemble(kind, args.size, args.samples, chunk, args.beta, args.lam, args.seed, chains)

@@ -291,3 +291,28 @@ def test_local_only_phi4_near_criticality_is_flagged_or_refused(tmp_path, capsys
     assert main(args + ["--require-equilibrium", "--out", str(strict), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and not strict.exists()
+
+
+def test_sweep_and_ensemble_are_explorer_commands(tmp_path, capsys):
+    """The issue's command line contract through `explorer` itself: a 2 x 2 sweep writes
+    results.csv with the promised columns, and `generate phi4 --store DIR` writes a chunked
+    ensemble whose observables are printed."""
+    import csv
+
+    out = tmp_path / "sweep"
+    assert main(["sweep", "phi4", "--beta", "0.5", "0.68", "--size", "8", "16", "--samples", "16",
+                 "--family", "phi4", "--depth", "1", "--steps", "20", "--workers", "2",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "4 ok, 0 failed of 4 points" in capsys.readouterr().out
+    with open(out / "results.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4
+    assert {"beta", "size", "binder_data", "binder_samples", "seconds", "status"} <= set(rows[0])
+    assert {(float(r["beta"]), int(r["size"])) for r in rows} == {(0.5, 8), (0.5, 16), (0.68, 8),
+                                                                 (0.68, 16)}
+    assert all(r["status"] == "ok" and np.isfinite(float(r["binder_data"])) for r in rows)
+    store = tmp_path / "ens"
+    assert main(["generate", "phi4", "--size", "16", "--samples", "64", "--chunk", "32",
+                 "--workers", "2", "--store", str(store), "--quiet"]) == 0
+    assert "64 fields in 2 chunks" in capsys.readouterr().out
+    assert len(list(store.glob("chunk_*.npz"))) == 2

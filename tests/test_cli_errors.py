@@ -60,6 +60,15 @@ D, M = "{d}/data.npz", "{d}/model.npz"
 
 # (argv with {d} = the inputs' folder, a fragment the message must contain)
 BAD = [
+    # sweep, ensemble, generate phi4 --store (checked before any cluster starts)
+    (["sweep", "phi4", "--size", "12", "--out", "sw"], "power of two"),
+    (["sweep", "phi4", "--beta", "-1", "--out", "sw"], ">= 0"),
+    (["sweep", "phi4", "--samples", "0", "--out", "sw"], ">= 1"),
+    (["ensemble", "phi4", "--size", "12", "--store", "e"], "power of two"),
+    (["ensemble", "phi4", "--samples", "10", "--chunk", "0", "--store", "e"], "chunk"),
+    (["generate", "phi4", "--store", "e", "--out", "o.npz"], "not both"),
+    (["generate", "phi4", "--workers", "2", "--out", "o.npz"], "--store"),
+    (["generate", "phi4"], "--out FILE is required"),
     # generate phi4
     (["generate", "phi4", "--size", "12", "--out", "o.npz"], "power of two"),
     (["generate", "phi4", "--size", "512", "--out", "o.npz"], "8..256"),

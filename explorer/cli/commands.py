@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from explorer.sweep_cli import COMMANDS as SWEEP_COMMANDS
 from explorer.core import workflows as wf
 from explorer.core.budget import check_memory, format_bytes
 from explorer.core.io import atomic_path
@@ -41,6 +42,17 @@ def cmd_generate(args, argv: list[str]) -> dict:
     from explorer.core.io import save_fields
     from explorer.core.summary import field_summary
 
+    if getattr(args, "store", None):  # a chunked ensemble on Dask workers
+        from explorer.sweep_cli import cmd_ensemble
+
+        if args.out:
+            raise CLIError("give either --out FILE or --store DIR, not both")
+        return cmd_ensemble(args, argv)
+    for flag in ("chunk", "scheduler", "workers"):
+        if getattr(args, flag, None) is not None:
+            raise CLIError(f"--{flag} applies to an ensemble: add --store DIR")
+    if not args.out:
+        raise CLIError("--out FILE is required (or, for phi4, --store DIR for a chunked ensemble)")
     out = check_out(args.out)
     check_generate(args)
     t0 = time.perf_counter()
@@ -273,3 +285,4 @@ COMMANDS = {"generate": cmd_generate, "info": cmd_info, "assets": cmd_assets, "f
             "sample": cmd_sample, "energy": cmd_energy, "rgflow": cmd_rgflow,
             "compare": cmd_compare, "diagnose": cmd_diagnose, "scattering": cmd_scattering,
             "synthesize": cmd_synthesize}
+COMMANDS.update(SWEEP_COMMANDS)  # sweep, ensemble

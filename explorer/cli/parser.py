@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from explorer.sweep_cli import add_parsers as add_sweep_parsers
 from explorer.core import workflows as wf
 from explorer.core.support import DEFAULT_FLOOR as DEFAULT_SUPPORT_FLOOR
 from explorer.cli.validation import (Parser, float_where, int_in, nonnegative_float,
@@ -37,7 +38,7 @@ def _add_generate(sub) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--samples", type=positive_int, default=256, help="number of fields N")
     common.add_argument("--seed", type=int_in(0), default=0, help="random seed")
-    common.add_argument("--out", required=True, help="output .npz file")
+    common.add_argument("--out", help="output .npz file (required, except with phi4 --store)")
     common.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     common.add_argument("--quiet", action="store_true", help="no progress display")
 
@@ -53,6 +54,15 @@ def _add_generate(sub) -> None:
     p.add_argument("--lam", type=nonnegative_float, default=1.0, help="quartic coupling lambda (>= 0)")
     p.add_argument("--chains", type=positive_int, default=None,
                    help="parallel Markov chains (default min(N, 256))")
+    p.add_argument("--store", metavar="DIR", default=None,
+                   help="a large ensemble instead of one file: chains split over Dask workers "
+                        "(a local cluster, or --scheduler), chunks DIR/chunk_XXXX.npz written as "
+                        "they finish; a rerun completes an interrupted ensemble")
+    p.add_argument("--chunk", type=positive_int, default=None, help="with --store: fields per chunk")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --store: a running Dask scheduler (address or scheduler file)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="with --store: local cluster processes (default one per core)")
     p.add_argument("--local-only", action="store_true",
                    help="Metropolis moves only, no cluster updates (slow near beta_c)")
     p.add_argument("--require-equilibrium", action="store_true",
@@ -208,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
 
     _add_scattering(sub)
+    add_sweep_parsers(sub)
 
     a = sub.add_parser("assets", help="rebuild the default data in assets/")
     a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")

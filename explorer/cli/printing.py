@@ -75,6 +75,12 @@ def print_result(args, result: dict) -> None:
         print_sample(result)
     elif args.command in ("energy", "rgflow", "synthesize"):
         print(json.dumps(result, default=json_default)[:2000])
+    elif args.command in ("sweep", "ensemble") or getattr(args, "store", None):
+        from explorer.sweep_cli import print_result as print_sweep
+
+        if args.command == "generate":
+            args.command = "ensemble"
+        print_sweep(args, result)
     elif args.command == "scattering":
         print(f"{result['file']}: {result['count']} {result['reduction']} scattering coefficients "
               f"(J={result['params']['J']}, L={result['params']['L']}, {result['n_fields']} fields; "
