@@ -109,6 +109,9 @@ def add_parsers(subparsers) -> None:
     s.add_argument("--store-fields", action="store_true",
                    help="also write OUT/fields/<key>.npz (data and samples) for every point")
     s.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--plot", metavar="DIR",
+                   help="also write the figures (U(beta), <|m|>(beta), distances per L) as PNG "
+                        "into DIR")
     s.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     s.add_argument("--quiet", action="store_true", help="only failures on stderr")
 
@@ -180,6 +183,28 @@ def _point_bytes(p: dict) -> int:
     return max(gen, 96 * (n + p["n_samples"]) * L2)
 
 
+def _plot_dir(path: str | None) -> Path | None:
+    """The validated ``--plot`` folder (None without the option); loads the PNG backend before
+    any work, as ``explorer compare --plot`` does."""
+    if not path:
+        return None
+    d = Path(path)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"--plot must name a folder, {path!r} is a file")
+    if not d.exists() and not d.parent.is_dir():
+        raise ValueError(f"--plot {path}: the folder {d.parent} does not exist")
+    from explorer.ui import figures
+
+    figures.ensure_backends(("matplotlib",))
+    return d
+
+
+def _write_figures(figs: dict, directory: Path) -> list[str]:
+    from explorer.cli.validation import write_figures  # removes partial output on failure
+
+    return write_figures(figs, directory)
+
+
 # ------------------------------------------------------------------ commands
 def cmd_sweep(args, argv) -> dict:
     from explorer.sweep.grid import KIND_PARAMETERS, make_grid
@@ -193,6 +218,7 @@ def cmd_sweep(args, argv) -> dict:
         if value is not None and name not in KIND_PARAMETERS[kind]:
             raise ValueError(f"{flags[name]} is not an option of {kind} sweeps")
     out = _check_folder(args.out, "--out")
+    figures_dir = _plot_dir(getattr(args, "plot", None))
     workers = _check_cluster(args)
     points = make_grid(kind, size=args.size, **{k: v for k, v in given.items() if v is not None},
                        family=args.family or [_KIND_FAMILY[kind]], J=args.depth,
@@ -214,8 +240,15 @@ def cmd_sweep(args, argv) -> dict:
     keys = {p["key"] for p in points}
     failed = [{"index": int(r["index"]), "message": r["message"]} for r in rows
               if r["key"] in keys and r["status"] == "failed"]
-    return {**summary, "command": "explorer " + shlex.join(argv), "columns": list(COLUMNS),
-            "failed_points": failed, "wall_seconds": time.perf_counter() - t0}
+    result = {**summary, "command": "explorer " + shlex.join(argv), "columns": list(COLUMNS),
+              "failed_points": failed, "wall_seconds": time.perf_counter() - t0}
+    if figures_dir is not None:
+        from explorer.ui.sweep_figures import sweep_figures
+
+        in_grid = [r for r in rows if r["key"] in keys]
+        result["figures"] = _write_figures(sweep_figures(in_grid), figures_dir)
+        result["figures_dir"] = str(figures_dir)
+    return result
 
 
 def cmd_ensemble(args, argv) -> dict:
@@ -256,6 +289,8 @@ def print_result(args, result: dict) -> None:
               f"already done) in {_duration(result['wall_seconds'])}")
         for f in result["failed_points"]:
             print(f"  point {f['index']}: {f['message']}")
+        if result.get("figures"):
+            print(f"figures in {result['figures_dir']}: " + ", ".join(result["figures"]))
     else:
         o = result.get("observables") or {}
         line = (f"{result['out_dir']}: {result['n_fields']} fields in {result['chunks']} chunks "
