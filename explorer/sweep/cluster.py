@@ -84,14 +84,16 @@ def check_workers(client) -> None:
 
 
 @contextmanager
-def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> Iterator:
+def dask_client(scheduler: str | None = None, n_workers: int | None = None,
+                dashboard: bool = False) -> Iterator:
     """Yield a ``dask.distributed.Client``.
 
     ``scheduler``: an address (``tcp://host:port``) or a scheduler file (JSON written by
     ``dask scheduler --scheduler-file F``) of a running cluster, left running afterwards. None:
     a ``LocalCluster`` of ``n_workers`` processes (default: one per core), one thread each, no
     dashboard, bound to 127.0.0.1, workers without Dask's malloc trim setting
-    (:data:`WORKER_CONFIG`), closed at the end.
+    (:data:`WORKER_CONFIG`), closed at the end. ``dashboard``: the local cluster also serves
+    Dask's dashboard on a free port of 127.0.0.1 (``client.dashboard_link``; the app uses it).
     """
     import dask
     from dask.distributed import Client, LocalCluster
@@ -113,7 +115,8 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
     with _without_dask_trim():
         with dask.config.set(WORKER_CONFIG):  # read by the nannies when they are made
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0" if dashboard else None,
+                                   host="127.0.0.1",
                                    silence_logs=logging.ERROR)
         try:
             client = Client(cluster)

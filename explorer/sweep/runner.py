@@ -36,9 +36,17 @@ def describe(point: dict) -> str:
             f"{point['method']} | seed {point['seed']}")
 
 
+def _dashboard_link(client) -> str | None:
+    try:
+        return client.dashboard_link
+    except Exception:  # noqa: BLE001 - a scheduler without an HTTP server: no link
+        return None
+
+
 def iter_sweep(points: Iterable[dict], out_dir, scheduler: str | None = None,
                n_workers: int | None = None, stop: threading.Event | None = None,
-               store_fields: bool = False, retries: int = RETRIES) -> Iterator[Progress]:
+               store_fields: bool = False, retries: int = RETRIES,
+               dashboard: bool = False) -> Iterator[Progress]:
     """Run ``points`` (from :func:`explorer.sweep.grid.make_grid`) on Dask; yields Progress.
 
     Reports: stage "sweep", ``step``/``total`` = points done (skipped included) / points;
@@ -47,6 +55,10 @@ def iter_sweep(points: Iterable[dict], out_dir, scheduler: str | None = None,
     submitted" once the cluster is up and the tasks are submitted). The final report
     (``done=True``, ``stopped`` when ``stop`` was set) carries a summary dict: out_dir, table,
     points, ok, failed, missing, computed, skipped, seconds.
+
+    ``dashboard``: the local cluster serves Dask's dashboard; the "points submitted" report then
+    carries its address in ``info["dashboard"]`` (always given for a running cluster's
+    ``scheduler``: its own dashboard, if it serves one).
 
     ``scheduler``: address or scheduler file of a running cluster (left running); None starts a
     LocalCluster of ``n_workers`` processes (default one per core, 1 thread each) and closes it.
@@ -87,11 +99,15 @@ def iter_sweep(points: Iterable[dict], out_dir, scheduler: str | None = None,
     stopped = False
     if todo and not should_stop(stop):
         by_key = {f"explorer-point-{p['key']}": p for p in todo}
-        with dask_client(scheduler, n_workers) as client:
+        with dask_client(scheduler, n_workers, dashboard=dashboard) as client:
             futures = [client.submit(run_point, p, fields_dir, key=k, retries=retries)
                        for k, p in by_key.items()]
+            link = _dashboard_link(client) if (dashboard or scheduler) else None
             try:
-                yield report(f"{len(futures)} points submitted")
+                first = report(f"{len(futures)} points submitted")
+                if link:
+                    first.info["dashboard"] = link
+                yield first
                 for fut in completed(futures, stop):
                     p = by_key[fut.key]
                     try:
