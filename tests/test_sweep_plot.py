@@ -38,7 +38,7 @@ def test_cli_sweep_plot_writes_the_figures(tmp_path, capsys):
     layout = sweep_figure(rows)
     assert isinstance(layout, hv.Layout) and len(layout) == 3
     assert len(sweep_figure(curves(rows))) == 2  # curves output carries no distances
-    scatter = [e for e in layout.Overlay.I if isinstance(e, hv.Scatter) and e.label == "data L=8"]
+    scatter = [e for e in layout[0] if isinstance(e, hv.Scatter) and e.label == "data L=8"]
     assert sorted(scatter[0].dimension_values(0)) == [0.5, 0.68]
 
 
@@ -64,3 +64,13 @@ def test_sweep_figure_of_an_empty_table_draws_empty_axes(table):
 
     t = curves([]) if table == "curves" else table
     assert isinstance(sweep_figure(t), hv.Layout)
+
+
+def test_sweep_figures_and_the_sweep_state_import_no_panel():
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport explorer.ui.sweep_figures, explorer.ui.sweep_state\n"
+            "assert 'panel' not in sys.modules, sorted(m for m in sys.modules if 'panel' in m)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

@@ -1,4 +1,5 @@
-"""The dashboard: Data, Model, Sampling, Compare and Export views over one :class:`Session`.
+"""The dashboard: Data, Model, Sampling, Compare and Export views over one :class:`Session`, and
+the Sweep view (:mod:`explorer.ui.sweep_view`, its own state).
 
 Each view is a ``pn.viewable.Viewer`` returning plain layouts (they display in a notebook too);
 ``explorer/app.py`` only puts the :class:`Dashboard` in a template. Long work runs in the
@@ -20,6 +21,7 @@ import param
 from explorer.ui import figures
 from explorer.ui.components import FieldBrowser
 from explorer.ui.session import Session
+from explorer.ui.sweep_view import SweepView
 
 figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
 
@@ -445,6 +447,7 @@ class Dashboard(pn.viewable.Viewer):
         self.sampling_view = SamplingView(session=s)
         self.compare_view = CompareView(session=s)
         self.export_view = ExportView(session=s)
+        self.sweep_view = SweepView()
         self.controls = {"generate": self.data_view.controls, "fit": self.model_view.controls,
                          "sample": self.sampling_view.controls,
                          "compare": self.compare_view.controls}
@@ -458,7 +461,7 @@ class Dashboard(pn.viewable.Viewer):
         # HoloViews stream updates / visibility patches and the live sampling view froze.)
         self.views = {"Data": self.data_view, "Model": self.model_view,
                       "Sampling": self.sampling_view, "Compare": self.compare_view,
-                      "Export": self.export_view}
+                      "Export": self.export_view, "Sweep": self.sweep_view}
         self.panels = {name: pn.Card(view, title=name, collapsed=False,
                                      css_classes=[f"view-{name.lower()}"],
                                      sizing_mode="stretch_width")
@@ -488,6 +491,7 @@ class Dashboard(pn.viewable.Viewer):
             if ("sample" in s.finished_jobs and s.jobs["sample"].status == "done"
                     and s.samples is not None):
                 s.start_compare()  # the comparison follows every finished sampling run
+            self.sweep_view.tick()
         finally:
             self._ticking = False
 
@@ -503,6 +507,7 @@ class Dashboard(pn.viewable.Viewer):
             self._callback.stop()
             self._callback = None
         self.session.shutdown()
+        self.sweep_view.state.shutdown()
 
     def __panel__(self):
         return pn.Column(self.alert, self.status, *self.panels.values(),
