@@ -462,7 +462,7 @@ class Dashboard(pn.viewable.Viewer):
         self.views = {"Data": self.data_view, "Model": self.model_view,
                       "Sampling": self.sampling_view, "Compare": self.compare_view,
                       "Export": self.export_view, "Sweep": self.sweep_view}
-        self.panels = {name: pn.Card(view, title=name, collapsed=False,
+        self.panels = {name: pn.Card(view, title=name, collapsed=name == "Sweep",  # opened on use
                                      css_classes=[f"view-{name.lower()}"],
                                      sizing_mode="stretch_width")
                        for name, view in self.views.items()}
