@@ -20,7 +20,7 @@ import numpy as np
 from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
-from explorer.core.fields.base import FieldSet, as_batch
+from explorer.core.fields.base import FieldSet, as_batch, check_number
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.support import DEFAULT_FLOOR
@@ -44,13 +44,6 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
-def _number(name: str, value, ok, rule: str) -> None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and ok(v)):
-        raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
 
 
 def check_generate(kind: str, size: int, n_samples: int, **params) -> dict:
@@ -69,8 +62,8 @@ def check_generate(kind: str, size: int, n_samples: int, **params) -> dict:
     if not (_is_int(n_samples) and n_samples >= 1):
         raise ValueError(f"the number of fields must be a whole number >= 1, got {n_samples!r}")
     if kind == "phi4":
-        _number("beta", p["beta"], lambda v: v >= 0, ">= 0")
-        _number("lambda", p["lam"], lambda v: v > 0, "> 0")
+        check_number("beta", p["beta"], lambda v: v >= 0, ">= 0")
+        check_number("lambda", p["lam"], lambda v: v > 0, "> 0")
         if p["n_chains"] is not None and not (_is_int(p["n_chains"]) and p["n_chains"] >= 1):
             raise ValueError(f"the number of chains must be a whole number >= 1, got "
                              f"{p['n_chains']!r}")
@@ -82,8 +75,8 @@ def check_generate(kind: str, size: int, n_samples: int, **params) -> dict:
         from explorer.core.fields.turbulence import check_solver_params
 
         check_solver_params(size, p["nu"], p["p"], p["alpha"], p["kf"], p["cfl"])
-        _number("the spin-up time", p["spinup"], lambda v: v >= 0, ">= 0")
-        _number("the snapshot interval", p["interval"], lambda v: v > 0, "> 0")
+        check_number("the spin-up time", p["spinup"], lambda v: v >= 0, ">= 0")
+        check_number("the snapshot interval", p["interval"], lambda v: v > 0, "> 0")
     return p
 
 

@@ -26,14 +26,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from explorer.core.fields.base import check_number
+
 KINDS = ("phi4", "gaussian", "turbulence")
-FAMILIES = ("gaussian", "phi4", "scattering")
+FAMILIES = ("gaussian", "phi4", "modulus", "scattering")  # scattering: the modulus family's former name
 METHODS = ("score", "ml")
 SAMPLERS = ("mala", "ula")
 
@@ -109,14 +110,6 @@ def _as_list(values, what: str) -> list:
     return out
 
 
-def _number(name: str, value, ok, rule: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and ok(v)):
-        raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
-    return v
 
 
 def _integer(name: str, value, lo: int, hi: int | None = None) -> int:
@@ -154,12 +147,12 @@ def check_point(point: dict) -> None:
         if not used and point[name] is not None:
             raise ValueError(f"{name} is not a parameter of {kind} fields")
     if kind == "phi4":
-        _number("beta", point["beta"], lambda v: v >= 0, ">= 0")
-        _number("lam", point["lam"], lambda v: v > 0, "> 0")
+        check_number("beta", point["beta"], lambda v: v >= 0, ">= 0")
+        check_number("lam", point["lam"], lambda v: v > 0, "> 0")
     elif kind == "gaussian":
-        _number("eta (the spectral slope)", point["eta"], lambda v: v >= 0, ">= 0")
+        check_number("eta (the spectral slope)", point["eta"], lambda v: v >= 0, ">= 0")
     else:
-        _number("drag", point["drag"], lambda v: v >= 0, ">= 0")
+        check_number("drag", point["drag"], lambda v: v >= 0, ">= 0")
     if point["family"] not in FAMILIES:
         raise ValueError(f"unknown model family {point['family']!r}; use one of "
                          f"{', '.join(FAMILIES)}")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,3 +49,15 @@ def as_batch(x, what: str = "fields") -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{what} contain NaN or inf")
     return x
+
+
+def check_number(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> float:
+    """``float(value)`` when it is a finite number satisfying ``ok``; otherwise a one-line
+    ValueError naming the parameter and the rule (e.g. ">= 0")."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (math.isfinite(v) and ok(v)):
+        raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
+    return v

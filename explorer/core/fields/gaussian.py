@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from explorer.core.budget import check_memory
-from explorer.core.fields.base import FieldSet
+from explorer.core.fields.base import FieldSet, check_number
 from explorer.core.progress import Progress, run, should_stop
 
 
@@ -112,12 +112,7 @@ def check_gaussian_params(size, n_samples, kind="powerlaw", eta=2.0, mass=0.0, b
             ("the spectral slope eta", eta, lambda v: v >= 0, ">= 0"),
             ("the mass", mass, lambda v: v >= 0, ">= 0"),
             ("beta", beta, lambda v: v > 0, "> 0")):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a number, got {value!r}") from None
-        if not (math.isfinite(v) and ok(v)):
-            raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
+        check_number(name, value, ok, rule)
 
 
 def gaussian_memory_bytes(size: int, n_samples: int, chunk: int = 64) -> int:

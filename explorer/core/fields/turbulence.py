@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from explorer.core.budget import check_memory
-from explorer.core.fields.base import FieldSet, as_batch
+from explorer.core.fields.base import FieldSet, as_batch, check_number
 from explorer.core.fields.turbulence_solver import (  # noqa: F401  the solver, re-exported
     HYPERVISCOUS_RATE, MAX_ORDER, MAX_SIZE, MIN_SIZE, SOLVER_BYTES_PER_PIXEL, TurbulenceDiverged,
-    TurbulenceSolver, _is_int, _number, check_solver_params, default_nu)
+    TurbulenceSolver, _is_int, check_solver_params, default_nu)
 from explorer.core.observables import increment_flatness, kurtosis, skewness, spectrum_slope
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.spectra import shell_average, shell_counts
@@ -74,8 +74,8 @@ def iter_turbulence(
     if not (_is_int(n_snapshots) and n_snapshots >= 0):
         raise ValueError(f"n_snapshots must be an integer >= 0, got {n_snapshots!r}")
     n_snapshots = int(n_snapshots)
-    _number("spinup", spinup, lambda v: v >= 0, ">= 0")
-    _number("interval", interval, lambda v: v > 0, "> 0")
+    check_number("spinup", spinup, lambda v: v >= 0, ">= 0")
+    check_number("interval", interval, lambda v: v > 0, "> 0")
     check_solver_params(size, nu, p, alpha, kf, cfl, forcing, dt_max, ic_amplitude)
     check_memory(turbulence_memory_bytes(size, n_snapshots), "the turbulence generator",
                  f"{n_snapshots} snapshots of {size}x{size}",

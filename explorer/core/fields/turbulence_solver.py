@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from explorer.core.fields.base import check_number
 
 #: Hyperviscous damping rate ν k_c^{2p} at the dealiasing cutoff k_c = N/3 (per time unit).
 HYPERVISCOUS_RATE = 10.0
@@ -45,13 +46,6 @@ def _is_int(x) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
-def _number(name: str, value: Any, ok: Callable[[float], bool], rule: str) -> None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not (math.isfinite(v) and ok(v)):
-        raise ValueError(f"{name} must be finite and {rule}, got {value!r}")
 
 
 def check_solver_params(size: Any = 128, nu: Any = None, p: Any = 4, alpha: Any = 0.1,
@@ -66,13 +60,13 @@ def check_solver_params(size: Any = 128, nu: Any = None, p: Any = 4, alpha: Any 
     if not (_is_int(kf) and 1 <= kf < size / 3):
         raise ValueError(f"kf must be an integer with 1 <= kf < size/3 = {size / 3:.4g} (the "
                          f"forcing must lie inside the dealiased band), got {kf!r}")
-    _number("cfl", cfl, lambda v: 0 < v <= 1.5, "in (0, 1.5]")
+    check_number("cfl", cfl, lambda v: 0 < v <= 1.5, "in (0, 1.5]")
     if nu is not None:
-        _number("nu", nu, lambda v: v >= 0, ">= 0")
-    _number("alpha", alpha, lambda v: v >= 0, ">= 0")
-    _number("forcing", forcing, lambda v: True, "")
-    _number("dt_max", dt_max, lambda v: v > 0, "> 0")
-    _number("ic_amplitude", ic_amplitude, lambda v: v >= 0, ">= 0")
+        check_number("nu", nu, lambda v: v >= 0, ">= 0")
+    check_number("alpha", alpha, lambda v: v >= 0, ">= 0")
+    check_number("forcing", forcing, lambda v: True, "")
+    check_number("dt_max", dt_max, lambda v: v > 0, "> 0")
+    check_number("ic_amplitude", ic_amplitude, lambda v: v >= 0, ">= 0")
 
 
 def default_nu(size: int, p: int = 4, rate: float = HYPERVISCOUS_RATE) -> float:
