@@ -25,7 +25,6 @@ from explorer.core.budget import check_memory, format_bytes
 
 #: fields per ensemble chunk when the caller gives none
 DEFAULT_CHUNK = 256
-_KIND_FAMILY = {"phi4": "phi4", "gaussian": "gaussian", "turbulence": "gaussian"}
 
 
 def _duration(seconds) -> str:
@@ -221,7 +220,7 @@ def cmd_sweep(args, argv) -> dict:
     figures_dir = _plot_dir(getattr(args, "plot", None))
     workers = _check_cluster(args)
     points = make_grid(kind, size=args.size, **{k: v for k, v in given.items() if v is not None},
-                       family=args.family or [_KIND_FAMILY[kind]], J=args.depth,
+                       family=args.family, J=args.depth,
                        method=args.method, seeds=args.seeds, n_samples=args.samples,
                        n_data=args.data, steps=args.steps, burn_in=args.burn_in,
                        sampler=args.sampler)

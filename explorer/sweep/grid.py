@@ -44,6 +44,9 @@ PARAMETERS = ("kind", "size", "beta", "lam", "eta", "drag", "family", "J", "meth
 
 FLOAT_PARAMETERS = ("beta", "lam", "eta", "drag")
 
+#: the model family of a kind's points when none is given
+DEFAULT_FAMILY = {"phi4": "phi4", "gaussian": "gaussian", "turbulence": "gaussian"}
+
 #: generator parameters that each kind uses (the others are None in its points)
 KIND_PARAMETERS = {"phi4": ("beta", "lam"), "gaussian": ("eta",), "turbulence": ("drag",)}
 
@@ -134,7 +137,7 @@ def _check_size(kind: str, size) -> int:
 
 def check_point(point: dict) -> None:
     """Raise ValueError (one line) for a parameter no run could use, before any work."""
-    from explorer.core.model import max_depth
+    from explorer.core.wavelets import max_levels
 
     kind = point["kind"]
     if kind not in KINDS:
@@ -160,11 +163,11 @@ def check_point(point: dict) -> None:
         raise ValueError(f"unknown fit method {point['method']!r}; use one of {', '.join(METHODS)}")
     if point["sampler"] not in SAMPLERS:
         raise ValueError(f"unknown sampler {point['sampler']!r}; use one of {', '.join(SAMPLERS)}")
-    jmax = max_depth(L)
+    jmax = max_levels(L)
     J = _integer("the depth J", point["J"], 0)
     if J > jmax:
         raise ValueError(f"depth J={J} is too deep for size {L}: at most {jmax} "
-                         f"(a coarse field of at least 4x4)")
+                         f"(2^J must divide the size)")
     _integer("n_samples (model samples)", point["n_samples"], 1)
     _integer("n_data (data fields)", point["n_data"], 2)
     _integer("steps", point["steps"], 1, 10_000_000)
@@ -173,15 +176,15 @@ def check_point(point: dict) -> None:
 
 
 def make_grid(kind: str = "phi4", size=(16,), beta=None, lam=None, eta=None, drag=None,
-              family=("phi4",), J=None, method=("score",), seeds=(0,), n_samples: int = 64,
+              family=None, J=None, method=("score",), seeds=(0,), n_samples: int = 64,
               n_data: int | None = None, steps: int = 200, burn_in: int | None = None,
               sampler: str = "mala") -> list[dict]:
     """The points of the grid, validated, in grid order: size (outermost), then beta / eta /
     drag, lam, family, J, method, seed (innermost).
 
     Scalars or sequences. Defaults for the kind's generator parameters: phi4 beta = 0.68,
-    lam = 1; gaussian eta = 2; turbulence drag = 0.1. ``J=None``: the app's default depth for the
-    size and kind (:func:`explorer.core.model.default_depth`). ``n_data`` (data fields, default
+    lam = 1; gaussian eta = 2; turbulence drag = 0.1. ``family``: phi4 for phi4 fields, gaussian
+    for the others. ``J=None``: the app's default depth for the size and kind (:func:`explorer.core.model.default_depth`). ``n_data`` (data fields, default
     ``n_samples``) and ``n_samples`` (model samples); ``steps`` and ``burn_in`` (default
     ``steps``) are the model sampler's steps per scale. Duplicate points are kept once.
     """
@@ -197,6 +200,7 @@ def make_grid(kind: str = "phi4", size=(16,), beta=None, lam=None, eta=None, dra
                 "turbulence": {"drag": 0.1}}[kind]
     axes = {name: _as_list(given[name] if given[name] is not None else defaults.get(name), name)
             for name in ("beta", "lam", "eta", "drag")}
+    family = DEFAULT_FAMILY[kind] if family is None else family
     n_data = n_samples if n_data is None else n_data
     burn_in = steps if burn_in is None else burn_in
     points, seen = [], set()

@@ -143,7 +143,9 @@ def run_point(point: dict, fields_dir: str | None = None) -> dict:
     Columns: the parameters, ``index`` and ``key``; ``status`` ("ok" / "failed") and ``message``;
     for phi4 ``binder_*``, ``absm_*``, ``chi_*`` of data and samples with ``*_err`` jackknife
     errors (None for other kinds); the distances of :func:`explorer.core.diagnostics.compare`;
-    ``equilibrated`` (phi4 data); timings ``seconds`` and ``seconds_<stage>``; ``worker``,
+    ``equilibrated`` (phi4 data); timings ``seconds`` and ``seconds_<stage>`` (wall) and
+    ``cpu_seconds`` (CPU time of the thread that ran the point: its cost on a shared machine,
+    where wall times also measure the others' load); ``worker``,
     ``finished_at``; the versions. With ``fields_dir`` the data and samples are written to
     ``fields_dir/<key>.npz`` (on the worker: a shared file system on a cluster).
     """
@@ -151,7 +153,7 @@ def run_point(point: dict, fields_dir: str | None = None) -> dict:
 
     row = base_row(point)
     row.update(worker=f"{socket.gethostname()}:{os.getpid()}", **versions())
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     data = samples = None
     stage = "generate"
     with threadpool_limits(limits=1):
@@ -186,5 +188,6 @@ def run_point(point: dict, fields_dir: str | None = None) -> dict:
         if fields_dir is not None and (data is not None or samples is not None):
             _store(fields_dir, point, data, samples)
     row["seconds"] = time.perf_counter() - t0
+    row["cpu_seconds"] = time.thread_time() - cpu0  # this thread's CPU: the point's own work
     row["finished_at"] = _now()
     return row

@@ -33,7 +33,7 @@ COLUMNS: tuple[str, ...] = (
     "std_ratio_max_dev", "binder_difference", "kurtosis_data", "kurtosis_samples",
     "equilibrated",
     "seconds", "seconds_generate", "seconds_fit", "seconds_sample", "seconds_compare",
-    "worker", "finished_at",
+    "cpu_seconds", "worker", "finished_at",
     "explorer_version", "numpy_version", "dask_version", "key",
 )
 
@@ -41,7 +41,7 @@ COLUMNS: tuple[str, ...] = (
 #: and when a point ran); every other column is reproducible and compared by
 #: :func:`same_results`
 VOLATILE_COLUMNS = ("seconds", "seconds_generate", "seconds_fit", "seconds_sample",
-                    "seconds_compare", "worker", "finished_at")
+                    "seconds_compare", "cpu_seconds", "worker", "finished_at")
 COMPARED_COLUMNS = tuple(c for c in COLUMNS if c not in VOLATILE_COLUMNS)
 
 #: columns holding numbers (parsed by :func:`typed`)
