@@ -58,7 +58,14 @@ def test_sampler_shapes_white_noise_exactly():
     x = g.sample_from_spectrum(P, 3, np.random.default_rng(5))
     w = rng.standard_normal((3, L, L))
     np.testing.assert_allclose(np.fft.fft2(x), np.sqrt(P) * np.fft.fft2(w), atol=1e-9)
-    assert np.abs(x.mean(axis=(1, 2))).max() < 1e-12 or P[0, 0] > 0
+    # the mean is the k = 0 mode: sqrt(P(0)) times the noise's mean, and exactly 0 without mass
+    assert P[0, 0] > 0
+    np.testing.assert_allclose(x.mean(axis=(1, 2)), np.sqrt(P[0, 0]) * w.mean(axis=(1, 2)),
+                               atol=1e-12)
+    P0 = g.power_law_spectrum(L, eta=2.0, mass=0.0)
+    assert P0[0, 0] == 0
+    x0 = g.sample_from_spectrum(P0, 3, np.random.default_rng(5))
+    assert np.abs(x0.mean(axis=(1, 2))).max() < 1e-12
 
 
 def test_free_field_spectrum_is_the_inverse_of_the_energy_hessian():
