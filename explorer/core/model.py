@@ -254,9 +254,10 @@ class WCRGModel:
                  min_sign_crossing: float = MIN_SIGN_CROSSING) -> Iterator[Progress]:
         """Fit every factor; yields one report per factor, the last one carrying ``self``.
 
-        ``ml_refine=j0`` (score matching only): every conditional with j >= j0 is refined by a
-        few maximum-likelihood steps from the score-matching theta
-        (:func:`explorer.core.fit.refine_maximum_likelihood`). The fit of each factor, its checks and warnings:
+        ``ml_refine=j0`` (score matching only): every conditional with j >= j0, and the coarse
+        factor of a model of depth J >= 1, is refined by a few maximum-likelihood steps from the
+        score-matching theta (:func:`explorer.core.fit.refine_maximum_likelihood`; its chains
+        start at the data, so a magnetised coarse field stays in its basin). The fit of each factor, its checks and warnings:
         :func:`explorer.core.fit.fit_factor`.
 
         ``min_sign_crossing`` (``phi4`` polynomial potential, score matching): a conditional whose
@@ -288,6 +289,7 @@ class WCRGModel:
                       "detail_std": [] if st is None else [float(s) for s in st.detail_std],
                       "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std()),
                       **_coarse_magnetisation(lows[-1]),
+                      "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],
                       "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
         total = self.J + 1
@@ -316,7 +318,8 @@ class WCRGModel:
             theta, summary = fit_factor(
                 feats, v, c, method=method, ridge=ridge, batch_size=batch_size,
                 ml_iterations=ml_iterations, ml_steps=ml_steps,
-                ml_refine=ml_refine is not None and level == "conditional" and j >= ml_refine,
+                ml_refine=ml_refine is not None and (level == "conditional" and j >= ml_refine
+                                                     or level == "depth0" and self.J >= 1),
                 ml_refine_iterations=ml_refine_iterations, seed=seed + j, stop=stop,
                 project=self._support_projector(level), fixed_zero=fixed)
             if crossing is not None:
@@ -375,7 +378,7 @@ class WCRGModel:
                     report_every: int = 10, coarse_boost: int = 16,
                     allow_unbounded: bool = False, coarse_start: str = "magnetised",
                     sign_flip: bool | None = None, temperatures: int = 1,
-                    t_max: float = 64.0) -> Iterator[Progress]:
+                    t_max: float = 64.0, size: int | None = None) -> Iterator[Progress]:
         """Coarse-to-fine sampling; the final report carries a FieldSet of n fields.
 
         ``steps`` and ``burn_in`` are per scale at the finest scale; a scale with 4^k times fewer
@@ -396,7 +399,27 @@ class WCRGModel:
         field in its basin and the flip gives the two signs the weights 1/2 exactly.
         ``temperatures`` > 1 adds replica exchange on a geometric ladder up to ``t_max``
         (:mod:`explorer.core.tempering`; docs/sampling.md, "Separated modes").
+
+        ``size``: the side of the fields to generate; None or the fitted side: as fitted; 2^k
+        times it: the size transfer of :func:`explorer.core.transfer.transferred` (conditionals
+        reused, k levels added from the coarsest conditional, the coarse factor rescaled), with
+        what was extrapolated recorded in the samples' ``meta["size_transfer"]``.
         """
+        if size is not None and int(size) != self.stats.get("L"):
+            self._check_fitted()
+            from explorer.core.transfer import transferred
+            big = transferred(self, int(size))
+            for rep in big.iter_sample(n, steps=steps, burn_in=burn_in, method=method, seed=seed,
+                                       stop=stop, report_every=report_every,
+                                       coarse_boost=coarse_boost,
+                                       allow_unbounded=allow_unbounded, coarse_start=coarse_start,
+                                       sign_flip=sign_flip, temperatures=temperatures,
+                                       t_max=t_max):
+                if rep.done and isinstance(rep.result, FieldSet):
+                    rep.result.meta["size_transfer"] = big.stats["size_transfer"]
+                    rep.result.meta["params"]["size"] = int(size)
+                yield rep
+            return
         self._check_fitted()
         if n < 1:
             raise ValueError(f"the number of samples must be at least 1, got {n}")

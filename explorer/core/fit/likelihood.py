@@ -78,8 +78,11 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         chains, h, _, _ = _advance_chains(features, theta, chains, cond, h, mala_steps, rng, it,
                                        "ML refinement")
         phi = features.phi(features.prepare(chains, cond)).reshape(copies, n, K)
-        dev = phi - phi.mean(axis=0, keepdims=True)
-        cov = np.einsum("anK,anL->KL", dev, dev) / (n * (copies - 1))
+        if cond is None:   # no condition: the covariance over all chains is the Fisher matrix
+            cov = np.cov(phi.reshape(copies * n, K), rowvar=False).reshape(K, K)
+        else:
+            dev = phi - phi.mean(axis=0, keepdims=True)
+            cov = np.einsum("anK,anL->KL", dev, dev) / (n * (copies - 1))
         sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
         z = (target - phi.mean(axis=(0, 1))) / sd
         mismatch = float(np.sqrt(np.mean(z[free] ** 2)))
