@@ -51,7 +51,8 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     far too short).  Jacobi-preconditioned, ``ridge`` on its unit diagonal; theta is the average
     of the last ``average`` fraction of the iterates (the moment estimates are noisy).
     ``fixed``: indices of parameters kept at their value in ``theta0`` (e.g. a potential held
-    at 0); the Newton steps move the others.
+    at 0); the Newton steps move the others. The features' ``nonnegative`` parameters (the
+    leading power, which keeps the energy bounded) are kept >= 0 after every step.
     """
     if copies < 2:
         raise ValueError("copies must be >= 2 (within-condition covariance)")
@@ -73,6 +74,7 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     theta = np.array(theta0, dtype=np.float64)
     free = np.ones(K, dtype=bool)
     free[list(fixed)] = False
+    nonneg = list(features.fit_protocol.nonnegative)
     iterates, h, mismatch = [], None, float("nan")
     for it in range(iterations):
         chains, h, _, _ = _advance_chains(features, theta, chains, cond, h, mala_steps, rng, it,
@@ -89,6 +91,7 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         cp = (cov / np.outer(sd, sd))[np.ix_(free, free)]
         theta[free] -= damping * np.linalg.solve(cp + ridge * np.eye(int(free.sum())),
                                                  z[free]) / sd[free]
+        theta[nonneg] = np.maximum(theta[nonneg], 0.0)   # the leading power stays >= 0
         iterates.append(theta.copy())
     theta = np.mean(iterates[int(iterations * (1.0 - average)):], axis=0)
     return theta, {"ml_refine_iterations": iterations, "ml_refine_start": start, "ml_refine_mala_steps": mala_steps,

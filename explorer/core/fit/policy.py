@@ -258,9 +258,17 @@ def fit_factor(features: Features, v: np.ndarray, c: np.ndarray | None = None, *
         elif features.fit_protocol.stage_base is not None:
             theta = definite_path(features, sm, ridge, v, c, summary)
         if ml_refine:
-            theta, extra = refine_maximum_likelihood(
+            refined, extra = refine_maximum_likelihood(
                 features, v, c, theta, iterations=ml_refine_iterations, seed=seed,
                 fixed=fixed_zero)
+            check = boundedness_check(features, refined, v, c, project=project)
+            if check is not None and check.get("bounded") is False:
+                # a refinement that leaves the energy unbounded (noisy moments of a nearly
+                # Gaussian factor can push the quartic to 0 and the couplings past definite)
+                # is not kept: the score-matching θ stays
+                extra["ml_refine_rejected"] = check.get("reason", "not bounded below")
+            else:
+                theta = refined
             summary.update(extra, theta_score=summary["theta"],
                            theta=dict(zip(features.names, map(float, theta))))
     else:
