@@ -8,8 +8,9 @@ sampled twice:
   every scale, coarse chains started from noise with MALA only (no sign flips);
 * ``fixed``: score matching with the maximum-likelihood refinement of the conditionals j >= 2
   (``ml_refine=2``), a conditional whose data never cross zero given their condition keeps its
-  potential at 0 (``min_sign_crossing``), coarse chains started magnetised with exact sign flips
-  (the current defaults of ``WCRGModel.sample``).
+  potential at 0 (``min_sign_crossing``), coarse chains started magnetised with exact sign flips,
+  replica exchange on the coarse factor when the data's coarse fields cross zero (the current
+  defaults of ``WCRGModel.sample``).
 
 Part ``transfer`` ("Size transfer and the fixed point"): the fixed model fitted at ``--size``,
 sampled at 2x and 4x the side (``WCRGModel.sample(n, size=...)``) and compared with cluster data
@@ -44,7 +45,7 @@ BETAS = (0.50, 0.60, 0.65, 0.68, 0.70, 0.72, 0.76, 0.85)
 BOUNDS = {"binder": 0.03, "abs_m_rel": 0.03, "spectrum": 0.1, "tv_sym": 0.05, "std": 0.05}
 J = 4
 PLAIN = dict(fit={"min_sign_crossing": 0.0},
-             sample={"coarse_start": "noise", "sign_flip": False})
+             sample={"coarse_start": "noise", "sign_flip": False, "temperatures": 1})
 FIXED = dict(fit={"ml_refine": 2}, sample={})
 
 

@@ -162,6 +162,8 @@ def _coarse_magnetisation(low: np.ndarray) -> dict:
     deviation: the magnetised start of the coarse chains."""
     m = low.mean(axis=(-2, -1))
     return {"coarse_m_rms": float(np.sqrt(np.mean(m * m))),
+            "coarse_sign_crossing": float(np.mean(np.sign(low) != np.sign(m)[:, None, None])),
+            "coarse_abs_m_quantiles": np.quantile(np.abs(m), np.linspace(0, 1, 33)).tolist(),
             "coarse_within_std": float(np.sqrt(np.mean((low - m[:, None, None]) ** 2)))}
 
 
@@ -377,7 +379,7 @@ class WCRGModel:
                     seed: int = 0, stop: threading.Event | None = None,
                     report_every: int = 10, coarse_boost: int = 16,
                     allow_unbounded: bool = False, coarse_start: str = "magnetised",
-                    sign_flip: bool | None = None, temperatures: int = 1,
+                    sign_flip: bool | None = None, temperatures: int | None = None,
                     t_max: float = 64.0, size: int | None = None) -> Iterator[Progress]:
         """Coarse-to-fine sampling; the final report carries a FieldSet of n fields.
 
@@ -398,7 +400,12 @@ class WCRGModel:
         even (``sign_flip`` None; False never, True requires it): MALA keeps a magnetised coarse
         field in its basin and the flip gives the two signs the weights 1/2 exactly.
         ``temperatures`` > 1 adds replica exchange on a geometric ladder up to ``t_max``
-        (:mod:`explorer.core.tempering`; docs/sampling.md, "Separated modes").
+        (:mod:`explorer.core.tempering`; docs/sampling.md, "Separated modes"); None (auto): 8
+        temperatures when the data's coarse fields cross zero (``stats["coarse_sign_crossing"]``
+        >= MIN_SIGN_CROSSING: the model has seen the barrier, its global law is trusted and
+        replica exchange samples it) for the ``phi4`` family, 1 otherwise (single-signed data:
+        the fitted factor is trusted in the basin of the data only, which MALA from the
+        magnetised start samples; other families: plain MALA + flips).
 
         ``size``: the side of the fields to generate; None or the fitted side: as fitted; 2^k
         times it: the size transfer of :func:`explorer.core.transfer.transferred` (conditionals
@@ -425,6 +432,9 @@ class WCRGModel:
             raise ValueError(f"the number of samples must be at least 1, got {n}")
         if coarse_start not in COARSE_STARTS:
             raise ValueError(f"coarse_start must be one of {COARSE_STARTS}, got {coarse_start!r}")
+        if temperatures is None:
+            crossing = self.stats.get("coarse_sign_crossing", 0.0)
+            temperatures = 8 if self.family == "phi4" and crossing >= MIN_SIGN_CROSSING else 1
         ladder = geometric_ladder(temperatures, t_max)
         bad = unbounded_factors(self)
         if bad and not allow_unbounded:
@@ -441,7 +451,10 @@ class WCRGModel:
         per_scale = []
         if coarse_start == "magnetised" and "coarse_m_rms" in self.stats:
             sign = rng.choice([-1.0, 1.0], size=(n, 1, 1))
-            x0 = (sign * self.stats["coarse_m_rms"]
+            q = self.stats.get("coarse_abs_m_quantiles")
+            m0 = (np.interp(rng.random((n, 1, 1)), np.linspace(0, 1, len(q)), q) if q
+                  else self.stats["coarse_m_rms"])
+            x0 = (sign * m0
                   + self.stats["coarse_within_std"] * rng.standard_normal((n, Lc, Lc)))
         else:
             x0 = (self.stats["coarse_mean"]

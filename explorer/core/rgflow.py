@@ -45,8 +45,9 @@ def feature_degree(name: str) -> int | None:
     """Homogeneity degree of a feature in the field: 2 for quadratic couplings ("nn", "nnn",
     "coupling..."), p for a power "phi^p" (or "phi^p/2"), None otherwise (windows, moduli)."""
     if name.startswith("phi^"):
-        digits = "".join(ch for ch in name[4:] if ch.isdigit())
-        return int(digits) if digits and name[4:].lstrip("0123456789") in ("", "/2") else None
+        rest = name[4:]
+        digits = rest[: len(rest) - len(rest.lstrip("0123456789"))]
+        return int(digits) if digits and rest[len(digits):] in ("", "/2") else None
     if name in ("nn", "nnn") or name.startswith("coupling"):
         return 2
     return None

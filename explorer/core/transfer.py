@@ -128,6 +128,8 @@ def transferred(model, size: int):
     for key in ("coarse_m_rms", "coarse_within_std"):
         if key in st:
             new.stats[key] = st[key] * s
+    if "coarse_abs_m_quantiles" in st:
+        new.stats["coarse_abs_m_quantiles"] = [q * s for q in st["coarse_abs_m_quantiles"]]
     new.provenance = {**model.provenance, "fitted_at": L}
     new.stats["size_transfer"] = {
         "fitted_size": L, "size": size, "levels_added": k, "depth": J2,
