@@ -27,14 +27,17 @@ from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_ch
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
-from explorer.core.tempering import geometric_ladder, iter_tempered
+from explorer.core.tempering import (MIN_SIGN_CROSSING, coarse_magnetisation, geometric_ladder,
+                                     iter_tempered, sign_crossing)
 from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
 
 __all__ = ["WCRGModel", "ScaleModel", "UnboundedModelError", "unbounded_factors", "factor_name",
            "DEEPEST_DEPTH_GENERATORS", "max_depth", "default_depth", "FORMAT", "VERSION",
            # re-exported from explorer.core.fit
            "DEFINITE_MARGIN", "DEGENERATE_KAPPA", "boundedness_check", "fit_factor", "fit_warnings",
-           "gaussian_start", "quadratic_base_check"]
+           "gaussian_start", "quadratic_base_check",
+           # from explorer.core.tempering
+           "MIN_SIGN_CROSSING", "sign_crossing"]
 
 FORMAT = "explorer-wcrg-model"
 VERSION = 1
@@ -149,30 +152,6 @@ def default_depth(L: int, generator: str | None = None) -> int:
     the ordered phase are not reliable deeper), within :func:`max_depth`."""
     jmax = max_depth(L)
     return jmax if generator in DEEPEST_DEPTH_GENERATORS else min(2, jmax)
-
-
-#: below this share of sign crossings a conditional's polynomial potential is held at 0
-#: (:meth:`WCRGModel.iter_fit`). Measured on 64² phi4 (J = 4): the score-matched double well ran
-#: away at crossings 0.0002-0.0016 (beta 0.76, j = 3, 4) and sampled within 2 % at 0.011 (j = 2)
-MIN_SIGN_CROSSING = 0.01
-
-
-def _coarse_magnetisation(low: np.ndarray) -> dict:
-    """RMS of the per-field mean of the coarse fields x_J and the within-field standard
-    deviation: the magnetised start of the coarse chains."""
-    m = low.mean(axis=(-2, -1))
-    return {"coarse_m_rms": float(np.sqrt(np.mean(m * m))),
-            "coarse_sign_crossing": float(np.mean(np.sign(low) != np.sign(m)[:, None, None])),
-            "coarse_abs_m_quantiles": np.quantile(np.abs(m), np.linspace(0, 1, 33)).tolist(),
-            "coarse_within_std": float(np.sqrt(np.mean((low - m[:, None, None]) ** 2)))}
-
-
-def sign_crossing(fine: np.ndarray, coarse: np.ndarray, wavelet: str = wv.DEFAULT_WAVELET) -> float:
-    """Share of the sites of the finer fields ``fine`` (x_{j-1}) whose sign differs from that of
-    their condition ``coarse`` (x_j) brought to the finer grid without details: how often the
-    data cross zero given the coarser field, i.e. visit the barrier of a double well there."""
-    up = wv.synthesis(coarse, np.zeros((len(coarse), 3) + coarse.shape[-2:]), wavelet)
-    return float(np.mean(np.sign(fine) != np.sign(up)))
 
 
 #: starts of the coarse chains of :meth:`WCRGModel.iter_sample`
@@ -293,7 +272,7 @@ class WCRGModel:
         self.stats = {"L": L, "n_fields": len(x),
                       "detail_std": [] if st is None else [float(s) for s in st.detail_std],
                       "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std()),
-                      **_coarse_magnetisation(lows[-1]),
+                      **coarse_magnetisation(lows[-1]),
                       "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],
                       "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
