@@ -22,17 +22,22 @@ from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from
 from explorer.core.fields.base import FieldSet, as_batch
 # the fit's checks are re-exported here, where callers found them before explorer.core.fit.policy
 from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_check,
-                               fit_factor, fit_warnings, gaussian_start, quadratic_base_check)
+                               couplings_block, fit_factor, fit_warnings, gaussian_start,
+                               quadratic_base_check)
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
+from explorer.core.tempering import (MIN_SIGN_CROSSING, coarse_magnetisation, geometric_ladder,
+                                     iter_tempered, sign_crossing)
 from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
 
 __all__ = ["WCRGModel", "ScaleModel", "UnboundedModelError", "unbounded_factors", "factor_name",
            "DEEPEST_DEPTH_GENERATORS", "max_depth", "default_depth", "FORMAT", "VERSION",
            # re-exported from explorer.core.fit
            "DEFINITE_MARGIN", "DEGENERATE_KAPPA", "boundedness_check", "fit_factor", "fit_warnings",
-           "gaussian_start", "quadratic_base_check"]
+           "gaussian_start", "quadratic_base_check",
+           # from explorer.core.tempering
+           "MIN_SIGN_CROSSING", "sign_crossing"]
 
 FORMAT = "explorer-wcrg-model"
 VERSION = 1
@@ -149,6 +154,10 @@ def default_depth(L: int, generator: str | None = None) -> int:
     return jmax if generator in DEEPEST_DEPTH_GENERATORS else min(2, jmax)
 
 
+#: starts of the coarse chains of :meth:`WCRGModel.iter_sample`
+COARSE_STARTS = ("magnetised", "noise")
+
+
 class UnboundedModelError(ValueError):
     """Sampling refused: a factor of the model is not bounded below."""
 
@@ -222,13 +231,24 @@ class WCRGModel:
                  batch_size: int = 16, ml_iterations: int = 100, ml_steps: int = 10,
                  seed: int = 0, stop: threading.Event | None = None,
                  provenance: dict | None = None, ml_refine: int | None = None,
-                 ml_refine_iterations: int = 30) -> Iterator[Progress]:
+                 ml_refine_iterations: int = 30,
+                 min_sign_crossing: float = MIN_SIGN_CROSSING) -> Iterator[Progress]:
         """Fit every factor; yields one report per factor, the last one carrying ``self``.
 
-        ``ml_refine=j0`` (score matching only): every conditional with j >= j0 is refined by a
-        few maximum-likelihood steps from the score-matching theta
-        (:func:`explorer.core.fit.refine_maximum_likelihood`); the coarse factor is not. The
-        fit of each factor, its checks and warnings: :func:`explorer.core.fit.fit_factor`.
+        ``ml_refine=j0`` (score matching only): every conditional with j >= j0, and the coarse
+        factor of a model of depth J >= 1 whose coarse data cross zero (``stats[
+        "coarse_sign_crossing"] >= min_sign_crossing``), is refined by a few maximum-likelihood
+        steps from the score-matching theta (:func:`explorer.core.fit.refine_maximum_likelihood`).
+        Single-signed coarse data keep the score-matching coarse factor: their feature moments
+        are dominated by the magnetisation and barely see the within-field fluctuations
+        (measured: the refinement doubled the coarse fluctuations of 32² data at beta 0.76). The fit of each factor, its checks and warnings:
+        :func:`explorer.core.fit.fit_factor`.
+
+        ``min_sign_crossing`` (``phi4`` polynomial potential, score matching): a conditional whose
+        data cross zero, given their condition, at fewer than this fraction of sites
+        (:func:`sign_crossing`) keeps its polynomial potential at 0 — the data show only one
+        well, so the height and width of the barrier of a fitted double well would be pure
+        extrapolation (docs/fitting.md, "Blindness to mode weights"); 0 never does this.
         """
         if method not in ("score", "ml"):
             raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
@@ -248,6 +268,8 @@ class WCRGModel:
         self.stats = {"L": L, "n_fields": len(x),
                       "detail_std": [] if st is None else [float(s) for s in st.detail_std],
                       "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std()),
+                      **coarse_magnetisation(lows[-1]),
+                      "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],
                       "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
         total = self.J + 1
@@ -257,21 +279,34 @@ class WCRGModel:
             if should_stop(stop):
                 yield Progress(i, total, "fit", done=True, stopped=True)
                 return
+            fixed: list[int] = []
+            crossing = None
             if level == "conditional":
                 fine, v, c = lows[j - 1], details[j - 1], lows[j]
                 side = fine.shape[-1]
+                crossing = sign_crossing(fine, c, self.wavelet)
             else:
                 fine = v = lows[self.J]
                 c = None
                 side = v.shape[-1]
             feats = make_features(self.family, level=level, L=side, wavelet=self.wavelet,
                                   **self._options_for(fine, level))
+            if (crossing is not None and crossing < min_sign_crossing and method == "score"
+                    and self.family == "phi4" and self.options.get("potential",
+                                                                   "polynomial") == "polynomial"):
+                fixed = list(range(couplings_block(feats)[0].n_features, feats.n_features))
             theta, summary = fit_factor(
                 feats, v, c, method=method, ridge=ridge, batch_size=batch_size,
                 ml_iterations=ml_iterations, ml_steps=ml_steps,
-                ml_refine=ml_refine is not None and level == "conditional" and j >= ml_refine,
+                ml_refine=ml_refine is not None and (
+                    level == "conditional" and j >= ml_refine
+                    or level == "depth0" and self.J >= 1
+                    and self.stats["coarse_sign_crossing"] >= min_sign_crossing),
                 ml_refine_iterations=ml_refine_iterations, seed=seed + j, stop=stop,
-                project=self._support_projector(level))
+                project=self._support_projector(level), fixed_zero=fixed)
+            if crossing is not None:
+                summary["sign_crossing"] = crossing
+                summary["potential_held_at_zero"] = bool(fixed)
             warns = summary["warnings"]
             sm_model = ScaleModel(j, level, feats, theta, summary)
             if level == "conditional":
@@ -321,7 +356,9 @@ class WCRGModel:
     def iter_sample(self, n: int, steps: int = 200, burn_in: int = 200, method: str = "mala",
                     seed: int = 0, stop: threading.Event | None = None,
                     report_every: int = 10, coarse_boost: int = 16,
-                    allow_unbounded: bool = False) -> Iterator[Progress]:
+                    allow_unbounded: bool = False, coarse_start: str = "magnetised",
+                    sign_flip: bool | None = None, temperatures: int | None = None,
+                    t_max: float = 64.0, size: int | None = None) -> Iterator[Progress]:
         """Coarse-to-fine sampling; the final report carries a FieldSet of n fields.
 
         ``steps`` and ``burn_in`` are per scale at the finest scale; a scale with 4^k times fewer
@@ -333,10 +370,50 @@ class WCRGModel:
         when their RMS leaves the data's std at that scale (:func:`~explorer.core.sampling.
         x_limit_sigmas`), and raise when they froze (acceptance far below target or a collapsed
         step): no diverged or frozen chains are returned as samples.
+
+        The coarse factor (J >= 1, MALA): its chains start at ``coarse_start="magnetised"``
+        fields, a random sign times the data's RMS magnetisation of x_J plus noise of the data's
+        within-field standard deviation (``"noise"``: the pooled mean and std, as before), and
+        every step adds an exact sign flip x_J -> -x_J with probability 1/2 when the factor is
+        even (``sign_flip`` None; False never, True requires it): MALA keeps a magnetised coarse
+        field in its basin and the flip gives the two signs the weights 1/2 exactly.
+        ``temperatures`` > 1 adds replica exchange on a geometric ladder up to ``t_max``
+        (:mod:`explorer.core.tempering`; docs/sampling.md, "Separated modes"); None (auto): 8
+        temperatures when the data's coarse fields cross zero (``stats["coarse_sign_crossing"]``
+        >= MIN_SIGN_CROSSING: the model has seen the barrier, its global law is trusted and
+        replica exchange samples it) for the ``phi4`` family, 1 otherwise (single-signed data:
+        the fitted factor is trusted in the basin of the data only, which MALA from the
+        magnetised start samples; other families: plain MALA + flips).
+
+        ``size``: the side of the fields to generate; None or the fitted side: as fitted; 2^k
+        times it: the size transfer of :func:`explorer.core.transfer.transferred` (conditionals
+        reused, k levels added from the coarsest conditional, the coarse factor rescaled), with
+        what was extrapolated recorded in the samples' ``meta["size_transfer"]``.
         """
+        if size is not None and int(size) != self.stats.get("L"):
+            self._check_fitted()
+            from explorer.core.transfer import transferred
+            big = transferred(self, int(size))
+            for rep in big.iter_sample(n, steps=steps, burn_in=burn_in, method=method, seed=seed,
+                                       stop=stop, report_every=report_every,
+                                       coarse_boost=coarse_boost,
+                                       allow_unbounded=allow_unbounded, coarse_start=coarse_start,
+                                       sign_flip=sign_flip, temperatures=temperatures,
+                                       t_max=t_max):
+                if rep.done and isinstance(rep.result, FieldSet):
+                    rep.result.meta["size_transfer"] = big.stats["size_transfer"]
+                    rep.result.meta["params"]["size"] = int(size)
+                yield rep
+            return
         self._check_fitted()
         if n < 1:
             raise ValueError(f"the number of samples must be at least 1, got {n}")
+        if coarse_start not in COARSE_STARTS:
+            raise ValueError(f"coarse_start must be one of {COARSE_STARTS}, got {coarse_start!r}")
+        if temperatures is None:
+            crossing = self.stats.get("coarse_sign_crossing", 0.0)
+            temperatures = 8 if self.family == "phi4" and crossing >= MIN_SIGN_CROSSING else 1
+        ladder = geometric_ladder(temperatures, t_max)
         bad = unbounded_factors(self)
         if bad and not allow_unbounded:
             where = "; ".join(f"{name}: {why}" for name, why in bad)
@@ -348,8 +425,18 @@ class WCRGModel:
         t0 = time.perf_counter()
         L = self.stats["L"]
         Lc = L >> self.J
+        tempered = method == "mala" and self.J >= 1
         per_scale = []
-        x0 = self.stats["coarse_mean"] + self.stats["coarse_std"] * rng.standard_normal((n, Lc, Lc))
+        if coarse_start == "magnetised" and "coarse_m_rms" in self.stats:
+            sign = rng.choice([-1.0, 1.0], size=(n, 1, 1))
+            q = self.stats.get("coarse_abs_m_quantiles")
+            m0 = (np.interp(rng.random((n, 1, 1)), np.linspace(0, 1, len(q)), q) if q
+                  else self.stats["coarse_m_rms"])
+            x0 = (sign * m0
+                  + self.stats["coarse_within_std"] * rng.standard_normal((n, Lc, Lc)))
+        else:
+            x0 = (self.stats["coarse_mean"]
+                  + self.stats["coarse_std"] * rng.standard_normal((n, Lc, Lc)))
         stages = [(self.coarse, None)] + [(m, m.j) for m in reversed(self.conditionals)]
         x = None
         for idx, (m, j) in enumerate(stages):
@@ -366,11 +453,20 @@ class WCRGModel:
             energy, grad = (_shared_energy_and_grad(m, cond) if proj is None
                             else _projected_energy_and_grad(m, proj, sigma))
             result = None
-            for rep in iter_langevin(energy, grad, v0, n_steps=steps * boost,
-                                     burn_in=burn_in * boost,
-                                     method=method, seed=int(rng.integers(2**31)),
-                                     report_every=report_every, stop=stop, label=label,
-                                     x_scale=sigma if sigma > 0 else None):
+            chain_seed = int(rng.integers(2**31))
+            if j is None and tempered:
+                runner = iter_tempered(energy, grad, v0, n_steps=steps * boost,
+                                       burn_in=burn_in * boost, temperatures=ladder,
+                                       flip=sign_flip,
+                                       seed=chain_seed, report_every=report_every, stop=stop,
+                                       label=label, x_scale=sigma if sigma > 0 else None)
+            else:
+                runner = iter_langevin(energy, grad, v0, n_steps=steps * boost,
+                                       burn_in=burn_in * boost,
+                                       method=method, seed=chain_seed,
+                                       report_every=report_every, stop=stop, label=label,
+                                       x_scale=sigma if sigma > 0 else None)
+            for rep in runner:
                 if rep.done:
                     result = rep.result
                     break
@@ -390,13 +486,19 @@ class WCRGModel:
                               "gradient_evaluations": int(result.n_grad),
                               "rms_ratio": (float(np.sqrt(np.mean(result.x ** 2)) / sigma)
                                             if sigma > 0 else None),
-                              "recovered": bool(result.recovered)})
+                              "recovered": bool(result.recovered),
+                              **({"sampler": ("MALA + sign flips" if len(result.temperatures) == 1
+                                              else "replica exchange + sign flips"),
+                                  "temperatures": result.temperatures,
+                                  "swap_rate": result.swap_rate, "sign_flip": result.flip}
+                                 if j is None and tempered else {})})
             x = result.x if j is None else wv.synthesis(cond, result.x, self.wavelet)
         if self.support is not None:
             x = self.support.project(x)
         meta = {"generator": "wcrg-sample",
                 "params": {"family": self.family, "J": self.J, "wavelet": self.wavelet,
                            "steps": steps, "burn_in": burn_in, "method": method, "n": n,
+                           "coarse_start": coarse_start, "temperatures": temperatures,
                            "allow_unbounded": bool(allow_unbounded), "unbounded": bad},
                 "seed": seed,
                 "sampling": {"scales": per_scale, "seconds": time.perf_counter() - t0,

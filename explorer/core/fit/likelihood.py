@@ -40,7 +40,8 @@ def _advance_chains(features, theta, chains, cond, h, mala_steps: int, rng, it: 
 def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray | None,
                               theta0: np.ndarray, iterations: int = 30, mala_steps: int = 10,
                               copies: int = 2, damping: float = 0.7, ridge: float = 1e-3,
-                              average: float = 0.5, seed: int = 0) -> tuple[np.ndarray, dict]:
+                              average: float = 0.5, seed: int = 0,
+                              start: str = "data", fixed=()) -> tuple[np.ndarray, dict]:
     """A few maximum-likelihood (moment-matching) Newton steps starting at ``theta0`` (the
     score-matching solution): removes the bias of score matching under misspecification.
 
@@ -49,6 +50,9 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     covariance across all chains adds the spread of E[Phi | c] over conditions and makes the steps
     far too short).  Jacobi-preconditioned, ``ridge`` on its unit diagonal; theta is the average
     of the last ``average`` fraction of the iterates (the moment estimates are noisy).
+    ``fixed``: indices of parameters kept at their value in ``theta0`` (e.g. a potential held
+    at 0); the Newton steps move the others. The features' ``nonnegative`` parameters (the
+    leading power, which keeps the energy bounded) are kept >= 0 after every step.
     """
     if copies < 2:
         raise ValueError("copies must be >= 2 (within-condition covariance)")
@@ -56,25 +60,41 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     t0 = time.perf_counter()
     v_data = np.asarray(v_data, np.float64)
     n = len(v_data)
+    if start not in ("data", "noise"):
+        raise ValueError(f"start must be 'data' or 'noise', got {start!r}")
     chains = np.concatenate([v_data] * copies)
+    if start == "noise":
+        # where the sampler starts: noise of the data's scale, so that the chains find (and the
+        # Newton steps remove) wells of the model far from the data, which chains started at the
+        # data never visit (docs/fitting.md, "Blindness to mode weights")
+        chains = float(np.sqrt(np.mean(v_data ** 2))) * rng.standard_normal(chains.shape)
     cond = None if c_data is None else np.concatenate([np.asarray(c_data, np.float64)] * copies)
     target = features.phi(features.prepare(v_data, c_data)).mean(axis=0)
     K = len(target)
     theta = np.array(theta0, dtype=np.float64)
+    free = np.ones(K, dtype=bool)
+    free[list(fixed)] = False
+    nonneg = list(features.fit_protocol.nonnegative)
     iterates, h, mismatch = [], None, float("nan")
     for it in range(iterations):
         chains, h, _, _ = _advance_chains(features, theta, chains, cond, h, mala_steps, rng, it,
                                        "ML refinement")
         phi = features.phi(features.prepare(chains, cond)).reshape(copies, n, K)
-        dev = phi - phi.mean(axis=0, keepdims=True)
-        cov = np.einsum("anK,anL->KL", dev, dev) / (n * (copies - 1))
+        if cond is None:   # no condition: the covariance over all chains is the Fisher matrix
+            cov = np.cov(phi.reshape(copies * n, K), rowvar=False).reshape(K, K)
+        else:
+            dev = phi - phi.mean(axis=0, keepdims=True)
+            cov = np.einsum("anK,anL->KL", dev, dev) / (n * (copies - 1))
         sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
         z = (target - phi.mean(axis=(0, 1))) / sd
-        mismatch = float(np.sqrt(np.mean(z**2)))
-        theta = theta - damping * np.linalg.solve(cov / np.outer(sd, sd) + ridge * np.eye(K), z) / sd
+        mismatch = float(np.sqrt(np.mean(z[free] ** 2)))
+        cp = (cov / np.outer(sd, sd))[np.ix_(free, free)]
+        theta[free] -= damping * np.linalg.solve(cp + ridge * np.eye(int(free.sum())),
+                                                 z[free]) / sd[free]
+        theta[nonneg] = np.maximum(theta[nonneg], 0.0)   # the leading power stays >= 0
         iterates.append(theta.copy())
     theta = np.mean(iterates[int(iterations * (1.0 - average)):], axis=0)
-    return theta, {"ml_refine_iterations": iterations, "ml_refine_mala_steps": mala_steps,
+    return theta, {"ml_refine_iterations": iterations, "ml_refine_start": start, "ml_refine_mala_steps": mala_steps,
                    "ml_refine_copies": copies, "ml_refine_last_mismatch": mismatch,
                    "ml_refine_relative_change": float(np.linalg.norm(theta - theta0)
                                                       / max(np.linalg.norm(theta0), 1e-300)),

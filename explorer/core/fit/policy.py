@@ -13,7 +13,7 @@ import numpy as np
 from explorer.core.features import (FeatureSum, Features, PolynomialBasis, QuadraticCouplings,
                                     ScalarPotential)
 from explorer.core.fit.likelihood import iter_maximum_likelihood, refine_maximum_likelihood
-from explorer.core.fit.score import (ScoreMatchingFit, fit_score_matching,
+from explorer.core.fit.score import (ScoreMatchingFit, fit_score_matching, solve_score_matching,
                                      solve_score_matching_nonnegative)
 from explorer.core.linalg import lanczos_extremes
 from explorer.core.progress import run
@@ -224,7 +224,8 @@ def fit_factor(features: Features, v: np.ndarray, c: np.ndarray | None = None, *
                method: str = "score", ridge: float = 1e-6, batch_size: int = 16,
                ml_iterations: int = 100, ml_steps: int = 10, ml_refine: bool = False,
                ml_refine_iterations: int = 30, seed: int = 0,
-               stop: threading.Event | None = None, project=None) -> tuple[np.ndarray, dict]:
+               stop: threading.Event | None = None, project=None,
+               fixed_zero=()) -> tuple[np.ndarray, dict]:
     """Fit one factor's θ on its data (varying ``v``, condition ``c`` or None) and check it.
 
     ``method="score"``: score matching as the features' ``fit_protocol`` declares (staged,
@@ -234,18 +235,40 @@ def fit_factor(features: Features, v: np.ndarray, c: np.ndarray | None = None, *
     from :func:`gaussian_start` (``ml_iterations`` iterations of ``ml_steps`` MALA steps;
     ``stop`` ends it early). Then the checks: ``quadratic_base`` (:func:`quadratic_base_check`),
     ``bounded`` (:func:`boundedness_check`, on the support ``project`` when given) and
-    ``warnings`` (:func:`fit_warnings`). Returns (θ, summary)."""
+    ``warnings`` (:func:`fit_warnings`). ``fixed_zero``: indices of parameters
+    held at 0 (score matching solved without them, the refinement does not move them; e.g. a
+    potential the data cannot identify). Returns (θ, summary)."""
     if method not in METHODS:
         raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
     t1 = time.perf_counter()
+    fixed_zero = sorted(int(k) for k in fixed_zero)
+    if fixed_zero and method != "score":
+        raise ValueError("parameters held at 0 need method='score'")
     if method == "score":
         sm = fit_score_matching(features, (v, c), ridge=ridge, batch_size=batch_size)
         theta, summary = sm.theta, sm.summary()
-        if features.fit_protocol.stage_base is not None:
+        if fixed_zero:
+            keep = np.ones(len(theta), dtype=bool)
+            keep[fixed_zero] = False
+            theta = np.zeros(len(theta))
+            theta[keep] = solve_score_matching(sm.H[np.ix_(keep, keep)], sm.b[keep], ridge)[0]
+            summary.update(theta=dict(zip(features.names, map(float, theta))),
+                           held_at_zero=[features.names[k] for k in fixed_zero],
+                           loss=float(0.5 * theta @ sm.H @ theta - theta @ sm.b))
+        elif features.fit_protocol.stage_base is not None:
             theta = definite_path(features, sm, ridge, v, c, summary)
         if ml_refine:
-            theta, extra = refine_maximum_likelihood(
-                features, v, c, theta, iterations=ml_refine_iterations, seed=seed)
+            refined, extra = refine_maximum_likelihood(
+                features, v, c, theta, iterations=ml_refine_iterations, seed=seed,
+                fixed=fixed_zero)
+            check = boundedness_check(features, refined, v, c, project=project)
+            if check is not None and check.get("bounded") is False:
+                # a refinement that leaves the energy unbounded (noisy moments of a nearly
+                # Gaussian factor can push the quartic to 0 and the couplings past definite)
+                # is not kept: the score-matching θ stays
+                extra["ml_refine_rejected"] = check.get("reason", "not bounded below")
+            else:
+                theta = refined
             summary.update(extra, theta_score=summary["theta"],
                            theta=dict(zip(features.names, map(float, theta))))
     else:

@@ -1,0 +1,207 @@
+"""The `phi4` WCRG model across the phase diagram and across sizes; prints (and writes) JSON.
+
+Part ``phase`` (docs/models.md, "Across the phase diagram"): at every beta, cluster-sampler data
+of side ``--size`` (cached in ``--cache``, never in the repository), a depth-4 model fitted and
+sampled twice:
+
+* ``plain``: the former defaults — score matching of every factor, the polynomial potential at
+  every scale, coarse chains started from noise with MALA only (no sign flips);
+* ``fixed``: score matching with the maximum-likelihood refinement of the conditionals j >= 2
+  (``ml_refine=2``), a conditional whose data never cross zero given their condition keeps its
+  potential at 0 (``min_sign_crossing``), coarse chains started magnetised with exact sign flips,
+  replica exchange on the coarse factor when the data's coarse fields cross zero (the current
+  defaults of ``WCRGModel.sample``).
+
+Part ``transfer`` ("Size transfer and the fixed point"): the fixed model fitted at ``--size``,
+sampled at 2x and 4x the side (``WCRGModel.sample(n, size=...)``) and compared with cluster data
+of those sizes: Binder cumulant, chi(L') / chi(L) against the data's, spectrum.
+
+Part ``flow``: the RG-flow distance table (``explorer.core.rgflow.rg_flow_table``).
+
+Each comparison: Binder U, <|m|>, mean |log ratio| of the radial spectra, total variation of the
+sign-symmetrised one-point histograms, detail standard deviations per scale (samples / data).
+
+    python benchmarks/bench_phase_diagram.py [--part phase|transfer|flow|all] [--out out.json]
+        [--betas 0.50,0.60,...] [--size 64] [--samples 256] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from explorer.core import wavelets as wv
+from explorer.core.fields.phi4 import generate_phi4
+from explorer.core.model import WCRGModel
+from explorer.core.observables import binder_cumulant, magnetisation, radial_power_spectrum
+
+BETAS = (0.50, 0.60, 0.65, 0.68, 0.70, 0.72, 0.76, 0.85)
+BOUNDS = {"binder": 0.03, "abs_m_rel": 0.03, "spectrum": 0.1, "tv_sym": 0.05, "std": 0.05}
+J = 4
+PLAIN = dict(fit={"min_sign_crossing": 0.0},
+             sample={"coarse_start": "noise", "sign_flip": False, "temperatures": 1})
+FIXED = dict(fit={"ml_refine": 2}, sample={})
+
+
+def data_for(L: int, beta: float, n: int, seed: int, cache: Path) -> np.ndarray:
+    path = cache / f"phi4_L{L}_b{beta:.2f}_n{n}_s{seed}.npz"
+    for m in sorted({n, 128, 256, 512}):   # a larger cached batch serves a smaller request
+        p = cache / f"phi4_L{L}_b{beta:.2f}_n{m}_s{seed}.npz"
+        if m >= n and p.exists():
+            return np.load(p)["fields"][:n].astype(np.float64)
+    fs = generate_phi4(size=L, n_samples=n, beta=beta, seed=seed)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(path, fields=fs.fields)
+    return fs.fields.astype(np.float64)
+
+
+def compare(data: np.ndarray, samples: np.ndarray, J: int = J) -> dict:
+    _, pd_ = radial_power_spectrum(data)
+    _, ps = radial_power_spectrum(samples)
+    bins = np.linspace(-3.5, 3.5, 71)
+    sym = lambda x: np.concatenate([x.ravel(), -x.ravel()])  # noqa: E731
+    hd, _ = np.histogram(sym(data), bins, density=True)
+    hs, _ = np.histogram(sym(samples), bins, density=True)
+    md, ms = magnetisation(data), magnetisation(samples)
+    std = (wv.scale_stats(samples, J).detail_std / wv.scale_stats(data, J).detail_std).tolist()
+    out = {"binder_data": binder_cumulant(md), "binder_samples": binder_cumulant(ms),
+           "abs_m_data": float(np.abs(md).mean()), "abs_m_samples": float(np.abs(ms).mean()),
+           "chi_data": float(data.shape[-1] ** 2 * np.mean(md ** 2)),
+           "chi_samples": float(samples.shape[-1] ** 2 * np.mean(ms ** 2)),
+           "spectrum_log_ratio": float(np.mean(np.abs(np.log(ps / pd_)))),
+           "tv_symmetrised": float(0.5 * np.sum(np.abs(hd - hs)) * (bins[1] - bins[0])),
+           "detail_std_ratios": std}
+    out["abs_m_rel"] = out["abs_m_samples"] / out["abs_m_data"] - 1.0
+    out["within_bounds"] = bool(
+        abs(out["binder_samples"] - out["binder_data"]) <= BOUNDS["binder"]
+        and abs(out["abs_m_rel"]) <= BOUNDS["abs_m_rel"]
+        and out["spectrum_log_ratio"] <= BOUNDS["spectrum"]
+        and out["tv_symmetrised"] <= BOUNDS["tv_sym"]
+        and max(abs(r - 1) for r in std) <= BOUNDS["std"])
+    return out
+
+
+def run_config(x: np.ndarray, cfg: dict, n: int, steps: int, seed: int = 1) -> dict:
+    t0 = time.perf_counter()
+    model = WCRGModel("phi4", J, "db4", radius=1).fit(x, **cfg["fit"])
+    t1 = time.perf_counter()
+    row = {"fit_seconds": t1 - t0,
+           "potential_held_at_zero": [f.j for f in model.conditionals
+                                      if f.fit.get("potential_held_at_zero")],
+           "sign_crossing": [round(f.fit.get("sign_crossing", float("nan")), 5)
+                             for f in model.conditionals]}
+    try:
+        fs = model.sample(n, steps=steps, burn_in=steps, seed=seed, **cfg["sample"])
+    except Exception as e:  # a failure is a result here: recorded, not raised
+        row.update(failed=f"{type(e).__name__}: {e}", sample_seconds=time.perf_counter() - t1)
+        return row
+    row["sample_seconds"] = time.perf_counter() - t1
+    row.update(compare(x, fs.fields.astype(np.float64)))
+    return row
+
+
+def part_phase(a) -> dict:
+    out = {}
+    for beta in a.betas:
+        x = data_for(a.size, beta, a.samples, a.seed, a.cache)
+        out[f"{beta:.2f}"] = {name: run_config(x, cfg, a.samples, a.steps)
+                              for name, cfg in (("plain", PLAIN), ("fixed", FIXED))}
+        print(json.dumps({f"{beta:.2f}": out[f"{beta:.2f}"]}, default=float), flush=True)
+    return out
+
+
+def part_transfer(a) -> dict:
+    out = {}
+    for beta in a.transfer_betas:
+        x = data_for(a.size, beta, a.samples, a.seed, a.cache)
+        model = WCRGModel("phi4", J, "db4", radius=1).fit(x, **FIXED["fit"])
+        base = compare(x, model.sample(a.samples, steps=a.steps, burn_in=a.steps,
+                                       seed=1).fields.astype(np.float64))
+        rows = {str(a.size): base}
+        for factor in a.factors:
+            L2 = a.size * factor
+            n2 = a.transfer_samples.get(L2, a.samples)
+            have = any((a.cache / f"phi4_L{L2}_b{beta:.2f}_n{m}_s{a.seed}.npz").exists()
+                       for m in (n2, 128, 256, 512) if m >= n2)
+            y = (data_for(L2, beta, n2, a.seed, a.cache) if have or L2 <= a.generate_max
+                 else None)
+            t0 = time.perf_counter()
+            try:
+                fs = model.sample(n2, size=L2, steps=a.steps, burn_in=a.steps, seed=1)
+            except Exception as e:
+                rows[str(L2)] = {"failed": f"{type(e).__name__}: {e}"}
+                continue
+            s2 = fs.fields.astype(np.float64)
+            if y is not None:
+                r = compare(y, s2, J=J + int(np.log2(factor)))
+                r["chi_ratio_data"] = r["chi_data"] / base["chi_data"]
+            else:   # no cluster data of this size (their cost): the samples alone
+                ms = magnetisation(s2)
+                r = {"no_cluster_data": True, "binder_samples": binder_cumulant(ms),
+                     "abs_m_samples": float(np.abs(ms).mean()),
+                     "chi_samples": float(L2 ** 2 * np.mean(ms ** 2))}
+            r["sample_seconds"] = time.perf_counter() - t0
+            r["chi_ratio_samples"] = r["chi_samples"] / base["chi_samples"]
+            r["chi_ratio_reference_critical"] = factor ** 1.75
+            r["size_transfer"] = fs.meta["size_transfer"]
+            rows[str(L2)] = r
+            print(json.dumps({f"{beta:.2f}": {str(L2): r}}, default=float), flush=True)
+        out[f"{beta:.2f}"] = rows
+    return out
+
+
+def part_flow(a) -> dict:
+    from explorer.core.rgflow import rg_flow_table
+    fields = {b: data_for(a.size, b, a.samples, a.seed, a.cache) for b in a.betas}
+    return rg_flow_table(fields)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=("phase", "transfer", "flow", "all"), default="all")
+    ap.add_argument("--betas", default=",".join(f"{b:.2f}" for b in BETAS))
+    ap.add_argument("--transfer-betas", default="0.68,0.50")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--samples", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cache", default="/tmp/wcrg_d")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--generate-max", type=int, default=128,
+                    help="largest side for which cluster data are generated when not cached")
+    ap.add_argument("--quick", action="store_true", help="small run to check the script")
+    a = ap.parse_args()
+    a.betas = [float(b) for b in a.betas.split(",")]
+    a.transfer_betas = [float(b) for b in a.transfer_betas.split(",")]
+    a.cache = Path(a.cache)
+    a.factors = (2, 4)
+    # 128 fields at 128², 64 at 256² (sampling cost; 256² cluster data are not generated by
+    # default: ~16x the 64² cost per field, an hour and more on 2 shared cores)
+    a.transfer_samples = {128: 128, 256: 64}
+    if a.quick:
+        a.size, a.samples, a.steps, a.betas, a.transfer_betas = 32, 64, 30, [0.5, 0.76], [0.68]
+        a.factors, a.transfer_samples = (2,), {}
+    t0 = time.perf_counter()
+    out = {"size": a.size, "samples": a.samples, "steps": a.steps, "J": J, "bounds": BOUNDS,
+           "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    if a.part in ("phase", "all"):
+        out["phase"] = part_phase(a)
+    if a.part in ("transfer", "all"):
+        out["transfer"] = part_transfer(a)
+    if a.part in ("flow", "all"):
+        out["flow"] = part_flow(a)
+    out["seconds"] = time.perf_counter() - t0
+    text = json.dumps(out, indent=1, default=float)
+    if a.out:
+        Path(a.out).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
