@@ -171,7 +171,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--cache", default="/tmp/wcrg_d")
+    ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
+                    help="folder for the generated cluster data (never committed)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--generate-max", type=int, default=128,
                     help="largest side for which cluster data are generated when not cached")

@@ -147,17 +147,24 @@ def cmd_sample(args, argv) -> dict:
     out = check_out(args.out, args.model)
     model = load_model(args.model)
     L, n = model.stats["L"], args.samples
+    if args.size is not None and args.size != L:
+        from explorer.core.transfer import check_transfer
+
+        _, L, _ = check_transfer(model, args.size)
     check_memory((4 + SAMPLE_BYTES_PER_PIXEL) * n * L * L, "sample",
                  f"{n} fields of {L}x{L}: {format_bytes(4 * n * L * L)} of float32 output plus "
                  f"{format_bytes(SAMPLE_BYTES_PER_PIXEL * n * L * L)} of float64 chains",
                  "use fewer --samples")
     fs = run(wf.iter_sample(model, n, steps=args.steps, burn_in=args.burn_in,
                             method=args.sampler, seed=args.seed,
-                            allow_unbounded=args.allow_unbounded),
+                            allow_unbounded=args.allow_unbounded, size=args.size),
              ProgressPrinter(args.quiet), allow_partial=False)
     fs.meta["command"] = _command(argv)
     save_fields(out, fs)
-    return {"out": str(out), "shape": list(fs.fields.shape), **fs.meta["sampling"]}
+    result = {"out": str(out), "shape": list(fs.fields.shape), **fs.meta["sampling"]}
+    if "size_transfer" in fs.meta:
+        result["size_transfer"] = fs.meta["size_transfer"]
+    return result
 
 
 def cmd_energy(args, argv) -> dict:
@@ -174,10 +181,35 @@ def cmd_energy(args, argv) -> dict:
 
 
 def cmd_rgflow(args, argv) -> dict:
-    from explorer.core.rgflow import rg_flow
+    """One file: the flow of its couplings. Several (e.g. one per beta): the distance table, each
+    file labelled by the beta in its meta (else its name)."""
+    from explorer.core.rgflow import rg_flow, rg_flow_table
 
-    fs = load_fields(args.data)
-    return rg_flow(fs.fields, family=args.family, radius=args.radius)
+    figures_dir = plot_dir(args)
+    sets = {}
+    for path in args.data:
+        fs = load_fields(path)
+        beta = (fs.meta.get("params") or {}).get("beta") if fs.meta.get("generator") == "phi4" \
+            else None
+        label = f"beta {float(beta):g}" if beta is not None else Path(path).stem
+        while label in sets:
+            label += "'"
+        sets[label] = fs.fields
+    options = dict(family=args.family, radius=args.radius)
+    if len(sets) == 1:
+        result = rg_flow(next(iter(sets.values())), **options)
+        result["label"] = next(iter(sets))
+        rows = {result["label"]: {"L": [s["L"] for s in result["scales"]],
+                                  "distance": result["distances"]}}
+    else:
+        result = rg_flow_table(sets, **options)
+        rows = result["rows"]
+    if figures_dir is not None:
+        from explorer.ui import figures
+
+        result["figures"] = write_figures({"rgflow_distances": figures.rg_distance_figure(rows)},
+                                          figures_dir)
+    return result
 
 
 # ------------------------------------------------------------------ diagnostics

@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="default: --steps")
     s.add_argument("--sampler", choices=["mala", "ula"], default="mala")
     s.add_argument("--seed", type=int_in(0), default=0)
+    s.add_argument("--size", type=int_in(4, 4096), default=None,
+                   help="sample a lattice of this side, 2^k times the fitted one (learn small, "
+                        "generate large: the fitted conditionals reused, the extra coarse "
+                        "levels extrapolated from the coarsest; default: the fitted side)")
     s.add_argument("--allow-unbounded", action="store_true",
                    help="sample even a factor the fit flagged as unbounded below (experiments "
                         "only; a runaway is still stopped)")
@@ -183,11 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("fields")
     e.add_argument("--json", action="store_true")
 
-    r = sub.add_parser("rgflow", help="RG flow of the depth-0 couplings under coarse-graining")
-    r.add_argument("data")
+    r = sub.add_parser("rgflow", help="RG flow of the depth-0 couplings under coarse-graining; "
+                                      "with several files (e.g. one per beta) the distances "
+                                      "between successive couplings side by side")
+    r.add_argument("data", nargs="+")
     r.add_argument("--family", choices=["phi4", "gaussian"], default="phi4")
     r.add_argument("--radius", type=int_in(1, 8), default=1,
                    help="coupling shifts within this radius (1..8; gaussian family)")
+    r.add_argument("--plot", metavar="DIR", help="also write the flow figures as PNG into DIR")
     r.add_argument("--json", action="store_true")
 
     c = sub.add_parser("compare", help="the comparison report of samples against data (the "

@@ -73,7 +73,9 @@ def print_result(args, result: dict) -> None:
         print_fit(result)
     elif args.command == "sample":
         print_sample(result)
-    elif args.command in ("energy", "rgflow", "synthesize"):
+    elif args.command == "rgflow":
+        print_rgflow(result)
+    elif args.command in ("energy", "synthesize"):
         print(json.dumps(result, default=json_default)[:2000])
     elif args.command in ("sweep", "ensemble") or getattr(args, "store", None):
         from explorer.sweep_cli import print_result as print_sweep
@@ -85,6 +87,27 @@ def print_result(args, result: dict) -> None:
         print(f"{result['file']}: {result['count']} {result['reduction']} scattering coefficients "
               f"(J={result['params']['J']}, L={result['params']['L']}, {result['n_fields']} fields; "
               "--json for all)")
+
+
+def print_rgflow(r: dict) -> None:
+    """One file: a line per coarse-graining step (side, couplings, distance to the previous
+    step). Several: a row per file with its distances and their mean."""
+    if "scales" in r:
+        print(f"{r.get('label', '')}: {r['family']} ansatz, {r['normalisation']}")
+        for s in r["scales"]:
+            th = "  ".join(f"{k} {v:+.4g}" for k, v in s["theta"].items())
+            d = f"  distance {s['distance']:.3f}" if "distance" in s else ""
+            print(f"  L {s['L']:>4}: {th}{d}")
+        print(f"mean distance {r['mean_distance']:.3f}")
+    else:
+        for label, row in r["rows"].items():
+            ds = ", ".join(f"{d:.2f}" for d in row["distance"])
+            print(f"{label:<14} sides {row['L'][0]}->{row['L'][-1]}: distances {ds}  "
+                  f"mean {row['mean_distance']:.3f}")
+        print(f"closest to a fixed point: {r['closest_to_fixed']}")
+    print(f"distance: {r.get('definition') or r.get('distance_definition')}")
+    for f in r.get("figures", []):
+        print(f"figure: {f}")
 
 
 def print_fit(r: dict) -> None:
@@ -144,8 +167,16 @@ def print_sample(r: dict) -> None:
     if r.get("seconds") is not None:
         line += f", {r['seconds']:.2f} s"
     print(line)
+    tr = r.get("size_transfer")
+    if tr:
+        ext = ", ".join(f"j={j} from j={e['from']}" for j, e in tr["conditionals_extrapolated"].items())
+        print(f"size transfer: fitted at {tr['fitted_size']}x{tr['fitted_size']}, sampled at "
+              f"{tr['size']}x{tr['size']}; extrapolated {ext}; detail growth per level "
+              f"{tr['detail_growth_per_level']:.3f} (log2 {tr['detail_growth_log2']:.3f}, 7/8 at "
+              f"beta_c), coarse field rescaled by {tr['coarse_rescaled_by']:.3f}")
     extra = {k: v for k, v in r.items()
-             if k not in ("out", "shape", "scales", "gradient_evaluations", "seconds")}
+             if k not in ("out", "shape", "scales", "gradient_evaluations", "seconds",
+                          "size_transfer")}
     if extra:
         print("  ".join(f"{k} {fmt(v)}" for k, v in extra.items()))
 

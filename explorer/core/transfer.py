@@ -76,13 +76,9 @@ def growth(values, default: float = 1.0) -> float:
     return v[-1] / v[-2] if len(v) >= 2 and v[-2] > 0 else default
 
 
-def transferred(model, size: int):
-    """A copy of the fitted ``model`` that samples fields of side ``size`` = 2^k L (k >= 1):
-    depth J + k, the conditionals rebuilt at the new sides, k extra levels from the coarsest
-    conditional, the coarse factor rescaled (module docstring). Its ``stats["size_transfer"]``
-    records what was extrapolated."""
-    from explorer.core.model import ScaleModel, WCRGModel  # the model module imports this one
-
+def check_transfer(model, size: int) -> tuple[int, int, int]:
+    """``(L, size, k)`` when the fitted ``model`` can sample side ``size`` = 2^k L with k >= 1;
+    else a ValueError saying why (before any work)."""
     L = int(model.stats["L"])
     size = int(size)
     k = int(round(np.log2(size / L))) if size > 0 else -1
@@ -95,10 +91,21 @@ def transferred(model, size: int):
     if model.support is not None:
         raise ValueError("size transfer of a model with a spectral support (modes completed "
                          "and projected out) is not implemented; refit with support_floor=None")
-    st = model.stats
-    if "low_rms" not in st:
+    if "low_rms" not in model.stats:
         raise ValueError("this model was fitted before size transfer existed (its low-pass "
                          "statistics are missing): refit it to sample at another size")
+    return L, size, k
+
+
+def transferred(model, size: int):
+    """A copy of the fitted ``model`` that samples fields of side ``size`` = 2^k L (k >= 1):
+    depth J + k, the conditionals rebuilt at the new sides, k extra levels from the coarsest
+    conditional, the coarse factor rescaled (module docstring). Its ``stats["size_transfer"]``
+    records what was extrapolated."""
+    from explorer.core.model import ScaleModel, WCRGModel  # the model module imports this one
+
+    L, size, k = check_transfer(model, size)
+    st = model.stats
     J, J2 = model.J, model.J + k
     sig = list(st["detail_std"])
     r = growth(sig)

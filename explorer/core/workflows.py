@@ -296,15 +296,19 @@ REPORT_EVERY = 5  # MALA steps between progress reports (and energy-trace points
 def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None = None,
                 method: str = "mala", seed: int = 0, allow_unbounded: bool = False,
                 report_every: int = REPORT_EVERY,
-                stop: threading.Event | None = None) -> Iterator[Progress]:
-    """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``). The final
+                stop: threading.Event | None = None,
+                size: int | None = None) -> Iterator[Progress]:
+    """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``); ``size`` = 2^k times
+    the fitted side samples a larger lattice (size transfer, docs/models.md: the fitted
+    conditionals reused, the extra coarse levels extrapolated, recorded in
+    ``meta["size_transfer"]``). The final
     :class:`FieldSet`'s meta carries the production energy trace of every scale,
     ``traces = {scale: {"gradient_evaluations": [...], "mean_energy": [...]}}``, from which
     :func:`comparison_report` measures the mixing."""
     traces: dict[str, dict[str, list]] = {}
     reports = model.iter_sample(n, steps=steps, burn_in=steps if burn_in is None else burn_in,
                                 method=method, seed=seed, stop=stop, report_every=report_every,
-                                allow_unbounded=allow_unbounded)
+                                allow_unbounded=allow_unbounded, size=size)
     try:
         first = next(reports)
     except UnboundedModelError as e:  # refused before any work: name the factor as we do

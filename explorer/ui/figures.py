@@ -204,6 +204,24 @@ def rg_flow(flow: dict) -> hv.Overlay:
     return _style(hv.Overlay(curves), title="RG flow of the couplings", xlabel="coarse-graining step j")
 
 
+def rg_distance_figure(rows: dict) -> hv.Overlay:
+    """Distance d_j between the normalised couplings of successive coarse-graining steps, one
+    curve per data set (``rows`` as :func:`explorer.core.rgflow.rg_flow_table`'s): small and flat
+    at a fixed point, about 1 and more where the flow runs away."""
+    curves, n_steps = [], max((len(r["distance"]) for r in rows.values()), default=1)
+    ticks = list(range(1, n_steps + 1))
+    for label, row in rows.items():
+        steps = list(range(1, len(row["distance"]) + 1))
+        curves.append(_style(hv.Curve((steps, row["distance"]), kdims=["step"],
+                                      vdims=["distance"], label=str(label)), tools=["hover"]))
+        curves.append(hv.Scatter((steps, row["distance"]), kdims=["step"], vdims=["distance"],
+                                 label=str(label)))
+    return _style(hv.Overlay(curves), title="RG flow: distance between successive couplings",
+                  xlabel="coarse-graining step (side L -> L/2)", ylabel="distance d_j",
+                  legend_position="right", width=620, height=340, xticks=ticks,
+                  mpl={"fig_size": 200, "aspect": 1.8, "xticks": ticks})
+
+
 # ---------------------------------------------------------------- raster (no plot library)
 _LUTS: dict[str, np.ndarray] = {}
 
