@@ -36,13 +36,12 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.core import wavelets as wv
 from explorer.core.fields.phi4 import generate_phi4
 from explorer.core.model import WCRGModel
-from explorer.core.observables import binder_cumulant, magnetisation, radial_power_spectrum
+from explorer.core.observables import PHASE_BOUNDS, binder_cumulant, magnetisation, phase_metrics
 
 BETAS = (0.50, 0.60, 0.65, 0.68, 0.70, 0.72, 0.76, 0.85)
-BOUNDS = {"binder": 0.03, "abs_m_rel": 0.03, "spectrum": 0.1, "tv_sym": 0.05, "std": 0.05}
+BOUNDS = PHASE_BOUNDS
 J = 4
 PLAIN = dict(fit={"min_sign_crossing": 0.0},
              sample={"coarse_start": "noise", "sign_flip": False, "temperatures": 1})
@@ -62,29 +61,7 @@ def data_for(L: int, beta: float, n: int, seed: int, cache: Path) -> np.ndarray:
 
 
 def compare(data: np.ndarray, samples: np.ndarray, J: int = J) -> dict:
-    _, pd_ = radial_power_spectrum(data)
-    _, ps = radial_power_spectrum(samples)
-    bins = np.linspace(-3.5, 3.5, 71)
-    sym = lambda x: np.concatenate([x.ravel(), -x.ravel()])  # noqa: E731
-    hd, _ = np.histogram(sym(data), bins, density=True)
-    hs, _ = np.histogram(sym(samples), bins, density=True)
-    md, ms = magnetisation(data), magnetisation(samples)
-    std = (wv.scale_stats(samples, J).detail_std / wv.scale_stats(data, J).detail_std).tolist()
-    out = {"binder_data": binder_cumulant(md), "binder_samples": binder_cumulant(ms),
-           "abs_m_data": float(np.abs(md).mean()), "abs_m_samples": float(np.abs(ms).mean()),
-           "chi_data": float(data.shape[-1] ** 2 * np.mean(md ** 2)),
-           "chi_samples": float(samples.shape[-1] ** 2 * np.mean(ms ** 2)),
-           "spectrum_log_ratio": float(np.mean(np.abs(np.log(ps / pd_)))),
-           "tv_symmetrised": float(0.5 * np.sum(np.abs(hd - hs)) * (bins[1] - bins[0])),
-           "detail_std_ratios": std}
-    out["abs_m_rel"] = out["abs_m_samples"] / out["abs_m_data"] - 1.0
-    out["within_bounds"] = bool(
-        abs(out["binder_samples"] - out["binder_data"]) <= BOUNDS["binder"]
-        and abs(out["abs_m_rel"]) <= BOUNDS["abs_m_rel"]
-        and out["spectrum_log_ratio"] <= BOUNDS["spectrum"]
-        and out["tv_symmetrised"] <= BOUNDS["tv_sym"]
-        and max(abs(r - 1) for r in std) <= BOUNDS["std"])
-    return out
+    return phase_metrics(data, samples, J)
 
 
 def run_config(x: np.ndarray, cfg: dict, n: int, steps: int, seed: int = 1) -> dict:

@@ -172,3 +172,41 @@ def spectrum_slope(k: np.ndarray, E: np.ndarray, kmin: float, kmax: float) -> fl
     if sel.sum() < 2:
         raise ValueError("not enough points in the fitting range")
     return float(np.polyfit(np.log(k[sel]), np.log(E[sel]), 1)[0])
+
+
+PHASE_BOUNDS = {"binder": 0.03, "abs_m_rel": 0.03, "spectrum": 0.1, "tv_sym": 0.05, "std": 0.05}
+
+
+def phase_metrics(data: np.ndarray, samples: np.ndarray, J: int) -> dict:
+    """φ⁴ samples against data, the measures of the phase-diagram checks (docs/models.md,
+    "Across the phase diagram"): Binder U of both with the combined jackknife error, ⟨|m|⟩ and its
+    relative difference, χ = L² ⟨m²⟩ of both, the mean |log ratio| of the radial spectra, the total
+    variation between the sign-symmetrised one-point histograms (bins of 0.1 on [-3.5, 3.5]) and
+    the ratios of the detail standard deviations per scale j = 1..J (samples / data);
+    ``within_bounds`` against :data:`PHASE_BOUNDS`."""
+    from explorer.core import wavelets as wv
+
+    data, samples = np.asarray(data, np.float64), np.asarray(samples, np.float64)
+    _, pd_ = radial_power_spectrum(data)
+    _, ps = radial_power_spectrum(samples)
+    bins = np.linspace(-3.5, 3.5, 71)
+    hd, _ = np.histogram(np.concatenate([data.ravel(), -data.ravel()]), bins, density=True)
+    hs, _ = np.histogram(np.concatenate([samples.ravel(), -samples.ravel()]), bins, density=True)
+    md, ms = magnetisation(data), magnetisation(samples)
+    err = np.hypot(jackknife(md, binder_cumulant)[1], jackknife(ms, binder_cumulant)[1])
+    std = (wv.scale_stats(samples, J).detail_std / wv.scale_stats(data, J).detail_std).tolist()
+    out = {"binder_data": binder_cumulant(md), "binder_samples": binder_cumulant(ms),
+           "binder_err": float(err),
+           "abs_m_data": float(np.abs(md).mean()), "abs_m_samples": float(np.abs(ms).mean()),
+           "chi_data": float(data.shape[-1] ** 2 * np.mean(md ** 2)),
+           "chi_samples": float(samples.shape[-1] ** 2 * np.mean(ms ** 2)),
+           "spectrum_log_ratio": float(np.mean(np.abs(np.log(ps / pd_)))),
+           "tv_symmetrised": float(0.5 * np.sum(np.abs(hd - hs)) * (bins[1] - bins[0])),
+           "detail_std_ratios": std}
+    out["abs_m_rel"] = out["abs_m_samples"] / out["abs_m_data"] - 1.0
+    b = PHASE_BOUNDS
+    out["within_bounds"] = bool(
+        abs(out["binder_samples"] - out["binder_data"]) <= b["binder"]
+        and abs(out["abs_m_rel"]) <= b["abs_m_rel"] and out["spectrum_log_ratio"] <= b["spectrum"]
+        and out["tv_symmetrised"] <= b["tv_sym"] and max(abs(r - 1) for r in std) <= b["std"])
+    return out
