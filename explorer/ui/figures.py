@@ -150,14 +150,21 @@ def coupling_matrix(corr: np.ndarray, labels: list[str], title: str = "scale cou
     n = len(labels)
     if C.shape != (n, n):
         raise ValueError(f"coupling_matrix needs a {n}x{n} matrix for {n} labels, got {C.shape}")
-    img = hv.Image(C[::-1].astype(np.float32), bounds=(0, 0, n, n), kdims=["scale a", "scale b"],
+    img = hv.Image(C.astype(np.float32), bounds=(0, 0, n, n), kdims=["scale a", "scale b"],
                    vdims=["corr"])
     xticks = [(i + 0.5, lab) for i, lab in enumerate(labels)]
     yticks = [(n - i - 0.5, lab) for i, lab in enumerate(labels)]
     return _style(img, cmap="RdBu_r" if symmetric else "viridis",
                   clim=(-1.0, 1.0) if symmetric else (0.0, 1.0), colorbar=True, title=title,
                   xticks=xticks, yticks=yticks, xrotation=90, tools=["hover"], xlabel="",
-                  ylabel="")
+                  ylabel="", hooks=[_room_for_labels])
+
+
+def _room_for_labels(plot, element) -> None:
+    """Bokeh hook: room below and left of the axes for the rotated scale labels (the default
+    border clips them)."""
+    plot.state.min_border_bottom = 70
+    plot.state.min_border_left = 70
 
 
 def autocorrelations(acfs: dict[str, np.ndarray], taus: dict[str, float] | None = None,
@@ -415,6 +422,11 @@ def scale_kurtosis_compare(report: dict) -> hv.Overlay:
             if pts:
                 el = hv.Curve(pts, kdims=["scale j"], vdims=["kurtosis"], label=f"{who}: {label}")
                 curves.append(dashed(_style(el, color=color), part == "details"))
+                # markers: a single scale (J = 1 details) is a point, not a line
+                dots = hv.Scatter(pts, kdims=["scale j"], vdims=["kurtosis"],
+                                  label=f"{who}: {label}")
+                curves.append(_style(dots, color=color, size=6,
+                                     marker="circle" if part == "low" else "triangle"))
     curves.append(dashed(_style(hv.HLine(3.0), color="#999999"), True))
     n = max(len(report["data"]["low"]), len(report["data"]["details"]) + 1)
     # legend beside the axes (it hid the detail curves inside), a tick per integer scale only

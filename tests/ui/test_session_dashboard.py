@@ -171,7 +171,8 @@ def test_dashboard_views_follow_the_session(folder):
     assert "total variation" in d.compare_view.table.object
     assert "kurtosis of the low-passes" in d.compare_view.table.object
     kurt = d.compare_view.kurtosis.object   # data and samples, low-passes and details, the line at 3
-    assert isinstance(kurt, hv.Overlay) and len(kurt) == 5
+    assert isinstance(kurt, hv.Overlay) and len(kurt) == 9   # 4 curves, their markers, 3
+    assert kurt.opts.get().kwargs["xticks"] == [0, 1]   # integer scales only
     d.shutdown()
 
 
