@@ -431,8 +431,8 @@ def scale_kurtosis_compare(report: dict) -> hv.Overlay:
     n = max(len(report["data"]["low"]), len(report["data"]["details"]) + 1)
     # legend beside the axes (it hid the detail curves inside), a tick per integer scale only
     return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"],
-                  xticks=list(range(n)), legend_position="right",
-                  mpl={"legend_position": "right"})
+                  xticks=list(range(n)), legend_position="right", padding=0.08,
+                  mpl={"legend_position": "right", "padding": 0.08})
 
 
 def mixing(section: dict) -> hv.Overlay:
