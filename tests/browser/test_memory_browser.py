@@ -18,7 +18,7 @@ import pytest
 from tests.browser.test_dashboard_browser import LONG, wait_status
 from tests.conftest import ARTIFACTS, ROOT, free_port
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(3600)]
 
 SESSIONS = 20
 MAX_GROWTH_MB = 100.0
