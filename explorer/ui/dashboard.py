@@ -16,117 +16,20 @@ import io
 import time
 import traceback
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
 
-from explorer.core.support import DEFAULT_FLOOR
 from explorer.ui import figures
+from explorer.ui.compare_view import CompareView
 from explorer.ui.components import FieldBrowser
+from explorer.ui.controls import PLOT, TICK_MS, TRACES_EVERY, JobControls, _empty, _fmt
 from explorer.ui.session import MODEL_SETTINGS, SAMPLER_SETTINGS, Session
 from explorer.ui.stories import available_stories
 from explorer.ui.sweep_view import SweepView
 
 figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
-
-TICK_MS = 250  # page refresh period while jobs run: 4 updates per second
-TRACES_EVERY = 5.0  # seconds between redraws of the sampler traces
-PLOT = dict(frame_width=320, frame_height=240)
-MATRIX = dict(frame_width=300, frame_height=300)  # the scale-coupling matrices, square cells
-LEGEND_RIGHT = dict(frame_width=300, frame_height=240)  # figures with their legend beside them
-
-
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def _empty(title: str) -> hv.Curve:
-    """A titled empty placeholder (own dimension names: never linked to other plots' axes)."""
-    name = "".join(ch for ch in title if ch.isalnum()) or "empty"
-    return hv.Curve([], kdims=[f"{name}_x"], vdims=[f"{name}_y"]).opts(
-        title=title, xaxis=None, yaxis=None, **PLOT)
-
-
-class JobControls(pn.viewable.Viewer):
-    """Start / Stop buttons, a progress bar and a one-line status of one job."""
-
-    session = param.ClassSelector(class_=Session)
-    job = param.String()
-    label = param.String()
-    action = param.String(default="", doc="the Session action of the start button (default: job)")
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.action = self.action or self.job
-        self.start_button = pn.widgets.Button(label=self.label, color="primary", width=110,
-                                              css_classes=[f"b-{self.action}"])
-        self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=80,
-                                             disabled=True)
-        # fixed sizes everywhere a value changes several times a second: a change then never
-        # forces the browser to lay out the whole page again
-        self.progress = pn.indicators.Progress(value=0, max=100, width=220, height=20,
-                                               active=False, sizing_mode="fixed")
-        self.text = pn.pane.Markdown("", css_classes=[f"{self.job}-status"], width=420,
-                                     height=60, sizing_mode="fixed")
-        # why the start button is disabled, or why a click was refused: beside the button
-        self.hint = pn.pane.Markdown("", css_classes=[f"{self.action}-hint"], width=420,
-                                     margin=(0, 10), styles={"color": "#8a4b00"})
-        self._refused_text = ""
-        self.stop_button.on_click(lambda e: self.session.stop(self.job))
-        self.start_button.on_click(self._on_start)
-        self.refresh()
-
-    def _on_start(self, event=None) -> bool:
-        """The start button's click: start the action, or say in place why not."""
-        s = self.session
-        ok = s.start(self.action)
-        if ok:
-            self._refused_text = ""
-        else:
-            self._refused_text = s.message or s.refusal(self.action)
-            s.message = ""  # shown here, beside the button, not at the top of the page
-        self.refresh()
-        return ok
-
-    def refresh(self) -> None:
-        """Enable the start button when its action can start, else disable it and say why."""
-        s = self.session
-        why = s.refusal(self.action)
-        self.start_button.disabled = bool(why)
-        self.stop_button.disabled = not s.jobs[self.job].running
-        if any(j.running for j in s.jobs.values()):
-            self._refused_text = ""  # a refusal is stale once work started
-        own = s.jobs[self.job].running  # the status line below says so already
-        self.hint.object = self._refused_text or ("" if own or not why else f"*{why}*")
-
-    def update(self, rep, running: bool) -> None:
-        self.refresh()
-        self.progress.active = False
-        job = self.session.jobs[self.job]
-        if rep is not None:
-            self.progress.value = int(100 * rep.fraction)
-            info = ", ".join(f"{k} {_fmt(v)}" for k, v in rep.info.items()
-                             if k in ("acceptance", "mean_energy", "scale", "step", "time",
-                                      "loss", "tau_m2"))
-            state = "running" if running else job.status
-            res = job.result if not running else None
-            made = f" · {len(res.fields)} fields" if hasattr(res, "fields") else ""
-            self.text.object = (f"**{self.job}** {state}: {rep.stage} {rep.step}/{rep.total}"
-                                f" · update {job.reports} · {job.seconds:.1f} s{made}"
-                                + (f" · {info}" if info else ""))
-        elif not running and job.status == "idle":
-            self.text.object = ""
-
-    def __panel__(self):
-        return pn.Column(pn.Row(self.start_button, self.stop_button, self.progress), self.hint,
-                         self.text)
-
 
 class DataView(pn.viewable.Viewer):
     """Shipped assets, generators with progress and Stop, uploads with validation, a gallery."""
@@ -358,146 +261,6 @@ class SamplingView(pn.viewable.Viewer):
         return pn.Row(pn.Column(self.params, self.controls, synthesis, width=460),
                       pn.Column(self.live_title, self.live),
                       pn.Column(self.traces))
-
-
-def _table(columns: list[str], css: str, width: int = 420, height: int = 180):
-    return pn.widgets.Tabulator(pd.DataFrame(columns=columns), disabled=True, show_index=False,
-                                width=width, height=height, layout="fit_data_table",
-                                visible=False, css_classes=[css])
-
-
-class CompareView(pn.viewable.Viewer):
-    """Data vs samples on shared axes: spectra, histograms, Hessian eigenvalue histograms,
-    scale-coupling matrices, kurtosis per scale, mixing, scattering spectra. Every figure has a
-    fixed size; the figures wrap to the page's width."""
-
-    session = param.ClassSelector(class_=Session)
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        s = self.session
-        self.controls = JobControls(session=s, job="compare", label="Compare")
-        self.table = pn.pane.Markdown("Sample the model, then Compare.", width=560,
-                                      css_classes=["compare-table"])
-        # result panes start empty (no figure for the browser to lay out until there is data)
-        pane = lambda css: pn.pane.HoloViews(None, css_classes=[css], sizing_mode="fixed")  # noqa: E731
-        self.spectra = pane("compare-spectra")
-        self.hist = pane("compare-histograms")
-        self.eigen = pane("compare-eigen")
-        self.coupling_data = pane("compare-coupling-data")
-        self.coupling_samples = pane("compare-coupling-samples")
-        self.kurtosis = pane("compare-kurtosis")
-        self.mixing = pane("compare-mixing")
-        self.mixing_table = _table(["scale", "τ_int (gradient evaluations)"], "mixing-table",
-                                   width=460, height=150)
-        self.scattering_s12 = pane("compare-scattering-s12")
-        self.scattering_s3 = pane("compare-scattering-s3")
-        self.scattering_s4 = pane("compare-scattering-s4")
-        self.scattering_table = _table(["kind", "relative difference (%)"], "scattering-table",
-                                       width=330, height=170)
-        self.scattering_note = pn.pane.Markdown("", width=330)
-        s.param.watch(self._on_samples, "samples")
-        s.param.watch(self._on_report, "compare_report")
-
-    @property
-    def figures(self) -> dict[str, pn.pane.HoloViews]:
-        """Every figure pane of the view by name (tests, screenshots)."""
-        return {"spectra": self.spectra, "histograms": self.hist, "eigen": self.eigen,
-                "coupling data": self.coupling_data, "coupling samples": self.coupling_samples,
-                "kurtosis": self.kurtosis, "mixing": self.mixing,
-                "scattering S1 S2": self.scattering_s12, "scattering S3": self.scattering_s3,
-                "scattering S4": self.scattering_s4}
-
-    def _on_samples(self, *_):
-        s = self.session
-        if s.samples is None or s.data.fields is None:
-            return
-        self.spectra.object = figures.spectra_compare(s.data.fields, s.samples).opts(**PLOT)
-        self.hist.object = figures.histograms_compare(s.data.fields, s.samples).opts(**PLOT)
-
-    @staticmethod
-    def distance_rows(r: dict) -> str:
-        """The distances of a comparison report as a Markdown table (numbers and words only)."""
-        ratios = " / ".join(f"{x:.3f}" for x in r["scale_std_ratios"])
-        rows = [
-            "| distance (data vs samples) | value |", "|---|---|",
-            f"| radial spectrum mean \\|log ratio\\|, on the data's spectral support "
-            f"(shells with power > {DEFAULT_FLOOR:g} of the peak) | "
-            f"{r['spectrum_log_ratio']:.4f} |",
-            f"| 2D spectrum mean \\|log ratio\\| on the support (noise level) | "
-            f"{r['spectrum_2d_log_ratio']:.4f} ({r['spectrum_2d_noise']:.4f}) |",
-            f"| corner power ratio \\|k\\| > L/2 (samples / data) | "
-            f"{_fmt(r['corner_power_ratio'])} |",
-            f"| histogram total variation | {r['total_variation']:.4f} |",
-            f"| histogram KL | {r['kl_divergence']:.4f} |",
-            f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
-            f"| Binder U difference | {r['binder_difference']:.4f} |",
-            f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
-            f"{r['kurtosis']['samples']:.3f} |"]
-        sk = r.get("scale_kurtosis")
-        if sk:
-            for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
-                data, samples = (" / ".join(_fmt(k) for k in sk[who][part])
-                                 for who in ("data", "samples"))
-                rows.append(f"| kurtosis of the {label}, data / samples | {data} <br> "
-                            f"{samples} |")
-        reasons = {k: v for k, v in (r.get("reasons") or {}).items() if v}
-        if reasons:
-            rows.append("\n" + "; ".join(f"*{k}*: {v}" for k, v in reasons.items()))
-        return "\n".join(rows)
-
-    def _on_report(self, *_):
-        r = self.session.compare_report
-        if not r:
-            return
-        reasons = {k: v for k, v in (r.get("reasons") or {}).items() if v}
-        self.table.object = self.distance_rows(r)
-        sk = r.get("scale_kurtosis")
-        self.kurtosis.object = (figures.scale_kurtosis_compare(sk).opts(**LEGEND_RIGHT) if sk
-                                else _empty("no kurtosis per scale (depth 0)"))
-        hess = r.get("hessian")
-        self.eigen.object = (figures.eigen_histograms(hess["histograms"]).opts(
-            frame_width=420, frame_height=260) if hess and hess["histograms"]
-            else _empty(reasons.get("hessian", "no Hessian spectra")))
-        c = r.get("coupling")
-        for who, pane_ in (("data", self.coupling_data), ("samples", self.coupling_samples)):
-            pane_.object = (figures.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
-                                                    title=f"{who}: coupling of |details|")
-                            .opts(**MATRIX) if c
-                            else _empty(reasons.get("coupling", "no scale coupling")))
-        mix = r.get("mixing")
-        self.mixing.object = (figures.mixing(mix).opts(**LEGEND_RIGHT) if mix
-                              else _empty(reasons.get("mixing", "no sampler traces")))
-        if mix:
-            self.mixing_table.value = pd.DataFrame(figures.mixing_rows(mix))
-        self.mixing_table.visible = bool(mix)
-        sc = r.get("scattering")
-        panels = figures.scattering_panels(sc) if sc else {}
-        for key, pane_ in (("S1 S2", self.scattering_s12), ("S3", self.scattering_s3),
-                           ("S4", self.scattering_s4)):
-            pane_.object = (panels[key].opts(**LEGEND_RIGHT) if key in panels
-                            else _empty(reasons.get("scattering", f"no {key} coefficients")))
-        rows = figures.scattering_differences(sc) if sc else []
-        if rows:
-            self.scattering_table.value = pd.DataFrame(rows)
-        self.scattering_table.visible = bool(rows)
-        self.scattering_note.object = (
-            "Scattering spectra, mean relative difference |S_samples − S_data| / |S_data| per "
-            "kind (coefficients above 10⁻³ of the kind's largest)." if rows else "")
-
-    def __panel__(self):
-        wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width")
-        return pn.Column(
-            pn.Row(self.controls, self.table),
-            pn.FlexBox(self.spectra, self.hist, self.eigen, **wrap),
-            pn.pane.Markdown("#### Scale coupling of the wavelet details' moduli "
-                             "(co-located, scales × orientations)"),
-            pn.FlexBox(self.coupling_data, self.coupling_samples, **wrap),
-            pn.FlexBox(self.kurtosis, pn.Column(self.mixing, self.mixing_table), **wrap),
-            pn.pane.Markdown("#### Scattering spectra: data (solid) and samples (dashed)"),
-            pn.FlexBox(self.scattering_s12, self.scattering_s3, self.scattering_s4,
-                       pn.Column(self.scattering_note, self.scattering_table), **wrap),
-            sizing_mode="stretch_width")
 
 
 class ExportView(pn.viewable.Viewer):
