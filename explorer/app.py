@@ -4,7 +4,7 @@ import panel as pn
 
 from explorer.ui.dashboard import Dashboard
 
-pn.extension(notifications=True)
+pn.extension("tabulator", notifications=True)
 
 
 def build_page() -> pn.template.BootstrapTemplate:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Rebuild assets/screenshot.png (the README picture): serve the app, fit the default model,
-sample, and photograph the page while the live view runs. Needs Debian's chromium + Playwright.
+"""Rebuild assets/screenshot.png (the README picture): serve the app, run the "Critical φ⁴"
+story (fit, sample, compare) and photograph the Compare view with the story's text above it.
+Needs Debian's chromium + Playwright.
 
     .venv/bin/python scripts/readme_screenshot.py
 """
@@ -38,16 +39,16 @@ def main() -> None:
         args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=shutil.which("chromium"), args=args)
-            pg = b.new_page(viewport={"width": 1400, "height": 1000})
-            pg.goto(url, timeout=120_000)
-            pg.get_by_text("Binder U").first.wait_for(timeout=120_000)
-            pg.get_by_role("button", name="Fit", exact=True).click()
-            pg.get_by_text("phi4, J = 2").first.wait_for(timeout=240_000)
-            pg.get_by_role("button", name="Sample", exact=True).click()
-            pg.get_by_text("scale 1: sampling").first.wait_for(timeout=240_000)
-            pg.locator(".view-sampling").first.scroll_into_view_if_needed()
-            pg.evaluate("window.scrollBy(0, -430)")
-            pg.wait_for_timeout(1500)
+            pg = b.new_page(viewport={"width": 1500, "height": 1100})
+            pg.goto(url, timeout=240_000)
+            pg.get_by_text("Binder U").first.wait_for(timeout=240_000)
+            pg.locator(".story-critical-phi4").get_by_role("button").click()
+            pg.get_by_text("phi4, J = 2").first.wait_for(timeout=600_000)
+            pg.get_by_text("histogram total variation").first.wait_for(timeout=900_000)
+            pg.locator(".scattering-table").first.wait_for(timeout=240_000)
+            # the Compare card at the top of the window (the template scrolls its own area)
+            pg.locator(".view-compare").first.evaluate("el => el.scrollIntoView()")
+            pg.wait_for_timeout(2000)  # the last figures lay out
             pg.screenshot(path=str(ROOT / "assets" / "screenshot.png"))
             b.close()
     finally:

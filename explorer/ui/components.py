@@ -67,9 +67,9 @@ class FieldBrowser(pn.viewable.Viewer):
         self._index = pn.widgets.IntSlider.from_param(d.param.index, name="Sample", width=300,
                                                       end=max(0, self._n() - 1))
         opts = dict(sizing_mode="fixed")
-        self._image = pn.pane.HoloViews(self._image_obj(), **opts)
-        self._hist = pn.pane.HoloViews(self._hist_obj(), **opts)
-        self._spec = pn.pane.HoloViews(self._spec_obj(), **opts)
+        self._image = pn.pane.HoloViews(self._image_obj(), css_classes=["data-field"], **opts)
+        self._hist = pn.pane.HoloViews(self._hist_obj(), css_classes=["data-histogram"], **opts)
+        self._spec = pn.pane.HoloViews(self._spec_obj(), css_classes=["data-spectrum"], **opts)
         self._table = pn.pane.Markdown(_observables_markdown(d.summary), width=400)
         self._message = pn.pane.Alert(d.message, alert_type="danger", visible=bool(d.message))
         d.param.watch(self._on_fields, "fields")

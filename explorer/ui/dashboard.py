@@ -1,92 +1,35 @@
-"""The dashboard: Data, Model, Sampling, Compare and Export views over one :class:`Session`, and
-the Sweep view (:mod:`explorer.ui.sweep_view`, its own state).
+"""The dashboard: Stories, Data, Model, Sampling, Compare and Export views over one
+:class:`Session`, and the Sweep view (:mod:`explorer.ui.sweep_view`, its own state).
 
 Each view is a ``pn.viewable.Viewer`` returning plain layouts (they display in a notebook too);
 ``explorer/app.py`` only puts the :class:`Dashboard` in a template. Long work runs in the
 session's job threads; one periodic callback per page (:meth:`Dashboard.tick`, every
 :data:`TICK_MS`) pulls their progress and results into the panes, so the page never blocks and
-nothing touches Bokeh models from a thread.
+nothing touches Bokeh models from a thread. A button is enabled only when its action can start
+(:meth:`Session.refusal`), with the reason beside it otherwise; in a served page the data set,
+model and sampler settings live in the URL (:meth:`Dashboard.link_location`).
 """
 
 from __future__ import annotations
 
 import io
 import time
+import traceback
 
-import holoviews as hv
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 
 from explorer.ui import figures
+from explorer.ui.compare_view import CompareView
 from explorer.ui.components import FieldBrowser
-from explorer.ui.session import Session
+from explorer.ui.controls import PLOT, TICK_MS, TRACES_EVERY, JobControls, _empty, _fmt
+from explorer.ui.session import MODEL_SETTINGS, SAMPLER_SETTINGS, Session
+from explorer.ui.stories import available_stories
 from explorer.ui.sweep_view import SweepView
 
 figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
-
-TICK_MS = 250  # page refresh period while jobs run: 4 updates per second
-TRACES_EVERY = 5.0  # seconds between redraws of the sampler traces
-PLOT = dict(frame_width=320, frame_height=240)
-
-
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return str(v)
-
-
-def _empty(title: str) -> hv.Curve:
-    """A titled empty placeholder (own dimension names: never linked to other plots' axes)."""
-    name = "".join(ch for ch in title if ch.isalnum()) or "empty"
-    return hv.Curve([], kdims=[f"{name}_x"], vdims=[f"{name}_y"]).opts(
-        title=title, xaxis=None, yaxis=None, **PLOT)
-
-
-class JobControls(pn.viewable.Viewer):
-    """Start / Stop buttons, a progress bar and a one-line status of one job."""
-
-    session = param.ClassSelector(class_=Session)
-    job = param.String()
-    label = param.String()
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        self.start_button = pn.widgets.Button(label=self.label, color="primary", width=110)
-        self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=80,
-                                             disabled=True)
-        # fixed sizes everywhere a value changes several times a second: a change then never
-        # forces the browser to lay out the whole page again
-        self.progress = pn.indicators.Progress(value=0, max=100, width=220, height=20,
-                                               active=False, sizing_mode="fixed")
-        self.text = pn.pane.Markdown("", css_classes=[f"{self.job}-status"], width=420,
-                                     height=60, sizing_mode="fixed")
-        self.stop_button.on_click(lambda e: self.session.stop(self.job))
-
-    def update(self, rep, running: bool) -> None:
-        self.start_button.disabled = running
-        self.stop_button.disabled = not running
-        self.progress.active = False
-        job = self.session.jobs[self.job]
-        if rep is not None:
-            self.progress.value = int(100 * rep.fraction)
-            info = ", ".join(f"{k} {_fmt(v)}" for k, v in rep.info.items()
-                             if k in ("acceptance", "mean_energy", "scale", "step", "time",
-                                      "loss", "tau_m2"))
-            state = "running" if running else job.status
-            res = job.result if not running else None
-            made = f" · {len(res.fields)} fields" if hasattr(res, "fields") else ""
-            self.text.object = (f"**{self.job}** {state}: {rep.stage} {rep.step}/{rep.total}"
-                                f" · update {job.reports} · {job.seconds:.1f} s{made}"
-                                + (f" · {info}" if info else ""))
-        elif not running and job.status == "idle":
-            self.text.object = ""
-
-    def __panel__(self):
-        return pn.Column(pn.Row(self.start_button, self.stop_button, self.progress), self.text)
-
 
 class DataView(pn.viewable.Viewer):
     """Shipped assets, generators with progress and Stop, uploads with validation, a gallery."""
@@ -98,7 +41,6 @@ class DataView(pn.viewable.Viewer):
         s = self.session
         self.browser = FieldBrowser(data=s.data)
         self.controls = JobControls(session=s, job="generate", label="Generate")
-        self.controls.start_button.on_click(lambda e: s.start_generate())
         self.gen_params = pn.Param(
             s, parameters=["gen_kind", "gen_size", "gen_samples", "gen_beta", "gen_lam",
                            "gen_eta", "gen_seed"], show_name=False, width=300,
@@ -166,20 +108,33 @@ class ModelView(pn.viewable.Viewer):
                      "n_windows": {"name": "Potential windows"},
                      "eps_rel": {"name": "Modulus width ε / rms"}})
         self.controls = JobControls(session=s, job="fit", label="Fit")
-        self.controls.start_button.on_click(lambda e: s.start_fit())
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
                                       css_classes=["kappa-table"])
-        self.couplings = pn.pane.Markdown("", width=560)
-        self.potential = pn.pane.HoloViews(None)
-        self.kernels = pn.pane.HoloViews(None)
-        self.flow = pn.pane.HoloViews(None)
+        # a table, not text: names like coupling[HH,HH] are not Markdown
+        self.couplings_title = pn.pane.Markdown("#### Largest couplings per scale",
+                                                visible=False)
+        self.couplings = pn.widgets.Tabulator(
+            pd.DataFrame(columns=["scale", "coupling", "θ"]), disabled=True, show_index=False,
+            width=560, height=240, layout="fit_data_table", visible=False,
+            css_classes=["couplings-table"])
+        self.potential = pn.pane.HoloViews(None, css_classes=["model-potential"])
+        self.kernels = pn.pane.HoloViews(None, css_classes=["model-kernels"])
+        self.flow = pn.pane.HoloViews(None, css_classes=["model-flow"])
         s.param.watch(self._on_model, ["fit_rows", "learned", "rgflow"])
+
+    @staticmethod
+    def coupling_rows(fit_rows: list[dict], top: int = 8) -> pd.DataFrame:
+        """The ``top`` largest couplings |θ| of every factor, one row each."""
+        rows = [{"scale": r["scale"], "coupling": k, "θ": float(f"{v:.4g}")}
+                for r in fit_rows
+                for k, v in sorted(r["theta"].items(), key=lambda kv: -abs(kv[1]))[:top]]
+        return pd.DataFrame(rows, columns=["scale", "coupling", "θ"])
 
     def _on_model(self, *_):
         s = self.session
         if not s.fit_rows:
             self.kappa.object = "Fit a model to see κ(H) per scale."
-            self.couplings.object = ""
+            self.couplings.visible = self.couplings_title.visible = False
             return
         rows = ["| scale | parameters | κ(H) raw | κ(H) preconditioned | fit time (s) | "
                 "quadratic part: λ_min ≤ |", "|---|---|---|---|---|---|"]
@@ -198,11 +153,8 @@ class ModelView(pn.viewable.Viewer):
         self.kappa.object = (f"**κ(H)** of the score-matching system per scale "
                              f"({s.model.family}, J = {s.model.J}, {s.model.wavelet}; fit "
                              f"{total:.2f} s)\n\n" + "\n".join(rows) + warn)
-        lines = []
-        for r in s.fit_rows:
-            top = sorted(r["theta"].items(), key=lambda kv: -abs(kv[1]))[:8]
-            lines.append(f"**{r['scale']}**: " + ", ".join(f"{k} = {v:.4g}" for k, v in top))
-        self.couplings.object = "#### Largest couplings per scale\n\n" + "\n\n".join(lines)
+        self.couplings.value = self.coupling_rows(s.fit_rows)
+        self.couplings.visible = self.couplings_title.visible = True
         learned = s.learned or {"potential": {"grid": [], "V": {}}, "kernels": {}}
         pot = learned["potential"]
         V = {k: np.asarray(v) for k, v in pot["V"].items()}
@@ -221,8 +173,9 @@ class ModelView(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Row(pn.Column(self.params, self.controls, width=460),
-                      pn.Column(self.kappa, self.couplings,
-                                pn.Row(self.potential, self.kernels), self.flow))
+                      pn.Column(self.kappa, self.couplings_title, self.couplings,
+                                pn.FlexBox(self.potential, self.kernels, self.flow,
+                                           flex_wrap="wrap")))
 
 
 class SamplingView(pn.viewable.Viewer):
@@ -246,15 +199,18 @@ class SamplingView(pn.viewable.Viewer):
                                         "sample_seed": {"name": "Seed"},
                                         "allow_unbounded": {"name": "allow unbounded (experiment)"}})
         self.controls = JobControls(session=s, job="sample", label="Sample")
-        self.controls.start_button.on_click(lambda e: s.start_sample())
         # scattering synthesis from the data: another way to make samples, no model involved
         self.synthesis_params = pn.Param(
-            s, parameters=["synthesis_iterations"], show_name=False, width=260,
+            s, parameters=["synthesis_iterations", "synthesis_fields"], show_name=False,
+            width=260,
             widgets={"synthesis_iterations": {"type": pn.widgets.IntInput,
-                                              "name": "L-BFGS iterations"}})
-        self.synthesis_button = pn.widgets.Button(label="Synthesize", width=110,
-                                                  css_classes=["w-synthesize"])
-        self.synthesis_button.on_click(lambda e: s.start_synthesis())
+                                              "name": "L-BFGS iterations"},
+                     "synthesis_fields": {"type": pn.widgets.IntInput,
+                                          "name": "data fields matched"}})
+        self.synthesis_controls = JobControls(session=s, job="sample", action="synthesize",
+                                              label="Synthesize")
+        self.synthesis_button = self.synthesis_controls.start_button
+        self.synthesis_button.css_classes = ["w-synthesize"]
         # The live field is a PNG swapped in place on every update (cheap for the browser at
         # 4 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
         # replacing a Bokeh plot 4 times a second overloads a small machine's browser.
@@ -299,101 +255,12 @@ class SamplingView(pn.viewable.Viewer):
             pn.pane.Markdown("Scattering-spectra synthesis: fields matching the scattering "
                              "spectra of the first data fields, from white noise (no model; "
                              "Samples and Seed as above)."),
-            self.synthesis_params, self.synthesis_button, title="Scattering synthesis",
+            self.synthesis_params, self.synthesis_button, self.synthesis_controls.hint,
+            title="Scattering synthesis",
             collapsed=True, width=440)
         return pn.Row(pn.Column(self.params, self.controls, synthesis, width=460),
                       pn.Column(self.live_title, self.live),
                       pn.Column(self.traces))
-
-
-class CompareView(pn.viewable.Viewer):
-    """Data vs samples on shared axes: spectra, histograms, Hessian eigenvalue histograms,
-    scale-coupling matrices, mixing."""
-
-    session = param.ClassSelector(class_=Session)
-
-    def __init__(self, **params):
-        super().__init__(**params)
-        s = self.session
-        self.controls = JobControls(session=s, job="compare", label="Compare")
-        self.controls.start_button.on_click(lambda e: s.start_compare())
-        self.table = pn.pane.Markdown("Sample the model, then Compare.", width=520,
-                                      css_classes=["compare-table"])
-        # result panes start empty (no figure for the browser to lay out until there is data)
-        self.spectra = pn.pane.HoloViews(None,
-                                         css_classes=["compare-spectra"])
-        self.hist = pn.pane.HoloViews(None,
-                                      css_classes=["compare-histograms"])
-        self.eigen = pn.pane.HoloViews(None,
-                                       css_classes=["compare-eigen"])
-        self.coupling = pn.pane.HoloViews(None,
-                                          css_classes=["compare-coupling"])
-        self.kurtosis = pn.pane.HoloViews(None, css_classes=["compare-kurtosis"])
-        self.mixing = pn.pane.HoloViews(None)
-        self.scattering = pn.pane.HoloViews(None,
-                                            css_classes=["compare-scattering"])
-        s.param.watch(self._on_samples, "samples")
-        s.param.watch(self._on_report, "compare_report")
-
-    def _on_samples(self, *_):
-        s = self.session
-        if s.samples is None or s.data.fields is None:
-            return
-        self.spectra.object = figures.spectra_compare(s.data.fields, s.samples).opts(**PLOT)
-        self.hist.object = figures.histograms_compare(s.data.fields, s.samples).opts(**PLOT)
-
-    def _on_report(self, *_):
-        r = self.session.compare_report
-        if not r:
-            return
-        ratios = " / ".join(f"{x:.3f}" for x in r["scale_std_ratios"])
-        rows = [
-            "| distance (data vs samples) | value |", "|---|---|",
-            f"| spectrum mean \\|log ratio\\| (data's support) | {r['spectrum_log_ratio']:.4f} |",
-            f"| 2D spectrum mean \\|log ratio\\| (noise level) | "
-            f"{r['spectrum_2d_log_ratio']:.4f} ({r['spectrum_2d_noise']:.4f}) |",
-            f"| corner power ratio \\|k\\| > L/2 (samples / data) | "
-            f"{_fmt(r['corner_power_ratio'])} |",
-            f"| histogram total variation | {r['total_variation']:.4f} |",
-            f"| histogram KL | {r['kl_divergence']:.4f} |",
-            f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
-            f"| Binder U difference | {r['binder_difference']:.4f} |",
-            f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
-            f"{r['kurtosis']['samples']:.3f} |"]
-        sk = r.get("scale_kurtosis")
-        if sk:
-            for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
-                data, samples = (" / ".join(_fmt(k) for k in sk[who][part]) for who in ("data", "samples"))
-                rows.append(f"| kurtosis of the {label}, data / samples | {data} <br> {samples} |")
-            self.kurtosis.object = figures.scale_kurtosis_compare(sk).opts(**PLOT)
-        reasons = {k: v for k, v in (r.get("reasons") or {}).items() if v}
-        if reasons:
-            rows.append("\n" + "; ".join(f"*{k}*: {v}" for k, v in reasons.items()))
-        self.table.object = "\n".join(rows)
-        hess = r.get("hessian")
-        self.eigen.object = (figures.eigen_histograms(hess["histograms"]).opts(
-            frame_width=420, frame_height=260) if hess and hess["histograms"]
-            else _empty(reasons.get("hessian", "no Hessian spectra")))
-        self.scattering.object = (figures.scattering_compare(r["scattering"]).opts(
-            frame_width=420, frame_height=260) if r.get("scattering")
-            else _empty(reasons.get("scattering", "no scattering statistics")))
-        c = r.get("coupling")
-        if c:
-            mats = [figures.coupling_matrix(np.asarray(c[who]["moduli"]), c["labels"],
-                                            title=f"{who}: coupling of |moduli|").opts(
-                        frame_width=260, frame_height=260)
-                    for who in ("data", "samples")]
-            self.coupling.object = hv.Layout(mats).cols(2)
-        else:
-            self.coupling.object = _empty(reasons.get("coupling", "no scale coupling"))
-        self.mixing.object = (figures.mixing(r["mixing"]).opts(**PLOT) if r.get("mixing")
-                              else _empty(reasons.get("mixing", "no sampler traces")))
-
-    def __panel__(self):
-        return pn.Column(pn.Row(self.controls, self.table),
-                         pn.Row(self.spectra, self.hist, self.eigen),
-                         pn.Row(self.coupling, self.mixing),
-                         pn.Row(self.kurtosis, self.scattering))
 
 
 class ExportView(pn.viewable.Viewer):
@@ -432,6 +299,44 @@ class ExportView(pn.viewable.Viewer):
                          self.message)
 
 
+class StoriesView(pn.viewable.Viewer):
+    """One-click presets (:mod:`explorer.ui.stories`): each button loads a data set and the
+    model and sampler settings, starts the fit (then sampling, then the comparison) and says in
+    two sentences what to look for."""
+
+    session = param.ClassSelector(class_=Session)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        s = self.session
+        shipped = list(s.data.param.asset.objects.values())
+        self.stories = available_stories(shipped)
+        self.buttons = []
+        for st in self.stories:
+            b = pn.widgets.Button(label=st.title, width=230, css_classes=[f"story-{st.key}"])
+            b.on_click(lambda e, st=st: self.start(st))
+            self.buttons.append(b)
+        self.text = pn.pane.Markdown(
+            "Pick a story: it loads the data and the model settings, fits, samples and "
+            "compares, and tells you what to look for.", width=900, css_classes=["story-text"])
+
+    def start(self, story) -> bool:
+        ok = self.session.start_story(story)
+        steps = " → ".join(story.actions) + (" → compare" if "sample" in story.actions else "")
+        self.text.object = (f"**{story.title}** ({steps}). {story.look_for}" if ok else
+                            f"**{story.title}** not started: {self.session.message}")
+        return ok
+
+    def refresh(self) -> None:
+        busy = any(j.running for j in self.session.jobs.values())
+        for b in self.buttons:
+            b.disabled = busy
+
+    def __panel__(self):
+        return pn.Column(pn.FlexBox(*self.buttons, flex_wrap="wrap", sizing_mode="stretch_width"),
+                         self.text, sizing_mode="stretch_width")
+
+
 class Dashboard(pn.viewable.Viewer):
     """All views over one session, plus the periodic pull of job progress."""
 
@@ -442,6 +347,7 @@ class Dashboard(pn.viewable.Viewer):
             params["session"] = Session()
         super().__init__(**params)
         s = self.session
+        self.stories_view = StoriesView(session=s)
         self.data_view = DataView(session=s)
         self.model_view = ModelView(session=s)
         self.sampling_view = SamplingView(session=s)
@@ -456,25 +362,35 @@ class Dashboard(pn.viewable.Viewer):
         self.status = pn.pane.Markdown("", css_classes=["session-status"])
         s.param.watch(self._on_message, "message")
         s.param.watch(lambda e: setattr(self.status, "object", e.new), "status")
-        # The five views are stacked as collapsible cards on one page. (Switching views was tried
+        # The views are stacked as collapsible cards on one page. (Switching views was tried
         # with pn.Tabs and with visibility toggles: with Panel 1.9 the browser then missed the
         # HoloViews stream updates / visibility patches and the live sampling view froze.)
-        self.views = {"Data": self.data_view, "Model": self.model_view,
-                      "Sampling": self.sampling_view, "Compare": self.compare_view,
-                      "Export": self.export_view, "Sweep": self.sweep_view}
+        self.views = {"Stories": self.stories_view, "Data": self.data_view,
+                      "Model": self.model_view, "Sampling": self.sampling_view,
+                      "Compare": self.compare_view, "Export": self.export_view,
+                      "Sweep": self.sweep_view}
         self.panels = {name: pn.Card(view, title=name, collapsed=name == "Sweep",  # opened on use
                                      css_classes=[f"view-{name.lower()}"],
                                      sizing_mode="stretch_width")
                        for name, view in self.views.items()}
         self._callback = None
         self._ticking = False
+        self.location = None
 
     def _on_message(self, event) -> None:
         self.alert.object = event.new
         self.alert.visible = bool(event.new)
 
+    def refresh_buttons(self) -> None:
+        """Every start button enabled exactly when its action can start (cheap: a widget only
+        sends a change)."""
+        for ctl in (*self.controls.values(), self.sampling_view.synthesis_controls):
+            ctl.refresh()
+        self.stories_view.refresh()
+
     def tick(self) -> None:
-        """Pull job progress into the page (periodic callback; also callable by hand)."""
+        """Pull job progress into the page (periodic callback; also callable by hand). A view
+        failing to draw is reported and never leaves a job's status stale."""
         if self._ticking:  # re-entry guard
             return
         self._ticking = True
@@ -484,28 +400,55 @@ class Dashboard(pn.viewable.Viewer):
             for name, ctl in self.controls.items():
                 if name in new or name in s.finished_jobs:
                     job = s.jobs[name]
-                    ctl.update(job.latest, job.running)
-            self.sampling_view.synthesis_button.disabled = s.jobs["sample"].running
+                    try:
+                        ctl.update(job.latest, job.running)
+                    except Exception as exc:  # noqa: BLE001 - the page must keep ticking
+                        traceback.print_exc()
+                        s.message = f"{name}: the status line failed: {exc}"
             if "sample" in new:
                 self.sampling_view.refresh_traces(force="sample" in s.finished_jobs)
             if ("sample" in s.finished_jobs and s.jobs["sample"].status == "done"
                     and s.samples is not None):
                 s.start_compare()  # the comparison follows every finished sampling run
+            self.refresh_buttons()
             self.sweep_view.tick()
         finally:
             self._ticking = False
 
+    # ------------------------------------------------------------ links that reopen a state
+    def link_location(self, location) -> None:
+        """Keep the data set, model and sampler settings in the page's URL (``?data=...&
+        family=...&J=...``): the settings of the URL are applied first (invalid ones refused
+        with a message, the rest kept), then every change is written back, so a copied link
+        reopens the same configuration."""
+        s = self.session
+        s.apply_settings(dict(location.query_params))
+        location.sync(s.data, {"asset": "data"})
+        location.sync(s, {k: k for k in (*MODEL_SETTINGS, *SAMPLER_SETTINGS)})
+        self.location = location
+
     def start(self, period: int = TICK_MS) -> None:
-        """Start the periodic pull (once per page) and stop every job when the session ends."""
+        """Start the periodic pull (once per page), link the settings to the URL and stop
+        every job when the session ends."""
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self.tick, period=period)
             if pn.state.curdoc is not None:
                 pn.state.on_session_destroyed(lambda ctx: self.shutdown())
+            if pn.state.location is not None and self.location is None:
+                self.link_location(pn.state.location)
+        self.refresh_buttons()
 
     def shutdown(self) -> None:
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        if self.location is not None:
+            for obj in (self.session.data, self.session):
+                try:
+                    self.location.unsync(obj)
+                except Exception:  # noqa: BLE001 - the page is going away anyway
+                    pass
+            self.location = None
         self.session.shutdown()
         self.sweep_view.state.shutdown()
 

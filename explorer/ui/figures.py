@@ -17,7 +17,8 @@ from explorer.core.observables import radial_power_spectrum
 
 MAX_IMAGE_SIDE = 256  # larger fields are block-averaged before display
 COMMON_OPTIONS = {"title", "logx", "logy", "cmap", "clim", "colorbar", "alpha", "xlabel", "ylabel",
-                  "color", "show_legend", "xrotation", "linewidth", "invert_yaxis", "fontsize"}
+                  "color", "show_legend", "xrotation", "linewidth", "invert_yaxis", "fontsize",
+                  "xticks", "yticks", "xlim", "ylim"}
 DATA_COLOR, SAMPLE_COLOR = "#1f77b4", "#d62728"
 
 
@@ -140,15 +141,30 @@ def eigen_histograms(histograms: dict[str, dict], title: str = "Hessian eigenval
 
 
 def coupling_matrix(corr: np.ndarray, labels: list[str], title: str = "scale coupling",
-                    symmetric: bool = True) -> hv.HeatMap:
-    """A scale-coupling (correlation) matrix with named rows, colour range [-1, 1] (or [0, 1])."""
+                    symmetric: bool = True) -> hv.Image:
+    """A scale-coupling (correlation) matrix as an image, one cell per (row, column) pair named
+    by ``labels`` on both axes (first label top left, as the matrix is printed); colour range
+    [-1, 1] (or [0, 1]). An image rather than a categorical heat map: its size does not depend
+    on the labels, so it is drawn at the frame size it is given."""
     C = np.asarray(corr, np.float64)
-    rows = [(labels[j], labels[i], float(C[i, j])) for i in range(len(labels))
-            for j in range(len(labels))]
-    hm = hv.HeatMap(rows, kdims=["scale a", "scale b"], vdims=["corr"])
-    return _style(hm, cmap="RdBu_r" if symmetric else "viridis",
+    n = len(labels)
+    if C.shape != (n, n):
+        raise ValueError(f"coupling_matrix needs a {n}x{n} matrix for {n} labels, got {C.shape}")
+    img = hv.Image(C.astype(np.float32), bounds=(0, 0, n, n), kdims=["scale a", "scale b"],
+                   vdims=["corr"])
+    xticks = [(i + 0.5, lab) for i, lab in enumerate(labels)]
+    yticks = [(n - i - 0.5, lab) for i, lab in enumerate(labels)]
+    return _style(img, cmap="RdBu_r" if symmetric else "viridis",
                   clim=(-1.0, 1.0) if symmetric else (0.0, 1.0), colorbar=True, title=title,
-                  xrotation=90, tools=["hover"], mpl={"show_values": False})
+                  xticks=xticks, yticks=yticks, xrotation=90, tools=["hover"], xlabel="",
+                  ylabel="", hooks=[_room_for_labels])
+
+
+def _room_for_labels(plot, element) -> None:
+    """Bokeh hook: room below and left of the axes for the rotated scale labels (the default
+    border clips them)."""
+    plot.state.min_border_bottom = 70
+    plot.state.min_border_left = 70
 
 
 def autocorrelations(acfs: dict[str, np.ndarray], taus: dict[str, float] | None = None,
@@ -285,21 +301,127 @@ def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int
     return buf.getvalue()
 
 
-def scattering_compare(report: dict) -> hv.Overlay:
-    """Moduli of the reduced scattering coefficients of data and samples against their index
-    (log scale); the kinds (S1, S2, S3, S4) follow each other along the axis."""
-    d = np.asarray(report["data"], np.float64)
-    s = np.asarray(report["samples"], np.float64)
-    i = np.arange(len(d))
-    rel = report.get("relative_difference", {})
-    title = "scattering spectra" + (": " + ", ".join(f"{k} {100 * v:.0f}%" for k, v in rel.items()
-                                                     if k in ("S1", "S2", "S3", "S4"))
-                                    if rel else "")
-    pts = [_style(hv.Scatter((i, np.where(d > 0, d, np.nan)), kdims=["coefficient"],
-                             vdims=["|S|"], label="data"), color=DATA_COLOR),
-           _style(hv.Scatter((i, np.where(s > 0, s, np.nan)), kdims=["coefficient"],
-                             vdims=["|S|"], label="samples"), color=SAMPLE_COLOR)]
-    return _style(hv.Overlay(pts), title=title, logy=True, tools=["hover"])
+_COEFFICIENT = re.compile(r"^(S[1-4])\[j=([0-9,]+)(?:;m=([0-9,]+))?\]$")
+
+
+def scattering_by_scale(report: dict) -> dict:
+    """Group the coefficients of a comparison report's ``scattering`` section (names as
+    :func:`explorer.core.scattering.statistics.coefficient_name` writes them, isotropic Fourier
+    reduction) by what they depend on, averaging |S| over the scale position:
+
+    - ``S1`` / ``S2``: ``{j: value}`` per scale j (sparsity and power per scale);
+    - ``S3``: ``{(m, a): value}`` by angular harmonic m and scale gap a = j2 − j1 (mean over j1);
+    - ``S4``: ``{(a, b): value}`` at harmonics (0, 0) by gaps a = j2 − j1, b = j3 − j2.
+
+    Each for ``data`` and ``samples``: ``{"data": {...}, "samples": {...}}`` per kind. Names in
+    another format (e.g. the scale reduction) are left out."""
+    sums: dict = {}
+    for who in ("data", "samples"):
+        values = np.asarray(report[who], np.float64)
+        for name, v in zip(report["names"], values):
+            m = _COEFFICIENT.match(name)
+            if m is None:
+                continue
+            kind, js = m.group(1), [int(t) for t in m.group(2).split(",")]
+            harm = [int(t) for t in m.group(3).split(",")] if m.group(3) else []
+            if kind in ("S1", "S2"):
+                key = js[0]
+            elif kind == "S3" and len(js) == 2 and len(harm) == 1:
+                key = (harm[0], js[1] - js[0])
+            elif kind == "S4" and len(js) == 3 and harm == [0, 0]:
+                key = (js[1] - js[0], js[2] - js[1])
+            else:
+                continue
+            acc = sums.setdefault(kind, {}).setdefault(who, {}).setdefault(key, [])
+            acc.append(abs(float(v)))
+    return {kind: {who: {k: float(np.mean(v)) for k, v in sorted(d.items())}
+                   for who, d in per.items()} for kind, per in sums.items()}
+
+
+def _positive(values) -> np.ndarray:
+    v = np.asarray(values, np.float64)
+    return np.where(v > 0, v, np.nan)  # nothing drawn for a zero on the log axis
+
+
+def _dash(el, dashed: bool):
+    return _style(el, mpl={"linestyle": "--" if dashed else "-"},
+                  line_dash="dashed" if dashed else "solid")
+
+
+def scattering_panels(report: dict) -> dict[str, hv.Overlay]:
+    """The scattering spectra of data (blue, solid) and samples (red, dashed) the way they are
+    read, each kind on its own axes shared by data and samples (log |S|):
+    ``"S1 S2"`` against the scale j, ``"S3"`` against the scale gap j2 − j1 per harmonic m,
+    ``"S4"`` against the gaps (j2 − j1, j3 − j2)."""
+    g = scattering_by_scale(report)
+    out = {}
+    style = {"data": (DATA_COLOR, False), "samples": (SAMPLE_COLOR, True)}
+    curves = []
+    for kind, marker in (("S1", "circle"), ("S2", "square")):
+        for who, (color, dashed) in style.items():
+            d = g.get(kind, {}).get(who)
+            if d:
+                c = hv.Curve((list(d), _positive(list(d.values()))), kdims=["scale j"],
+                             vdims=["|S|"], label=f"{kind} {who}")
+                curves.append(_dash(_style(c, color=color), dashed))
+                curves.append(_style(hv.Scatter((list(d), _positive(list(d.values()))),
+                                                kdims=["scale j"], vdims=["|S|"],
+                                                label=f"{kind} {who}"),
+                                     color=color, marker=marker, size=7))
+    if curves:
+        js = sorted({j for kind in ("S1", "S2") for d in g.get(kind, {}).values() for j in d})
+        out["S1 S2"] = _style(hv.Overlay(curves), title="S1 (sparsity), S2 (power) per scale",
+                              logy=True, xticks=js, legend_position="right",
+                              mpl={"legend_position": "right"})
+    curves = []
+    if "S3" in g:
+        harmonics = sorted({m for d in g["S3"].values() for m, _ in d})[:2]
+        for who, (color, dashed) in style.items():
+            d = g["S3"].get(who, {})
+            for m in harmonics:
+                pts = [(a, v) for (mm, a), v in d.items() if mm == m]
+                if pts:
+                    x, y = zip(*pts)
+                    c = hv.Curve((list(x), _positive(y)), kdims=["scale gap j2 − j1"],
+                                 vdims=["|S3|"], label=f"{who} m={m}")
+                    curves.append(_dash(_style(c, color=color, alpha=1.0 if m == 0 else 0.5),
+                                        dashed))
+        gaps = sorted({a for d in g["S3"].values() for _, a in d})
+        out["S3"] = _style(hv.Overlay(curves), title="S3 (phase–modulus) by scale gap",
+                           logy=True, xticks=gaps, legend_position="right",
+                           mpl={"legend_position": "right"})
+    curves = []
+    if "S4" in g:
+        pairs = sorted({ab for d in g["S4"].values() for ab in d})
+        ticks = [(i, f"{a},{b}") for i, (a, b) in enumerate(pairs)]
+        for who, (color, dashed) in style.items():
+            d = g["S4"].get(who, {})
+            y = _positive([d.get(ab, np.nan) for ab in pairs])
+            c = hv.Curve((np.arange(len(pairs)), y), kdims=["scale gaps (j2 − j1, j3 − j2)"],
+                         vdims=["|S4|"], label=who)
+            curves.append(_dash(_style(c, color=color), dashed))
+            curves.append(_style(hv.Scatter((np.arange(len(pairs)), y),
+                                            kdims=["scale gaps (j2 − j1, j3 − j2)"],
+                                            vdims=["|S4|"], label=who), color=color, size=6))
+        out["S4"] = _style(hv.Overlay(curves), title="S4 (envelope) by scale gaps, m = 0",
+                           logy=True, xticks=ticks, xrotation=45, legend_position="right",
+                           mpl={"legend_position": "right"})
+    return out
+
+
+def scattering_differences(report: dict) -> list[dict]:
+    """Rows ``{"kind", "relative difference (%)", "coefficients"}`` of a comparison report's
+    ``scattering`` section: the mean |S_samples − S_data| / |S_data| per kind."""
+    kinds = report.get("kinds") or []
+    rel = report.get("relative_difference") or {}
+    return [{"kind": k, "relative difference (%)": round(100 * float(v), 1),
+             "coefficients": sum(1 for kk in kinds if kk == k)} for k, v in rel.items()]
+
+
+def scattering_compare(report: dict) -> hv.Layout:
+    """:func:`scattering_panels` as one layout (PNG export, notebooks)."""
+    panels = scattering_panels(report)
+    return hv.Layout(list(panels.values())).cols(len(panels) or 1)
 
 
 def scale_kurtosis_compare(report: dict) -> hv.Overlay:
@@ -318,18 +440,39 @@ def scale_kurtosis_compare(report: dict) -> hv.Overlay:
             if pts:
                 el = hv.Curve(pts, kdims=["scale j"], vdims=["kurtosis"], label=f"{who}: {label}")
                 curves.append(dashed(_style(el, color=color), part == "details"))
+                # markers: a single scale (J = 1 details) is a point, not a line
+                dots = hv.Scatter(pts, kdims=["scale j"], vdims=["kurtosis"],
+                                  label=f"{who}: {label}")
+                curves.append(_style(dots, color=color, size=6,
+                                     marker="circle" if part == "low" else "triangle"))
     curves.append(dashed(_style(hv.HLine(3.0), color="#999999"), True))
-    return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"])
+    n = max(len(report["data"]["low"]), len(report["data"]["details"]) + 1)
+    # legend beside the axes (it hid the detail curves inside), a tick per integer scale only
+    return _style(hv.Overlay(curves), title="kurtosis per scale (Gaussian: 3)", tools=["hover"],
+                  xticks=list(range(n)), legend_position="right", padding=0.08,
+                  mpl={"legend_position": "right", "padding": 0.08})
 
 
 def mixing(section: dict) -> hv.Overlay:
     """Autocorrelation of the sampler's mean energy per scale (a comparison report's ``mixing``
     section), lags and τ_int in gradient evaluations."""
     scales = section["scales"]
-    return autocorrelations({k: v["acf"] for k, v in scales.items()},
-                            {k: v["tau_int"] for k, v in scales.items()},
-                            xlabel=f"lag ({section['unit']})",
-                            lags={k: v["lag"] for k, v in scales.items()})
+    return _style(autocorrelations({k: v["acf"] for k, v in scales.items()},
+                                   {k: v["tau_int"] for k, v in scales.items()},
+                                   xlabel=f"lag ({section['unit']})",
+                                   lags={k: v["lag"] for k, v in scales.items()}),
+                  title="autocorrelation of the mean energy", legend_position="right",
+                  mpl={"legend_position": "right"})
+
+
+def mixing_rows(section: dict) -> list[dict]:
+    """One row per scale of a comparison report's ``mixing`` section: τ_int in gradient
+    evaluations (and in sampler reports), Sokal's window, the effective number of samples."""
+    unit = section.get("unit", "gradient evaluations")
+    return [{"scale": k, f"τ_int ({unit})": round(float(v["tau_int"]), 1),
+             "τ_int (reports)": round(float(v["tau_int_reports"]), 2),
+             "window (reports)": int(v["window"]), "n_eff": round(float(v["n_eff"]), 1)}
+            for k, v in section["scales"].items()]
 
 
 # ---------------------------------------------------------------- PNG files

@@ -16,6 +16,7 @@ import io
 import json
 import tempfile
 import time
+import traceback
 import zipfile
 from pathlib import Path
 
@@ -32,8 +33,15 @@ from explorer.ui.jobs import DONE, ERROR, STOPPED, Job
 from explorer.ui.state import ASSETS_DIR, FieldData
 
 MAX_UPLOAD_BYTES = 64 * 2**20
-SYNTHESIS_FIELDS = 4  # data fields whose scattering spectra a synthesis matches
+SYNTHESIS_FIELDS = 4  # data fields whose scattering spectra a synthesis matches (default)
 _OPT = wf.FAMILY_OPTION_DEFAULTS
+
+#: settings a link carries (URL query name: Session parameter); ``data`` is the shipped data set
+MODEL_SETTINGS = ("family", "J", "wavelet", "method", "radius", "potential", "degree",
+                  "n_windows", "eps_rel")
+SAMPLER_SETTINGS = ("n_samples", "steps", "sample_method", "sample_seed", "allow_unbounded",
+                    "synthesis_iterations", "synthesis_fields")
+ACTIONS = ("generate", "fit", "sample", "synthesize", "compare")
 
 
 class Session(param.Parameterized):
@@ -73,6 +81,8 @@ class Session(param.Parameterized):
     # ---- scattering synthesis from the data (no model)
     synthesis_iterations = param.Integer(default=100, bounds=(10, 5000),
                                          doc="L-BFGS iterations of the scattering synthesis")
+    synthesis_fields = param.Integer(default=SYNTHESIS_FIELDS, bounds=(1, 16),
+                                     doc="data fields whose scattering spectra are matched")
 
     # ---- results (set on the event loop by poll())
     model = param.Parameter(default=None, doc="the fitted WCRGModel")
@@ -94,6 +104,9 @@ class Session(param.Parameterized):
         self.data = data if data is not None else FieldData(folder=folder)
         self.jobs = {name: Job(name) for name in ("generate", "fit", "sample", "compare")}
         self.finished_jobs: list[str] = []
+        self.pending: list[str] = []  # actions to start one after the other (a story)
+        self._data_version = 0  # results of jobs started on older data are discarded
+        self._job_data: dict[str, int] = {}
         self.data.param.watch(self._on_data, "fields")
         self._on_data()
 
@@ -103,7 +116,12 @@ class Session(param.Parameterized):
         return 0 if self.data.fields is None else int(self.data.fields.shape[-1])
 
     def _on_data(self, *_):
-        """New data: bound the depth by the size, forget results fitted on the old data."""
+        """New data: bound the depth by the size, forget results fitted on the old data (and
+        stop the model's jobs: their results would belong to the old data)."""
+        self._data_version = getattr(self, "_data_version", 0) + 1
+        for name in ("fit", "sample", "compare"):
+            if name in getattr(self, "jobs", {}):
+                self.jobs[name].stop()
         L = self.L
         if L:
             jmax = max_depth(L)
@@ -144,7 +162,92 @@ class Session(param.Parameterized):
             return L, N, {"spectrum": "powerlaw", "eta": self.gen_eta}
         return max(L, 32), min(N, 64), {}
 
+    # ------------------------------------------------------------ what can start now
+    def refusal(self, action: str) -> str:
+        """Why ``action`` (one of :data:`ACTIONS`) cannot start now; "" when it can. One job
+        runs at a time per session: a second one would work on data or a model about to
+        change."""
+        job = "sample" if action == "synthesize" else action
+        running = [n for n, j in self.jobs.items() if j.running]
+        if job in running:
+            return f"{job} is already running: stop it first"
+        if running:
+            return f"wait: {running[0]} is running (or press its Stop)"
+        if action in ("fit", "synthesize") and self.data.fields is None:
+            return "load data first"
+        if action == "sample" and self.model is None:
+            return "fit a model first (Model: Fit)"
+        if action == "compare" and self.samples is None:
+            return "sample the model first"
+        return ""
+
+    def _refused(self, action: str) -> bool:
+        why = self.refusal(action)
+        if why:
+            self.message = why
+        return bool(why)
+
+    # ------------------------------------------------------------ settings (links, stories)
+    def settings(self) -> dict:
+        """The data set, model and sampler settings (what a link carries)."""
+        return {"data": self.data.asset, **{k: getattr(self, k) for k in MODEL_SETTINGS},
+                **{k: getattr(self, k) for k in SAMPLER_SETTINGS}}
+
+    def apply_settings(self, values: dict) -> list[str]:
+        """Apply settings one by one (the data set first: it resets the depth), keeping every
+        valid one; returns the refused ones as ``"name=value (why)"`` and says so in
+        ``message``. Unknown names are ignored (a link may carry other things)."""
+        refused = []
+        data = values.get("data")
+        if data is not None and data != self.data.asset:
+            if data in self.data.param.asset.objects.values():
+                self.data.asset = data
+            else:
+                refused.append(f"data={data} (not a shipped data set)")
+        for name in (*MODEL_SETTINGS, *SAMPLER_SETTINGS):
+            if name not in values:
+                continue
+            v = values[name]
+            try:
+                if name == "family":
+                    v = wf.resolve_family(str(v))
+                elif isinstance(self.param[name], param.Integer) and isinstance(v, str):
+                    v = int(v)
+                elif isinstance(self.param[name], param.Boolean) and isinstance(v, str):
+                    v = {"true": True, "false": False}[v.lower()]
+                elif isinstance(self.param[name], param.Number) and isinstance(v, str):
+                    v = float(v)
+                if getattr(self, name) != v:
+                    setattr(self, name, v)
+            except (ValueError, TypeError, KeyError) as exc:
+                why = str(exc).split(":")[0] if isinstance(exc, ValueError) else "wrong type"
+                refused.append(f"{name}={v} ({why[:80]})")
+        if refused:
+            self.message = "settings not applied: " + "; ".join(refused)
+        return refused
+
+    def start_story(self, story) -> bool:
+        """Load a story's data and settings (:mod:`explorer.ui.stories`) and start its first
+        action; the others follow as each one finishes (:meth:`poll`)."""
+        if any(j.running for j in self.jobs.values()):
+            self._refused("fit")
+            return False
+        self.pending = []
+        self.apply_settings({"data": story.asset, **story.settings})
+        self.status = f"story: {story.title}"
+        ok = self.start(story.first_action)
+        if ok:
+            self.pending = list(story.actions[1:])
+        return ok
+
+    def start(self, action: str) -> bool:
+        return {"generate": self.start_generate, "fit": self.start_fit,
+                "sample": self.start_sample, "synthesize": self.start_synthesis,
+                "compare": self.start_compare}[action]()
+
     def start_generate(self) -> bool:
+        if self._refused("generate"):
+            return False
         kind, seed = self.gen_kind, self.gen_seed
         size, n, params = self.generator_params()
         try:
@@ -162,8 +265,7 @@ class Session(param.Parameterized):
                                  eps_rel=self.eps_rel)
 
     def start_fit(self) -> bool:
-        if self.data.fields is None:
-            self.message = "load data first"
+        if self._refused("fit"):
             return False
         x, meta = self.data.fields, dict(self.data.meta)
         source = (meta.get("params") or {}).get("source") or self.data.asset \
@@ -176,8 +278,7 @@ class Session(param.Parameterized):
     # ------------------------------------------------------------ sampling
     def start_sample(self) -> bool:
         """Sample the fitted model coarse to fine (MALA or ULA)."""
-        if self.model is None:
-            self.message = "fit a model first"
+        if self._refused("sample"):
             return False
         model, n, steps = self.model, self.n_samples, self.steps
         method, seed, allow = self.sample_method, self.sample_seed, self.allow_unbounded
@@ -194,13 +295,12 @@ class Session(param.Parameterized):
 
     def start_synthesis(self) -> bool:
         """Scattering synthesis: n_samples fields matching the scattering spectra of the first
-        (up to 4) data fields, from white noise; no model involved."""
-        if self.data.fields is None:
-            self.message = "load data first"
+        ``synthesis_fields``) data fields, from white noise; no model involved."""
+        if self._refused("synthesize"):
             return False
         from explorer.core.scattering import iter_synthesize
 
-        d = np.asarray(self.data.fields[:SYNTHESIS_FIELDS], np.float64)
+        d = np.asarray(self.data.fields[:self.synthesis_fields], np.float64)
         n, iterations, seed = self.n_samples, self.synthesis_iterations, self.sample_seed
         self.live = None
         return self._start("sample", lambda stop: iter_synthesize(
@@ -216,8 +316,7 @@ class Session(param.Parameterized):
                 "sample_meta": dict(self.sample_meta)}
 
     def start_compare(self) -> bool:
-        if self.samples is None:
-            self.message = "sample the model first"
+        if self._refused("compare"):
             return False
         inputs = self.compare_inputs()
         return self._start("compare", lambda stop: wf.iter_comparison_report(stop=stop, **inputs))
@@ -230,6 +329,7 @@ class Session(param.Parameterized):
             return False
         self.message = ""
         self.status = f"{name} started"
+        self._job_data[name] = self._data_version
         return job.start(make)
 
     def stop(self, name: str | None = None) -> None:
@@ -249,17 +349,36 @@ class Session(param.Parameterized):
                 if name == "sample" and rep is not None and rep.snapshot is not None:
                     self.live = rep.snapshot
             if finished:
-                self._finish(name, job)
+                try:
+                    self._finish(name, job)
+                except Exception as exc:  # a view failing to draw a result: say so, go on
+                    traceback.print_exc()
+                    self.message = f"{name} finished, but showing its result failed: {exc}"
                 self.finished_jobs.append(name)
+        self._next_pending()
         return new
 
+    def _next_pending(self) -> None:
+        """Start the next action of a story once nothing runs (dropped after a failure)."""
+        if not self.pending or any(j.running for j in self.jobs.values()):
+            return
+        action = self.pending.pop(0)
+        if not self.start(action):
+            self.pending = []
+
     def _finish(self, name: str, job: Job) -> None:
+        if job.status != DONE:
+            self.pending = []  # a story stops at a failed or stopped step
         if job.status == ERROR:
             self.message = job.error
             self.status = f"{name} failed"
             return
         if job.status == STOPPED:
             self.status = f"{name} stopped after {job.seconds:.1f} s"
+            return
+        if (job.status == DONE and name != "generate"
+                and self._job_data.get(name) != self._data_version):
+            self.status = f"{name} result discarded: the data changed while it ran"
             return
         if job.status != DONE:
             return

@@ -48,6 +48,8 @@ class FieldData(param.Parameterized):
         self.folder = Path(folder)
         choices = available_assets(self.folder)
         self.param.asset.objects = choices
+        # only the shipped files: a name from a link (../../x) is refused, never opened
+        self.param.asset.check_on_set = True
         if self.asset is None and choices:
             self.asset = next(iter(choices.values()))
         elif self.asset is not None:
@@ -56,6 +58,9 @@ class FieldData(param.Parameterized):
     @param.depends("asset", watch=True)
     def _load_asset(self) -> None:
         if self.asset is None:
+            return
+        if self.asset not in self.param.asset.objects.values():
+            self.message = f"{self.asset}: not a shipped data set"
             return
         try:
             self.set_fieldset(load_fields(self.folder / self.asset))

@@ -114,7 +114,8 @@ def test_fit_sample_live_stop_and_compare(page, served_app, artifacts):
     wait_status(page, "sample", r"sample\*\* done|sample done")
     tab(page, "Compare")
     page.get_by_text("histogram total variation").first.wait_for(timeout=LONG)
-    for css in ("compare-spectra", "compare-histograms", "compare-eigen", "compare-coupling"):
+    for css in ("compare-spectra", "compare-histograms", "compare-eigen", "compare-coupling-data",
+                "compare-coupling-samples", "compare-scattering-s12"):
         page.locator(f".{css} canvas").first.wait_for(timeout=LONG)
     assert page.get_by_text("radial power spectrum").count() + page.locator(
         ".compare-spectra canvas").count() > 0

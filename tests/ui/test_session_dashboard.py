@@ -155,19 +155,24 @@ def test_dashboard_views_follow_the_session(folder):
         threading.Event().wait(0.05)
         d.tick()
     d.tick()  # delivers the result and starts the comparison on its own
-    assert not d.sampling_view.synthesis_button.disabled
     assert d.sampling_view.live.object[:8] == b"\x89PNG\r\n\x1a\n"
     assert "update" in d.sampling_view.controls.text.object
     assert s.jobs["compare"].running or s.jobs["compare"].status == "done"
+    # one job at a time: nothing else starts while the comparison runs
+    assert d.sampling_view.synthesis_button.disabled or not s.jobs["compare"].running
     s.wait("compare")
     d.tick()
+    assert not d.sampling_view.synthesis_button.disabled
+    assert not d.sampling_view.controls.start_button.disabled
     assert isinstance(d.compare_view.spectra.object, hv.Overlay)
     assert isinstance(d.compare_view.eigen.object, hv.Overlay)
-    assert isinstance(d.compare_view.coupling.object, hv.Layout)
+    for pane in (d.compare_view.coupling_data, d.compare_view.coupling_samples):
+        assert isinstance(pane.object, hv.Image)
     assert "total variation" in d.compare_view.table.object
     assert "kurtosis of the low-passes" in d.compare_view.table.object
     kurt = d.compare_view.kurtosis.object   # data and samples, low-passes and details, the line at 3
-    assert isinstance(kurt, hv.Overlay) and len(kurt) == 5
+    assert isinstance(kurt, hv.Overlay) and len(kurt) == 9   # 4 curves, their markers, 3
+    assert kurt.opts.get().kwargs["xticks"] == [0, 1]   # integer scales only
     d.shutdown()
 
 
@@ -187,7 +192,7 @@ def test_synthesis_is_its_own_action_and_scattering_statistics_in_compare(folder
     assert list(r["hessian"]["histograms"]) == ["pixel (true φ⁴ energy)"]
     assert r["mixing"] is None and "synthesis" in r["reasons"]["mixing"]
     from explorer.ui import figures
-    assert isinstance(figures.scattering_compare(sc), hv.Overlay)
+    assert isinstance(figures.scattering_compare(sc), hv.Layout)
 
 
 def test_unbounded_model_is_refused_in_place_and_the_page_stays_usable(folder):
