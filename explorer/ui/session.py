@@ -40,7 +40,7 @@ _OPT = wf.FAMILY_OPTION_DEFAULTS
 MODEL_SETTINGS = ("family", "J", "wavelet", "method", "radius", "potential", "degree",
                   "n_windows", "eps_rel")
 SAMPLER_SETTINGS = ("n_samples", "steps", "sample_method", "sample_seed", "allow_unbounded",
-                    "synthesis_iterations", "synthesis_fields")
+                    "sample_size", "synthesis_iterations", "synthesis_fields")
 ACTIONS = ("generate", "fit", "sample", "synthesize", "compare")
 
 
@@ -76,6 +76,9 @@ class Session(param.Parameterized):
     sample_method = param.Selector(default="mala", objects=["mala", "ula"],
                                    doc="Langevin sampler of the fitted model")
     sample_seed = param.Integer(default=0, bounds=(0, None))
+    sample_size = param.Integer(default=0, bounds=(0, 1024),
+                                doc="side of the sampled fields: 0 = the fitted side; 2^k times it "
+                                    "samples a larger lattice (learn small, generate large)")
     allow_unbounded = param.Boolean(default=False, doc="sample even an energy the fit found "
                                     "unbounded below (experiments; runaways are still stopped)")
     # ---- scattering synthesis from the data (no model)
@@ -179,6 +182,11 @@ class Session(param.Parameterized):
             return "fit a model first (Model: Fit)"
         if action == "compare" and self.samples is None:
             return "sample the model first"
+        if action == "compare" and self.data.fields is not None and \
+                np.shape(self.samples)[-1] != np.shape(self.data.fields)[-1]:
+            n, L = np.shape(self.samples)[-1], np.shape(self.data.fields)[-1]
+            return (f"the samples are {n}x{n} (size transfer), the data {L}x{L}: Compare needs "
+                    "one size; the transfer's own check is under Sample")
         return ""
 
     def _refused(self, action: str) -> bool:
@@ -289,9 +297,21 @@ class Session(param.Parameterized):
                             + ". Refit with a larger depth J or another family (or tick "
                               "'allow unbounded' for an experiment).")
             return False
+        size = self.sample_size or None
+        if size is not None and size != model.stats.get("L"):
+            from explorer.core.transfer import check_transfer
+
+            try:
+                check_transfer(model, size)
+            except ValueError as e:
+                self.message = f"sampling refused: {e}"
+                return False
+        else:
+            size = None
         self.live = None
         return self._start("sample", lambda stop: wf.iter_sample(
-            model, n, steps=steps, method=method, seed=seed, allow_unbounded=allow, stop=stop))
+            model, n, steps=steps, method=method, seed=seed, allow_unbounded=allow, stop=stop,
+            size=size))
 
     def start_synthesis(self) -> bool:
         """Scattering synthesis: n_samples fields matching the scattering spectra of the first

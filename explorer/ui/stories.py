@@ -3,14 +3,13 @@ model / sampler settings into a :class:`~explorer.ui.session.Session`, runs its 
 after the other (fit, then sample — the comparison follows every sampling run in the app — or a
 scattering synthesis) and says in two sentences what to look for.
 
-The story "learn at 64², sample at 128²" needs the model's sampler to take the output size
-(``WCRGModel.sample(n, size=...)``); it is offered only when :func:`larger_sampling_available`
-finds that argument (see :data:`LARGER_SAMPLING_STORY`).
+The story "learn at 64², sample at 128²" samples at twice the fitted side (``sample_size``,
+the size transfer of :func:`explorer.core.transfer.transferred`); its check is under Sample
+(Compare needs samples of the data's size).
 """
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 
 
@@ -71,42 +70,23 @@ STORIES: tuple[Story, ...] = (
           "S1–S4 of one single vorticity field, and vortices and filaments appear. In Compare "
           "the scattering spectra agree by construction; the histogram and the kurtosis per "
           "scale show what those statistics leave free."),
+    Story("learn-64-sample-128", "Learn at 64², sample at 128²", "phi4_L64_beta0.68.npz",
+          {"family": "phi4", "J": 2, "method": "score", **SAMPLER, "sample_size": 128},
+          look_for="The conditionals are local and, at β_c, close to a fixed point of the RG, "
+          "so a model learned on 64² fields generates 128² ones: its extra coarse level reuses "
+          "the coarsest fitted conditional. Under Sample, the size-transfer table compares the "
+          "Binder U of the 128² samples with the data's (≈ 0.6 at every size at β_c) and "
+          "χ(128)/χ(64) with finite-size scaling's 2^(7/4) ≈ 3.4."),
 )
-
-#: the "learn at 64², sample at 128²" story: offered once the model's sampler takes ``size``
-LARGER_SAMPLING_STORY = Story(
-    "learn-64-sample-128", "Learn at 64², sample at 128²", "phi4_L64_beta0.68.npz",
-    {"family": "phi4", "J": 2, "method": "score", **SAMPLER, "sample_size": 128},
-    look_for="The conditionals are local, so a model learned on 64² fields can generate 128² "
-    "fields: sample them and compare their Binder U and spectra with the data's. A larger "
-    "critical field has a larger correlation length, the test of what the model learned.")
-
-
-def larger_sampling_available() -> bool:
-    """Whether ``WCRGModel.sample`` takes the output ``size`` (and the session can pass it)."""
-    from explorer.core.model import WCRGModel
-
-    return ("size" in inspect.signature(WCRGModel.sample).parameters
-            and "size" in inspect.signature(WCRGModel.iter_sample).parameters
-            and _session_passes_size())
-
-
-def _session_passes_size() -> bool:
-    from explorer.ui.session import Session
-
-    return "sample_size" in Session.param
 
 
 def available_stories(assets: list[str] | None = None) -> list[Story]:
     """The stories whose data are shipped (``assets``: file names present; None: all)."""
-    out = list(STORIES)
-    if larger_sampling_available():
-        out.append(LARGER_SAMPLING_STORY)
-    return [s for s in out if assets is None or s.asset in assets]
+    return [s for s in STORIES if assets is None or s.asset in assets]
 
 
 def story(key: str) -> Story:
-    for s in (*STORIES, LARGER_SAMPLING_STORY):
+    for s in STORIES:
         if s.key == key:
             return s
     raise KeyError(f"no story {key!r}; stories: {', '.join(s.key for s in STORIES)}")

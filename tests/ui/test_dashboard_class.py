@@ -16,7 +16,7 @@ from explorer.ui import figures
 from explorer.ui.dashboard import Dashboard
 from explorer.ui.session import Session
 from explorer.ui.state import ASSETS_DIR, FieldData, available_assets
-from explorer.ui.stories import STORIES, available_stories, larger_sampling_available
+from explorer.ui.stories import STORIES, available_stories
 
 hv.extension("bokeh")
 SMALL = 32  # the shipped data sets block-averaged to 32 x 32: every menu entry, fast
@@ -174,10 +174,8 @@ def test_every_story_applies_its_settings_to_the_shipped_data():
             assert getattr(s, k) == v, (st.key, k)
         assert st.look_for.count(". ") + st.look_for.count("! ") >= 1  # two sentences
         assert all(a in ("fit", "sample", "synthesize") for a in st.actions)
-    assert len(STORIES) >= 6
-    # the 64 -> 128 story needs the sampler's output size: offered only with it
-    keys = [st.key for st in available_stories()]
-    assert ("learn-64-sample-128" in keys) == larger_sampling_available()
+    assert len(STORIES) >= 7
+    assert "learn-64-sample-128" in [st.key for st in available_stories()]
 
 
 def test_a_story_runs_its_actions_one_after_the_other(small_assets):
@@ -319,3 +317,46 @@ def test_the_depth_menu_is_bounded_by_the_data(small_assets):
     d = dashboard(small_assets)
     assert d.session.param.J.bounds == (0, max_depth(SMALL))
     d.shutdown()
+
+
+def test_learn_small_sample_large_through_the_views(small_assets):
+    """Sample at twice the fitted side from the Sample view: the samples are 64², the transfer
+    pane compares Binder U and chi with the data, Compare refuses the size mismatch saying why,
+    and a side that is not 2^k times the fitted one is refused before any work."""
+    d = dashboard(small_assets, family="phi4", J=2, n_samples=4, steps=10)
+    s = d.session
+    click(d.model_view.controls.start_button)
+    assert run(d, "fit") == "done"
+    s.sample_size = 48
+    click(d.sampling_view.controls.start_button)
+    assert not s.jobs["sample"].running
+    assert "2^k times" in d.sampling_view.controls.hint.object   # said beside the button
+    s.sample_size = 2 * SMALL
+    click(d.sampling_view.controls.start_button)
+    assert run(d, "sample") == "done"
+    assert s.samples.shape == (4, 2 * SMALL, 2 * SMALL)
+    assert s.sample_meta["size_transfer"]["fitted_size"] == SMALL
+    text = d.sampling_view.transfer.object
+    assert f"fitted at {SMALL}², sampled at {2 * SMALL}²" in text and "Binder U" in text
+    assert "χ ratio" in text
+    assert "size transfer" in s.refusal("compare") and not s.jobs["compare"].running
+    # back to the fitted side: the pane clears and Compare runs
+    s.sample_size = 0
+    click(d.sampling_view.controls.start_button)
+    assert run(d, "sample") == "done" and s.samples.shape == (4, SMALL, SMALL)
+    assert d.sampling_view.transfer.object == ""
+    assert run(d, "compare") == "done" and s.compare_report is not None   # started on its own
+    d.shutdown()
+
+
+def test_size_transfer_check_reports_finite_size_scaling():
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((64, 16, 16)) + 1.0
+    samples = rng.standard_normal((32, 32, 32)) + 1.0
+    tr = {"fitted_size": 16, "size": 32, "levels_added": 1, "detail_growth_log2": 0.8,
+          "conditionals_extrapolated": {"3": {"from": 2}}}
+    c = wf.size_transfer_check(data, samples, tr)
+    # magnetisation ~ 1 at both sizes: chi grows like L^2 (ratio 4), next to 2^(7/4)
+    assert c["chi_ratio"] == pytest.approx(4.0, rel=0.05)
+    assert c["chi_ratio_critical"] == pytest.approx(2 ** 1.75)
+    assert c["extrapolated"] == ["3"] and c["binder_samples"] == pytest.approx(2 / 3, abs=0.01)
