@@ -15,8 +15,8 @@ LEGEND = {"legend_position": "right"}  # outside the axes, beside the plot
 def setup() -> None:
     """Defaults for every notebook figure: legends beside the axes, hover, readable titles."""
     hv.opts.defaults(
-        hv.opts.Curve(tools=["hover"]),
-        hv.opts.Scatter(tools=["hover"], size=7),
+        hv.opts.Curve(tools=["hover"], padding=0.05),
+        hv.opts.Scatter(tools=["hover"], size=7, padding=0.05),
         hv.opts.Overlay(legend_position="right", fontsize={"title": 10}),
         hv.opts.Image(fontsize={"title": 10}),
         hv.opts.HeatMap(fontsize={"title": 10}),
@@ -100,7 +100,7 @@ def mixing_figure(rows: dict) -> hv.Layout:
     cost = hv.Overlay([
         curve_points(Ls, single, kd, vd, "single-scale MALA", logx=True, logy=True, color="#1f77b4"),
         curve_points(Ls, multi, kd, vd, "whole WCRG sampler", logx=True, logy=True, color="#d62728"),
-    ]).opts(title="cost per independent sample, β = 0.68", width=560, height=320, **LEGEND)
+    ]).opts(title="cost per independent sample, β = 0.68", width=720, height=320, **LEGEND)
     names = sorted({f["factor"].split(" (")[0] for L in Ls for f in rows[L]["factors"]},
                    key=lambda n: (n.startswith("coarse"), n))
     curves = []
@@ -112,7 +112,7 @@ def mixing_figure(rows: dict) -> hv.Layout:
     curves.append(curve_points([p[0] for p in pts], [p[1] for p in pts], kd,
                                "τ_int (gradient evaluations)", "coarse 4×4, MALA alone", logx=True,
                                logy=True).opts(hv.opts.Curve(line_dash="dashed")))
-    taus = hv.Overlay(curves).opts(title="τ_int of each factor", width=560, height=320, **LEGEND)
+    taus = hv.Overlay(curves).opts(title="τ_int of each factor", width=720, height=320, **LEGEND)
     return (cost + taus).opts(shared_axes=False).cols(1)
 
 
@@ -121,10 +121,10 @@ def flow_figures(flows: dict) -> hv.Layout:
     kd = "L (side after coarse-graining)"
     beta = hv.Overlay([curve_points([s["L"] for s in f["scales"]], [s["beta"] for s in f["scales"]],
                                     kd, "β_j", f"β = {b}", logx=True) for b, f in flows.items()]).opts(
-        title="nearest-neighbour coupling β_j", width=440, height=300, invert_xaxis=True, **LEGEND)
+        title="nearest-neighbour coupling β_j", width=520, height=300, invert_xaxis=True, **LEGEND)
     lam = hv.Overlay([curve_points([s["L"] for s in f["scales"]], [max(s["lam"], 1e-3) for s in f["scales"]],
                                    kd, "λ_j", f"β = {b}", logx=True, logy=True) for b, f in flows.items()]).opts(
-        title="quartic coupling λ_j", width=440, height=300, invert_xaxis=True, **LEGEND)
+        title="quartic coupling λ_j", width=520, height=300, invert_xaxis=True, **LEGEND)
     return (beta + lam).opts(shared_axes=False).cols(2)
 
 

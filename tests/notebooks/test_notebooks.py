@@ -177,8 +177,38 @@ def _drawn_share(png: bytes) -> float:
     return float(np.mean(np.any(np.abs(a.astype(int) - background) > 12, axis=1)))
 
 
+def check_offline(browser, page_path: Path, n_figures: int) -> dict:
+    """Open an exported page with every non-file request refused; every rendered Bokeh root
+    (``[data-root-id] > *``) must have drawn content and the text no raw ``$``."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
+    blocked: list[str] = []
+    ctx.route("**/*", lambda route: (route.continue_() if route.request.url.startswith("file:")
+                                     else (blocked.append(route.request.url), route.abort())))
+    try:
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri())
+        rendered = "[data-root-id] > *"
+        page.wait_for_function(
+            "n => [...document.querySelectorAll('[data-root-id] > *')]"
+            ".filter(e => e.getBoundingClientRect().height > 20).length >= n", arg=n_figures, timeout=120000)
+        figures = page.locator(rendered)
+        shares = []
+        for i in range(figures.count()):
+            el = figures.nth(i)
+            el.scroll_into_view_if_needed()
+            png = el.screenshot()
+            (ARTIFACTS / f"{page_path.stem}-figure{i:02d}.png").write_bytes(png)
+            shares.append(_drawn_share(png))
+        text = page.inner_text("body")
+        return {"figures": len(shares), "shares": shares, "text": text, "errors": errors, "blocked": blocked}
+    finally:
+        ctx.close()
+
+
 @pytest.mark.browser
-def test_html_reads_offline_in_chromium(html_pages):
+def test_html_reads_offline_in_chromium(html_pages, executed):
     exe = shutil.which("chromium")
     if exe is None:
         if os.environ.get("CI"):
@@ -191,39 +221,21 @@ def test_html_reads_offline_in_chromium(html_pages):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
         try:
-            for stem, page_path in html_pages.items():
-                ctx = browser.new_context(viewport={"width": 1400, "height": 900}, offline=True)
-                blocked: list[str] = []
-                ctx.route("**/*", lambda route: (route.continue_() if route.request.url.startswith("file:")
-                                                 else (blocked.append(route.request.url), route.abort())))
-                page = ctx.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                page.goto(page_path.as_uri())
-                roots = page.locator("[data-root-id]")
-                expected = page_path.read_text(encoding="utf-8").count("data-root-id=")
-                page.wait_for_function(
-                    "n => document.querySelectorAll('[data-root-id]').length >= n && "
-                    "[...document.querySelectorAll('[data-root-id]')].every(e => e.getBoundingClientRect().height > 20)",
-                    arg=expected, timeout=60000)
-                n = roots.count()
-                assert n >= 3, f"{stem}: only {n} figures"
-                shares = []
-                for i in range(n):
-                    el = roots.nth(i)
-                    el.scroll_into_view_if_needed()
-                    png = el.screenshot()
-                    if i < 3:
-                        (ARTIFACTS / f"{stem}-figure{i}.png").write_bytes(png)
-                    shares.append(_drawn_share(png))
-                print(f"{stem}: {n} figures, drawn share min {min(shares):.3f}, blocked requests {len(blocked)}")
+            for path in NOTEBOOKS:
+                nb, _ = executed(path)
+                n = sum("application/vnd.holoviews_exec.v0+json" in o.data
+                        for o in _outputs(nb) if o.output_type in ("execute_result", "display_data"))
+                r = check_offline(browser, html_pages[path.stem], n)
+                shares = r["shares"]
+                print(f"{path.stem}: {r['figures']} figures of {n}, drawn share min {min(shares):.3f}, "
+                      f"{len(r['blocked'])} network requests refused")
+                assert r["figures"] >= n
                 empty = [i for i, s in enumerate(shares) if s < 0.01]
-                assert not empty, f"{stem}: figures {empty} show nothing offline (shares {shares})"
-                text = page.inner_text("body")
-                assert "$" not in text, f"{stem}: raw maths in the page: " + text[max(0, text.index('$') - 80):text.index('$') + 80]
-                assert "✓" in text
-                assert not [e for e in errors if "bokeh" in e.lower() or "holoviews" in e.lower()], errors
-                ctx.close()
+                assert not empty, f"{path.stem}: figures {empty} show nothing offline (shares {shares})"
+                text = r["text"]
+                assert "$" not in text, f"{path.stem}: raw maths: " + text[max(0, text.index("$") - 80):text.index("$") + 80]
+                assert "✓" in text and "Further reading" in text
+                assert not [e for e in r["errors"] if "bokeh" in e.lower() or "holoviews" in e.lower()], r["errors"]
         finally:
             browser.close()
 
