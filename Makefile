@@ -4,7 +4,7 @@ PYTHON ?= python3
 PORT   ?= 5006
 BIN     = $(VENV)/bin
 
-.PHONY: install app test test-slow assets bench bench-scattering clean
+.PHONY: install app test test-slow notebooks notebooks-html assets bench bench-scattering clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,18 @@ app: install
 test: install
 	bash scripts/ensure-chromium
 	$(BIN)/pytest
+
+## open the teaching notebooks in JupyterLab (installs JupyterLab into $(VENV) the first time)
+$(BIN)/.notebooks: $(BIN)/.installed
+	$(BIN)/python -m pip install -q -e ".[notebooks]"
+	touch $@
+
+notebooks: $(BIN)/.notebooks
+	$(BIN)/jupyter lab notebooks/
+
+## execute the notebooks on small settings and export them as offline HTML to notebooks-html/
+notebooks-html: $(BIN)/.notebooks
+	$(BIN)/python scripts/export_notebooks.py --out notebooks-html
 
 ## the long statistical checks (chi(32)/chi(16), ...)
 test-slow: install
@@ -45,4 +57,4 @@ bench-scattering:
 	.venv-bench/bin/python benchmarks/bench_scattering.py
 
 clean:
-	rm -rf $(VENV) test-artifacts .pytest_cache
+	rm -rf $(VENV) test-artifacts notebooks-html .pytest_cache
