@@ -209,8 +209,9 @@ def cmd_sample(args, argv) -> dict:
     fs.meta["command"] = _command(argv)
     save_fields(out, fs)
     result = {"out": str(out), "shape": list(fs.fields.shape), **fs.meta["sampling"]}
-    if fs.meta.get("marginal"):
-        result["marginal"] = fs.meta["marginal"]
+    for note in ("marginal", "requantised"):
+        if fs.meta.get(note):
+            result[note] = fs.meta[note]
     return result
 
 

@@ -23,6 +23,8 @@ class ProgressPrinter:
 
     #: the stream holding an unfinished live line (an error message must not be appended to it)
     open_line = None
+    #: the printer whose bar is live (an error erases it: :meth:`abandon`)
+    live = None
     #: info keys shown next to a bar or line (the rest is for --json)
     SHOWN = ("scale", "acceptance", "step", "parameters", "loss", "points")
 
@@ -40,6 +42,16 @@ class ProgressPrinter:
             self.bar = None
         if ProgressPrinter.open_line is self.stream:
             ProgressPrinter.open_line = None
+        if ProgressPrinter.live is self:
+            ProgressPrinter.live = None
+
+    @classmethod
+    def abandon(cls) -> None:
+        """Forget the live bar without drawing it again (an error message takes its line)."""
+        printer, cls.live = cls.live, None
+        if printer is not None and printer.bar is not None:
+            printer.bar.disable = True   # closing it later writes nothing
+            printer.bar = None
 
     def __call__(self, p: Progress) -> None:
         if p.info.get("warning"):  # warnings are never silenced, not even by --quiet
@@ -74,7 +86,7 @@ class ProgressPrinter:
         if info:
             self.bar.set_postfix_str(info, refresh=False)
         self.bar.refresh()
-        ProgressPrinter.open_line = self.stream
+        ProgressPrinter.open_line, ProgressPrinter.live = self.stream, self
         if p.done:
             self._close_bar()
 
@@ -205,8 +217,9 @@ def print_sample(r: dict) -> None:
     if r.get("seconds") is not None:
         line += f", {r['seconds']:.2f} s"
     print(line)
-    if r.get("marginal"):
-        print(f"note: {r['marginal']}")
+    for note in ("marginal", "requantised"):
+        if r.get(note):
+            print(f"note: {r[note]}")
 
 
 def print_energy(r: dict) -> None:

@@ -274,13 +274,14 @@ def prepare_fit_data(fields, dequantise: float | None = None, gaussianise: bool 
 
     x = as_batch(fields)
     pre: dict[str, Any] = {}
+    check = st.discrete_check(x)
     if dequantise is not None:
         x = st.dequantise(x, dequantise, seed)
-        pre["dequantise"] = {"sigma": float(dequantise), "seed": int(seed)}
-    else:
-        check = st.discrete_check(x)
-        if check is not None:
-            raise ValueError(st.discrete_message(check))
+        pre["dequantise"] = {"sigma": float(dequantise), "seed": int(seed),
+                             # the levels of discrete data: samples are mapped back onto them
+                             "levels": None if check is None else check["values"]}
+    elif check is not None:
+        raise ValueError(st.discrete_message(check))
     if gaussianise:
         from explorer.core.marginal import fit_anamorphosis, to_gaussian
 
@@ -299,6 +300,28 @@ def model_space(model: WCRGModel, fields) -> np.ndarray:
     from explorer.core.marginal import to_gaussian
 
     return to_gaussian(x, marginal)
+
+
+def data_space(model: WCRGModel, samples) -> tuple[np.ndarray, dict]:
+    """Samples of ``model`` in the data's variables, and notes on what was done: its Gaussian
+    anamorphosis undone; for a model of dequantised discrete data, every value moved to the
+    nearest level of the data (the noise the fit added, removed)."""
+    pre = model.provenance.get("preprocessing") or {}
+    x, notes = np.asarray(samples), {}
+    if pre.get("marginal") is not None:
+        from explorer.core.marginal import from_gaussian
+
+        x = from_gaussian(x, pre["marginal"]).astype(x.dtype)
+        notes["marginal"] = "Gaussian anamorphosis of the model undone"
+    levels = (pre.get("dequantise") or {}).get("levels")
+    if levels:
+        lv = np.asarray(levels, x.dtype)
+        edges = (lv[1:] + lv[:-1]) / 2
+        x = lv[np.searchsorted(edges, x)]
+        notes["requantised"] = (f"values moved to the nearest of the data's {len(lv)} levels "
+                                f"(the model is of the data plus N(0, "
+                                f"{pre['dequantise']['sigma']:g}^2) noise)")
+    return x, notes
 
 
 def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = wv.DEFAULT_WAVELET,
@@ -371,13 +394,8 @@ def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None 
                 for s in meta.get("sampling", {}).get("scales", []):
                     s["scale"] = scale_label(s["scale"])
                 meta["traces"] = traces
-                marginal = (model.provenance.get("preprocessing") or {}).get("marginal")
-                if marginal is not None:  # back to the data's variables
-                    from explorer.core.marginal import from_gaussian
-
-                    rep.result.fields = from_gaussian(rep.result.fields, marginal).astype(
-                        rep.result.fields.dtype)
-                    meta["marginal"] = "Gaussian anamorphosis of the model undone"
+                rep.result.fields, notes = data_space(model, rep.result.fields)
+                meta.update(notes)
             yield rep
             return
         scale, _, phase = rep.stage.partition(": ")

@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from explorer.ui import figures
+from explorer.ui.generic_panes import summary_markdown, verdicts_markdown
 from explorer.ui.components import FieldBrowser
 from explorer.ui.session import Session
 from explorer.ui.sweep_view import SweepView
@@ -111,6 +112,9 @@ class DataView(pn.viewable.Viewer):
         self.upload.param.watch(self._on_upload, "value")
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])
+        self.upload_summary = pn.pane.Markdown("", width=420, css_classes=["upload-summary"])
+        s.data.param.watch(self._on_summary, "summary")
+        self._on_summary()
         # thumbnails as PNG images: four more Bokeh figures would slow the first render
         self.thumbs = [pn.pane.PNG(figures.field_png(np.zeros((2, 2)), size=150), width=150,
                                    height=150, sizing_mode="fixed") for _ in range(4)]
@@ -127,6 +131,12 @@ class DataView(pn.viewable.Viewer):
         for i, pane in enumerate(self.thumbs):
             pane.object = figures.field_png(f[i % len(f)], size=150, clim=clim)
 
+    def _on_summary(self, *_) -> None:
+        d = self.session.data
+        name = (d.meta.get("params") or {}).get("source") or d.asset or "the data"
+        text = summary_markdown(d.summary)
+        self.upload_summary.object = f"**{name}**\n\n{text}" if text else ""
+
     def _on_upload(self, event) -> None:
         if event.new is None:
             return
@@ -138,7 +148,8 @@ class DataView(pn.viewable.Viewer):
         gen = pn.Card(self.gen_params, self.controls, title="Generate", collapsed=True, width=460)
         up = pn.Card(pn.pane.Markdown("`.npz` (array `fields` (N, L, L)), `.npy`, `.png`, `.jpg`;"
                                       " L a power of two. Files are validated, never unpickled."),
-                     self.upload, self.upload_message, title="Upload", width=460)
+                     self.upload, self.upload_message, self.upload_summary, title="Upload",
+                     width=460)
         return pn.Column(self.browser, pn.Row(gen, up), pn.pane.Markdown("#### Gallery"),
                          self.gallery)
 
@@ -154,7 +165,7 @@ class ModelView(pn.viewable.Viewer):
         s = self.session
         self.params = pn.Param(
             s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree",
-                           "n_windows", "eps_rel"],
+                           "parity", "n_windows", "eps_rel", "dequantise", "gaussianise"],
             show_name=False, width=260,
             widgets={"family": {"name": "Feature family", "css_classes": ["w-family"]},
                      "J": {"type": pn.widgets.IntInput, "name": "Depth J",
@@ -164,7 +175,10 @@ class ModelView(pn.viewable.Viewer):
                      "potential": {"name": "Potential basis"},
                      "degree": {"name": "Polynomial degree"},
                      "n_windows": {"name": "Potential windows"},
-                     "eps_rel": {"name": "Modulus width ε / rms"}})
+                     "eps_rel": {"name": "Modulus width ε / rms"},
+                     "parity": {"name": "Potential parity (all: odd terms)"},
+                     "dequantise": {"name": "Dequantise σ (discrete data)"},
+                     "gaussianise": {"name": "Gaussianise the one-point law"}})
         self.controls = JobControls(session=s, job="fit", label="Fit")
         self.controls.start_button.on_click(lambda e: s.start_fit())
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
@@ -319,6 +333,7 @@ class CompareView(pn.viewable.Viewer):
         self.controls.start_button.on_click(lambda e: s.start_compare())
         self.table = pn.pane.Markdown("Sample the model, then Compare.", width=520,
                                       css_classes=["compare-table"])
+        self.generic = pn.pane.Markdown("", css_classes=["compare-generic"])
         # result panes start empty (no figure for the browser to lay out until there is data)
         self.spectra = pn.pane.HoloViews(None,
                                          css_classes=["compare-spectra"])
@@ -357,9 +372,11 @@ class CompareView(pn.viewable.Viewer):
             f"| histogram total variation | {r['total_variation']:.4f} |",
             f"| histogram KL | {r['kl_divergence']:.4f} |",
             f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
-            f"| Binder U difference | {r['binder_difference']:.4f} |",
             f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
             f"{r['kurtosis']['samples']:.3f} |"]
+        if r.get("binder_difference") is not None:  # φ⁴ data, or asked for
+            rows.insert(-1, f"| Binder U difference | {r['binder_difference']:.4f} |")
+        self.generic.object = verdicts_markdown(r.get("generic"))
         sk = r.get("scale_kurtosis")
         if sk:
             for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
@@ -390,7 +407,7 @@ class CompareView(pn.viewable.Viewer):
                               else _empty(reasons.get("mixing", "no sampler traces")))
 
     def __panel__(self):
-        return pn.Column(pn.Row(self.controls, self.table),
+        return pn.Column(pn.Row(self.controls, self.table), self.generic,
                          pn.Row(self.spectra, self.hist, self.eigen),
                          pn.Row(self.coupling, self.mixing),
                          pn.Row(self.kurtosis, self.scattering))

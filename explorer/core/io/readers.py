@@ -309,7 +309,7 @@ def _read_npz(data: bytes, max_array_bytes: int, with_fields: bool = True, key: 
         members = _npz_members(zf)
         if key == "meta" or key not in members:
             arrays = [k for k in sorted(members) if k != "meta"]
-            have = ", ".join(repr(k) for k in arrays) or "no array"
+            have = ", ".join(repr(k) for k in arrays) or "nothing"
             hint = (f"; name the array holding the fields (key {arrays[0]!r})"
                     if len(arrays) == 1 else "; name the array holding the fields"
                     if arrays else "")
