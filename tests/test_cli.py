@@ -325,3 +325,15 @@ def test_sweep_and_ensemble_are_explorer_commands(tmp_path, capsys):
                  "--workers", "2", "--store", str(store), "--quiet"]) == 0
     assert "64 fields in 2 chunks" in capsys.readouterr().out
     assert len(list(store.glob("chunk_*.npz"))) == 2
+
+
+def test_help_shows_every_default(capsys):
+    for command, needles in (("fit", ["(default: phi4)", "(default: even)", "--dequantise SIGMA",
+                                      "--gaussianise", "--key NAME", "(default: db4)"]),
+                             ("sample", ["(default: 200)", "4^(j-1) times", "(default: mala)"]),
+                             ("compare", ["--observables", "gallery.png"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for needle in needles:
+            assert needle in text, (command, needle)

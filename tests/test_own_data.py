@@ -183,6 +183,10 @@ def test_ising_spins_are_refused_raw_and_reproduced_dequantised(ising, capsys, t
     assert code == 0, err
     pre = WCRGModel.load(d / "m.npz").provenance["preprocessing"]
     assert pre["dequantise"] == {"sigma": 0.2, "seed": 0, "levels": [-1.0, 1.0]}
+    code, out, _ = run(capsys, "info", d / "m.npz")            # a model file is summarised
+    assert code == 0 and "WCRG model" in out and "depth 2" in out
+    assert "dequantised with N(0, 0.2^2) noise" in out and out.count("yes") >= 3
+    assert run_json(capsys, "info", d / "m.npz")["unbounded"] == []
     code, out, err = run(capsys, "sample", d / "m.npz", "--samples", "64", "--out",
                          d / "s.npz", "--quiet")
     assert code == 0, err
