@@ -158,7 +158,7 @@ def test_model_errors_are_one_line(tmp_path):
     assert r.returncode == 2 and "model" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_fit_and_sample_print_one_line_per_scale(tmp_path, capsys):
+def test_fit_and_sample_print_a_table_row_per_scale(tmp_path, capsys):
     data = tmp_path / "d.npz"
     assert main(["generate", "phi4", "--size", "16", "--samples", "16", "--beta", "0.5",
                  "--out", str(data), "--quiet"]) == 0
@@ -169,33 +169,42 @@ def test_fit_and_sample_print_one_line_per_scale(tmp_path, capsys):
                      "--quiet"]) == 0
         lines = capsys.readouterr().out.strip().splitlines()
         summary = WCRGModel.load(model).summary()
-        assert lines[0].startswith(f"{model}: {family} model, depth 1")
-        assert "16 fields of 16x16" in lines[0]
-        assert len(lines) == 1 + 2 + 1 and lines[-1].startswith("total: 2 factors, ")
-        for line, scale in zip(lines[1:3], summary["scales"]):
+        assert lines[0].startswith(f"{model}: {family} model (radius 1")
+        assert "depth 1" in lines[0] and "16 fields of 16x16" in lines[0]
+        assert lines[1].split()[:3] == ["factor", "field", "params"] and "kappa(H)" in lines[1]
+        rows = {line.split()[0]: line for line in lines[2:4]}
+        warned_lines = [line for line in lines[4:-1] if "WARNING: " in line]
+        n_warnings = 0
+        for scale in summary["scales"]:
             fit = scale["fit"]
-            assert line.startswith("coarse (8x8)" if scale["level"] == "depth0"
-                                   else f"j={scale['j']}")
-            assert f"{fit['n_parameters']} parameters" in line
-            assert (f"kappa(H) {fit['kappa_H_raw']:.3g} -> {fit['kappa_H_preconditioned']:.3g} "
-                    "(Jacobi)") in line
-            warned = bool(fit.get("warnings") or (fit.get("quadratic_base") or {}).get("indefinite"))
-            assert ("WARNING: " in line) is warned
+            name = "coarse" if scale["level"] == "depth0" else f"j={scale['j']}"
+            row = rows[name]
+            assert row.split()[1] == ("8x8" if name == "coarse" else "16x16")
+            assert row.split()[2] == str(fit["n_parameters"])
+            assert f"{fit['kappa_H_raw']:.3g} -> {fit['kappa_H_preconditioned']:.3g}" in row
+            top = max(scale["theta"].items(), key=lambda kv: abs(kv[1]))
+            assert f"{top[0]} {top[1]:+.3g}" in row        # the largest coupling, named
             for w in fit.get("warnings") or []:
-                assert w in line
+                assert any(line.startswith(f"{name}: WARNING: {w}") for line in warned_lines)
+                n_warnings += 1
+        assert len(warned_lines) == n_warnings
         n_total = sum(s["fit"]["n_parameters"] for s in summary["scales"])
-        assert f"{n_total} parameters" in lines[-1]
+        assert lines[-1].startswith("total: 2 factors, ") and f"{n_total} parameters" in lines[-1]
+        assert "{" not in "".join(lines)                       # a table, never JSON
 
     out = tmp_path / "s.npz"
     assert main(["sample", str(model), "--samples", "2", "--steps", "10", "--seed", "1",
                  "--out", str(out), "--quiet"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     scales = load_fields(out).meta["sampling"]["scales"]
-    assert len(lines) == len(scales) + 1
-    for line, s in zip(lines, scales):
-        assert line.startswith(s["scale"])
-        assert f"acceptance {s['acceptance']:.3f}" in line
-        assert f"gradient evaluations {s['gradient_evaluations']}" in line
+    assert lines[0].split() == ["scale", "acceptance", "step", "rms/std", "gradient",
+                                "evaluations", "seconds"]
+    assert len(lines) == len(scales) + 2
+    for line, s in zip(lines[1:], scales):
+        cells = line.split()
+        assert cells[0] == s["scale"] and cells[1] == f"{s['acceptance']:.3f}"
+        assert cells[2] == f"{s['step']:.4g}" and cells[4] == str(s["gradient_evaluations"])
+        assert float(cells[5]) >= 0                            # seconds of that scale
     total = sum(s["gradient_evaluations"] for s in scales)
     assert lines[-1].startswith(f"total: 2 fields of 16x16 -> {out}, {total} gradient evaluations")
 
@@ -210,7 +219,7 @@ def test_fit_quiet_still_warns_about_an_unbounded_factor(tmp_path, capsys):
                  "--quiet"]) == 0
     out = capsys.readouterr()
     warned = [line for line in out.out.splitlines() if "WARNING: " in line]
-    assert len(warned) == 1 and warned[0].startswith("coarse (8x8)")
+    assert len(warned) == 1 and warned[0].startswith("coarse: WARNING: ")
     assert out.err.startswith("warning (coarse): ") and "[fit]" not in out.err
 
 
@@ -316,3 +325,15 @@ def test_sweep_and_ensemble_are_explorer_commands(tmp_path, capsys):
                  "--workers", "2", "--store", str(store), "--quiet"]) == 0
     assert "64 fields in 2 chunks" in capsys.readouterr().out
     assert len(list(store.glob("chunk_*.npz"))) == 2
+
+
+def test_help_shows_every_default(capsys):
+    for command, needles in (("fit", ["(default: phi4)", "(default: even)", "--dequantise SIGMA",
+                                      "--gaussianise", "--key NAME", "(default: db4)"]),
+                             ("sample", ["(default: 200)", "4^(j-1) times", "(default: mala)"]),
+                             ("compare", ["--observables", "gallery.png"])):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for needle in needles:
+            assert needle in text, (command, needle)

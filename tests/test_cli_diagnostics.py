@@ -168,18 +168,23 @@ def load(path):
 def test_diagnose_carries_the_fits_verdict_on_degenerate_data(tmp_path, capsys):
     """±1 spins make the finest conditional's score-matching system singular: its Hessian at the
     data is a huge multiple of the identity ("kappa 1", meaningless); diagnose prints the fit's
-    warning on that scale's line and reports it in the JSON."""
+    warning on that scale's line and reports it in the JSON. (`explorer fit` refuses such data
+    and offers --dequantise; the model fitted here by the core keeps the fit's warning.)"""
     from explorer.cli import main
     from explorer.core.fields.base import FieldSet
     from explorer.core.io import save_fields
+    from explorer.core.model import WCRGModel
     from tests.core.test_boundedness import ising_configurations
 
     data = tmp_path / "ising.npz"
-    save_fields(data, FieldSet(ising_configurations(n=16, L=16).astype("float32"),
-                               {"generator": "file"}))
+    spins = ising_configurations(n=16, L=16).astype("float32")
+    save_fields(data, FieldSet(spins, {"generator": "file"}))
     model = tmp_path / "m.npz"
-    assert main(["fit", str(data), "--depth", "1", "--out", str(model), "--quiet"]) == 0
-    assert "degenerate" in capsys.readouterr().err            # the fit said so (even --quiet)
+    assert main(["fit", str(data), "--depth", "1", "--out", str(model), "--quiet"]) == 2
+    assert "--dequantise" in capsys.readouterr().err and not model.exists()
+    fitted = WCRGModel("phi4", 1).fit(spins.astype("float64"))
+    assert any("degenerate" in w for w in fitted.conditionals[0].fit["warnings"])
+    fitted.save(model)
     assert main(["diagnose", str(model), str(data), "--fields", "2"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.strip().startswith("j=1")][0]
     assert "WARNING (fit)" in line and "degenerate" in line

@@ -39,6 +39,10 @@ def files(tmp_path_factory):
     np.savez(d / "incomplete.npz", header=np.array('{"format": "explorer-wcrg-model"}'))
     (d / "corrupt.npz").write_bytes(b"PK\x03\x04 this is not a zip archive")
     (d / "notes.txt").write_text("not fields\n")
+    spins = np.where(fs.fields > 0, 1, -1).astype(np.int8)   # two levels: no density
+    np.savez(d / "spins.npz", fields=spins)
+    np.savez(d / "maps.npz", maps=fs.fields)                  # an array not named 'fields'
+    np.save(d / "plain.npy", fs.fields)
     return d
 
 
@@ -104,8 +108,17 @@ BAD = [
     # info
     (["info", "{d}/missing.npz"], "no such file"),
     (["info", "{d}/corrupt.npz"], "corrupt"),
-    (["info", M], "model file"),
+    (["info", "{d}/incomplete.npz"], "incomplete or corrupt"),
+    (["info", M, "--observables", "phi4"], "model file"),
     (["info", "{d}/notes.txt"], "extension"),
+    (["info", "{d}/maps.npz"], "--key maps"),
+    (["info", "{d}/maps.npz", "--key", "fields"], "no array 'fields'"),
+    (["info", D, "--key", "maps"], "--key fields"),
+    (["info", D, "--key", "meta"], "not 'meta'"),
+    (["info", D, "--key", "../fields"], "name of an array"),
+    (["info", D, "--key", ""], "name of an array"),
+    (["info", "{d}/plain.npy", "--key", "fields"], "--key 'fields' names an array"),
+    (["info", D, "--observables", "ising"], "invalid choice"),
     # fit
     (["fit", D, "--depth", "5", "--out", "m.npz"], "too deep"),
     (["fit", D, "--depth", "-1", "--out", "m.npz"], "whole number"),
@@ -116,6 +129,14 @@ BAD = [
     (["fit", D, "--family", "scattering", "--eps-rel=-inf", "--out", "m.npz"], "finite"),
     (["fit", D, "--wavelet", "nope", "--out", "m.npz"], "wavelet"),
     (["fit", M, "--out", "m.npz"], "model file"),
+    (["fit", "{d}/maps.npz", "--out", "m.npz"], "--key maps"),
+    (["fit", "{d}/maps.npz", "--key", "map", "--out", "m.npz"], "no array 'map'"),
+    (["fit", "{d}/spins.npz", "--out", "m.npz"], "--dequantise 0.2"),
+    (["fit", D, "--dequantise", "0", "--out", "m.npz"], "> 0"),
+    (["fit", D, "--dequantise", "-0.2", "--out", "m.npz"], "> 0"),
+    (["fit", D, "--dequantise", "nan", "--out", "m.npz"], "finite"),
+    (["fit", D, "--dequantise", "lots", "--out", "m.npz"], "expected a number"),
+    (["fit", D, "--parity", "odd", "--out", "m.npz"], "invalid choice"),
     (["fit", D, "--out", D], "overwrite"),
     (["fit", D, "--out", "m.json"], ".npz"),
     # sample
@@ -140,6 +161,8 @@ BAD = [
     (["compare", D, D, "--depth", "9"], "too deep"),
     (["compare", D, D, "--depth", "-1"], "whole number"),
     (["compare", D, M], "model file"),
+    (["compare", "{d}/maps.npz", D], "--key maps"),
+    (["compare", D, D, "--observables", "binder"], "invalid choice"),
     (["compare", D, D, "--plot", "{d}/notes.txt"], "folder"),
     # diagnose
     (["diagnose", M, D, "--fields", "0"], "positive"),
@@ -336,11 +359,19 @@ def test_an_error_clears_the_live_progress_line():
     term = Terminal()
     from explorer.core.progress import Progress
 
-    cli.ProgressPrinter(stream=term)(Progress(3, 10, "sampling"))
-    assert term.getvalue().endswith("[sampling] 3/10")          # a live line, no newline yet
+    show = cli.ProgressPrinter(stream=term)
+    show(Progress(3, 10, "sampling", info={"acceptance": 0.5}))
+    live = term.getvalue()
+    assert "[sampling]" in live and "3/10" in live and "acceptance=0.5" in live
+    assert not live.endswith("\n")                              # a live bar, no newline yet
     assert cli._fail("it broke") == 2
-    assert term.getvalue().endswith("[sampling] 3/10\r\033[K")   # erased before the message
-    assert cli.ProgressPrinter.open_line is None
+    assert term.getvalue().endswith("\r\033[K")                  # erased before the message
+    assert cli.ProgressPrinter.open_line is None and cli.ProgressPrinter.live is None
+    del show                                                    # a forgotten bar stays silent
+    import gc
+
+    gc.collect()
+    assert term.getvalue().endswith("\r\033[K")
 
 
 def test_a_key_error_message_is_never_a_repr():

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _fail(message: str) -> int:
     live, ProgressPrinter.open_line = ProgressPrinter.open_line, None
+    ProgressPrinter.abandon()
     if live is not None:  # clear the live progress line: the error is the line left
         try:
             live.write("\r\033[K")

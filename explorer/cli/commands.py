@@ -18,7 +18,7 @@ from explorer.cli.parser import ASSET_COMMANDS, build_parser
 from explorer.cli.printing import ProgressPrinter
 from explorer.cli.validation import (CLIError, check_depth, check_generate, check_model_size,
                                      check_out, generate_params, load_fields, load_model,
-                                     one_line, plot_dir, write_figures)
+                                     npz_members, one_line, plot_dir, write_figures)
 
 #: float64 bytes per pixel and sample of the coarse-to-fine sampler (chains, proposals,
 #: gradients, the reconstructed finer fields), measured on the three families.
@@ -66,7 +66,25 @@ def cmd_generate(args, argv: list[str]) -> dict:
 def cmd_info(args, argv) -> dict:
     from explorer.core.summary import field_summary
 
-    return {"file": args.file, **field_summary(load_fields(args.file))}
+    p = Path(args.file)
+    if (p.suffix.lower() == ".npz" and args.key is None and p.is_file()
+            and "header" in (npz_members(p) or ())):
+        if args.observables:
+            raise CLIError("--observables describes field files; this is a model file")
+        return model_info(args.file, load_model(args.file))
+    return {"file": args.file, **field_summary(load_fields(args.file, key=args.key),
+                                               args.observables)}
+
+
+def model_info(path: str, model) -> dict:
+    """What a model file holds: its summary (family, depth, options, per-factor fits and
+    couplings, provenance with any preprocessing) and whether each factor is bounded below."""
+    from explorer.core.model import unbounded_factors
+
+    summary = model.summary()
+    return {"file": path, "kind": "model", **summary,
+            "unbounded": [{"factor": wf.scale_label(n), "reason": why}
+                          for n, why in unbounded_factors(model)]}
 
 
 def cmd_assets(args, argv) -> dict:
@@ -115,30 +133,60 @@ def cmd_assets(args, argv) -> dict:
 # ------------------------------------------------------------------ models
 def family_options(args) -> dict:
     return wf.family_options(args.family, radius=args.radius, potential=args.potential,
-                             degree=args.degree, n_windows=args.windows, eps_rel=args.eps_rel)
+                             degree=args.degree, n_windows=args.windows, eps_rel=args.eps_rel,
+                             parity=args.parity)
 
 
 def cmd_fit(args, argv) -> dict:
-    from explorer.core.model import WCRGModel, default_depth
+    from explorer.core.model import WCRGModel
+    from explorer.core.statistics import suggested_depth
 
     out = check_out(args.out, args.data)
     options = family_options(args)
     WCRGModel(wf.resolve_family(args.family), 0, args.wavelet, support_floor=args.support_floor,
               **options)  # checks the family's options before the data are read
-    fs = load_fields(args.data)
-    depth = (default_depth(fs.size, fs.meta.get("generator")) if args.depth is None
-             else args.depth)  # without --depth: the app's default for these data
+    fs = load_fields(args.data, key=args.key)
+    # without --depth: the depth `explorer info` suggests (the app's default for these data)
+    depth = suggested_depth(fs.fields, fs.meta)["depth"] if args.depth is None else args.depth
     check_depth(depth, fs.size)
     t0 = time.perf_counter()
     result = run(wf.iter_fit(fs.fields, args.family, depth, args.wavelet, args.method,
                              options=options, support_floor=args.support_floor, ridge=args.ridge,
                              data_meta=fs.meta, provenance={"data": Path(args.data).name,
-                                                            "command": _command(argv)}),
+                                                            "key": args.key,
+                                                            "command": _command(argv)},
+                             dequantise=args.dequantise, gaussianise=args.gaussianise,
+                             seed=args.seed),
                  ProgressPrinter(args.quiet), allow_partial=False)
     model = result["model"]
     with atomic_path(out) as tmp:
         model.save(tmp)
     return {"out": str(out), "seconds": time.perf_counter() - t0, **model.summary()}
+
+
+class _ScaleTimer:
+    """Seconds per sampler scale from the times of the progress reports ('SCALE: phase'): a
+    scale runs from its first report until the next scale's first report (or the end)."""
+
+    def __init__(self, show):
+        self.show, self.start, self.end, self.current = show, {}, {}, None
+        self.t0 = time.perf_counter()
+
+    def __call__(self, p) -> None:
+        now = time.perf_counter()
+        scale = None if p.done else p.stage.partition(": ")[0]
+        if scale != self.current:
+            if self.current is not None:
+                self.end[self.current] = now
+            if scale is not None:
+                self.start.setdefault(scale, self.t0 if not self.start else now)
+            self.current = scale
+        self.show(p)
+
+    def seconds(self, scale: str) -> float | None:
+        if scale not in self.start or scale not in self.end:
+            return None
+        return self.end[scale] - self.start[scale]
 
 
 def cmd_sample(args, argv) -> dict:
@@ -155,13 +203,19 @@ def cmd_sample(args, argv) -> dict:
                  f"{n} fields of {L}x{L}: {format_bytes(4 * n * L * L)} of float32 output plus "
                  f"{format_bytes(SAMPLE_BYTES_PER_PIXEL * n * L * L)} of float64 chains",
                  "use fewer --samples")
+    timer = _ScaleTimer(ProgressPrinter(args.quiet))
     fs = run(wf.iter_sample(model, n, steps=args.steps, burn_in=args.burn_in,
                             method=args.sampler, seed=args.seed,
                             allow_unbounded=args.allow_unbounded, size=args.size),
-             ProgressPrinter(args.quiet), allow_partial=False)
+             timer, allow_partial=False)
+    for s in fs.meta["sampling"]["scales"]:
+        s["seconds"] = timer.seconds(s["scale"])
     fs.meta["command"] = _command(argv)
     save_fields(out, fs)
     result = {"out": str(out), "shape": list(fs.fields.shape), **fs.meta["sampling"]}
+    for note in ("marginal", "requantised"):
+        if fs.meta.get(note):
+            result[note] = fs.meta[note]
     if "size_transfer" in fs.meta:
         result["size_transfer"] = fs.meta["size_transfer"]
     return result
@@ -169,9 +223,9 @@ def cmd_sample(args, argv) -> dict:
 
 def cmd_energy(args, argv) -> dict:
     model = load_model(args.model)
-    fs = load_fields(args.fields)
+    fs = load_fields(args.fields, key=args.key)
     check_model_size(model, fs.size, "fields")
-    per_scale = model.scale_energies(fs.fields)
+    per_scale = model.scale_energies(wf.model_space(model, fs.fields))
     if model.J == 0:
         return {"energies": per_scale["coarse"].tolist(),
                 "note": "energy of the single-scale model, up to one additive constant"}
@@ -188,7 +242,7 @@ def cmd_rgflow(args, argv) -> dict:
     figures_dir = plot_dir(args)
     sets = {}
     for path in args.data:
-        fs = load_fields(path)
+        fs = load_fields(path, key=args.key)
         beta = (fs.meta.get("params") or {}).get("beta") if fs.meta.get("generator") == "phi4" \
             else None
         label = f"beta {float(beta):g}" if beta is not None else Path(path).stem
@@ -215,7 +269,7 @@ def cmd_rgflow(args, argv) -> dict:
 # ------------------------------------------------------------------ diagnostics
 def cmd_compare(args, argv) -> dict:
     figures_dir = plot_dir(args)
-    data, samples = load_fields(args.data), load_fields(args.samples, "samples")
+    data, samples = load_fields(args.data, key=args.key), load_fields(args.samples, "samples")
     model = None
     if args.model is not None:
         model = load_model(args.model)
@@ -227,12 +281,15 @@ def cmd_compare(args, argv) -> dict:
                        f"{samples.size}x{samples.size}")
     report = wf.comparison_report(data.fields, samples.fields, J=args.depth,
                                   wavelet=args.wavelet, model=model, data_meta=data.meta,
-                                  sample_meta=samples.meta)
+                                  sample_meta=samples.meta, observables=args.observables)
     if figures_dir is not None:
-        from explorer.ui import figures
+        from explorer.ui import compare_png, figures
 
-        report["figures"] = write_figures(
-            figures.compare_figures(data.fields, samples.fields, report), figures_dir)
+        figs = figures.compare_figures(data.fields, samples.fields, report)
+        pngs = compare_png.compare_pngs(data.fields, samples.fields, report)
+        for name in pngs:  # the readable Matplotlib versions replace the HoloViews ones
+            figs.pop(name, None)
+        report["figures"] = write_figures(figs, figures_dir, pngs)
     return report
 
 
@@ -241,13 +298,14 @@ def cmd_diagnose(args, argv) -> dict:
 
     figures_dir = plot_dir(args)
     model = load_model(args.model)
-    fs = load_fields(args.data)
+    fs = load_fields(args.data, key=args.key)
     check_model_size(model, fs.size, "data")
     if args.fields > fs.n:
         raise CLIError(f"--fields {args.fields} is more than the {fs.n} fields of "
                        f"{Path(args.data).name!r}")
     t0 = time.perf_counter()
-    report = diagnose(model, fs.fields, n_fields=args.fields, method=args.method)
+    report = diagnose(model, wf.model_space(model, fs.fields), n_fields=args.fields,
+                      method=args.method)
     report["seconds"] = time.perf_counter() - t0
     report["files"] = {"model": Path(args.model).name, "data": Path(args.data).name}
     # the fit's own verdicts travel with the spectra: a degenerate or unbounded factor's Hessian
@@ -265,7 +323,7 @@ def cmd_diagnose(args, argv) -> dict:
 def _scattering_data(args):
     from explorer.core.scattering import default_J
 
-    fs = load_fields(args.data)
+    fs = load_fields(args.data, key=args.key)
     x = fs.fields
     if args.fields is not None:
         bad = [i for i in args.fields if not 0 <= i < fs.n]

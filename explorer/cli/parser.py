@@ -9,7 +9,7 @@ from pathlib import Path
 from explorer.sweep_cli import add_parsers as add_sweep_parsers
 from explorer.core import workflows as wf
 from explorer.core.support import DEFAULT_FLOOR as DEFAULT_SUPPORT_FLOOR
-from explorer.cli.validation import (Parser, float_where, int_in, nonnegative_float,
+from explorer.cli.validation import (Parser, array_key, float_where, int_in, nonnegative_float,
                                      positive_float, positive_int, power_of_two, support_floor)
 
 DESCRIPTION = "Command line: ``explorer ...`` or ``python -m explorer ...``."
@@ -29,6 +29,20 @@ ASSET_COMMANDS: dict[str, list[str]] = {
     "turbulence_L128.npz": ["turbulence", "--size", "128", "--samples", "16", "--seed", "5"],
     "turbulence_L256.npz": ["turbulence", "--size", "256", "--samples", "16", "--seed", "6"],
 }
+
+
+def add_key(parser, what: str = "the field file") -> None:
+    parser.add_argument("--key", type=array_key, default=None, metavar="NAME",
+                        help=f"the array of {what} holding the fields, when it is an .npz whose "
+                             "array is not named 'fields'")
+
+
+def add_output_flags(parser, quiet: bool = True) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the whole result as JSON on stdout (nothing truncated)")
+    if quiet:
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress display (warnings are still shown)")
 
 
 def _add_generate(sub) -> None:
@@ -105,11 +119,12 @@ def _add_scattering(sub) -> None:
                         help="number of orientations (1..16)")
     common.add_argument("--fields", type=int, nargs="+", default=None, metavar="I",
                         help="use only these fields of the file (default: all)")
-    common.add_argument("--json", action="store_true")
+    add_key(common)
+    common.add_argument("--json", action="store_true", help="print the whole result as JSON")
     sc = sub.add_parser("scattering", parents=[common],
                         help="scattering spectra S1-S4 of a field file, with coefficient names")
     sc.add_argument("--reduction", choices=["raw", "isotropic", "fourier", "scale"],
-                    default="fourier")
+                    default="fourier", help="how coefficients are reduced over orientations")
     sc.add_argument("--threshold", action="store_true",
                     help="drop S3/S4 coefficients with |mean| < std over the fields")
     sy = sub.add_parser("synthesize", parents=[common],
@@ -119,9 +134,9 @@ def _add_scattering(sub) -> None:
                     help="L-BFGS iterations")
     sy.add_argument("--model", choices=["scattering", "gaussian"], default="scattering",
                     help="gaussian: phase-randomised data (power spectrum only)")
-    sy.add_argument("--seed", type=int_in(0), default=0)
+    sy.add_argument("--seed", type=int_in(0), default=0, help="random seed")
     sy.add_argument("--out", required=True, help="output .npz file")
-    sy.add_argument("--quiet", action="store_true")
+    sy.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,11 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     _add_generate(sub)
-    i = sub.add_parser("info", help="summarise a field file (.npz/.npy/.png/.jpg)")
-    i.add_argument("file")
+    i = sub.add_parser("info", help="describe a field file (.npz/.npy/.png/.jpg) or a model file")
+    i.add_argument("file", help="a field file, or a model .npz made by 'explorer fit'")
+    add_key(i)
+    i.add_argument("--observables", nargs="+", choices=["phi4", "turbulence"], default=[],
+                   help="domain observables to add (by default only those the file's meta names: "
+                        "phi4 for phi4 data, turbulence for turbulence)")
     i.add_argument("--json", action="store_true", help="print the summary as JSON")
     f = sub.add_parser("fit", help="fit a WCRG energy model to a field file")
-    f.add_argument("data")
+    f.add_argument("data", help="field file (.npz/.npy/.png/.jpg)")
+    add_key(f)
     f.add_argument("--family", choices=wf.family_choices(), default="phi4",
                    help="feature family (the registered WCRG families and their aliases)")
     f.add_argument("--eps-rel", type=positive_float, default=OPT["eps_rel"],
@@ -141,36 +161,54 @@ def build_parser() -> argparse.ArgumentParser:
                         "scale's rms")
     f.add_argument("--depth", type=int_in(0, 12), default=None,
                    help="number of wavelet scales J (0: pixels; 2^J must divide the size); "
-                        "default: the app's, i.e. the deepest (coarse field 4x4) for Gaussian and "
-                        "turbulence data, otherwise 2")
+                        "None: the suggested depth 'explorer info' prints, i.e. the app's: the "
+                        "deepest (coarse field 4x4) for Gaussian and turbulence data and for "
+                        "files whose spectrum falls as k^-2 or faster, otherwise 2")
     f.add_argument("--wavelet", default="db4", help="haar, db2..db8, sym2..sym8")
     f.add_argument("--method", choices=["score", "ml"], default="score",
                    help="score matching (fast) or maximum likelihood (slow, MALA chains)")
     f.add_argument("--radius", type=int_in(0, 8), default=OPT["radius"],
                    help="coupling shifts within this radius (0..8)")
-    f.add_argument("--potential", choices=["polynomial", "windows"], default=OPT["potential"])
+    f.add_argument("--potential", choices=["polynomial", "windows"], default=OPT["potential"],
+                   help="phi4 family: scalar potential basis")
     f.add_argument("--degree", type=int_in(4, 16), default=OPT["degree"],
                    help="polynomial potential degree (4..16)")
+    f.add_argument("--parity", choices=list(wf.PARITIES), default=OPT["parity"],
+                   help="polynomial potential powers: even only, or all (odd terms phi, phi^3, "
+                        "...: skewed one-point laws)")
     f.add_argument("--windows", type=int_in(2, 200), default=OPT["n_windows"],
                    help="number of potential windows (2..200)")
-    f.add_argument("--ridge", type=nonnegative_float, default=1e-6)
+    f.add_argument("--ridge", type=nonnegative_float, default=1e-6,
+                   help="Tikhonov regularisation of the score-matching system")
     f.add_argument("--support-floor", type=support_floor, default=DEFAULT_SUPPORT_FLOOR,
                    help="modes with less than this fraction of the largest modal power are "
                         "completed with noise for the fit and projected out of the samples "
                         "(dealiased or band-limited data); 'none' turns this off")
+    f.add_argument("--dequantise", type=positive_float, default=None, metavar="SIGMA",
+                   help="add Gaussian noise N(0, SIGMA^2) to the data before fitting (discrete "
+                        "data such as +-1 spins have no density; a tenth of the gap between "
+                        "levels works); recorded in the model")
+    f.add_argument("--gaussianise", action="store_true",
+                   help="fit the model to the data's one-point law mapped onto a standard "
+                        "normal (Gaussian anamorphosis) and map the samples back: skewed or "
+                        "heavy-tailed fields such as log-normal maps")
+    f.add_argument("--seed", type=int_in(0), default=0,
+                   help="seed of the dequantisation noise")
     f.add_argument("--out", required=True, help="model file (.npz)")
-    f.add_argument("--json", action="store_true")
-    f.add_argument("--quiet", action="store_true")
+    add_output_flags(f)
 
     s = sub.add_parser("sample", help="sample a fitted model coarse to fine")
-    s.add_argument("model")
-    s.add_argument("--samples", type=positive_int, default=16)
+    s.add_argument("model", help="model file made by 'explorer fit'")
+    s.add_argument("--samples", type=positive_int, default=16, help="number of fields")
     s.add_argument("--steps", type=int_in(1, 10_000_000), default=200,
-                   help="MALA steps per scale")
+                   help="MALA steps per scale at the finest scale; a coarser scale j runs "
+                        "4^(j-1) times as many and the coarse field 4^J times (at most 16 "
+                        "times): they have 4x fewer variables per level")
     s.add_argument("--burn-in", type=int_in(1, 10_000_000), default=None,
-                   help="default: --steps")
-    s.add_argument("--sampler", choices=["mala", "ula"], default="mala")
-    s.add_argument("--seed", type=int_in(0), default=0)
+                   help="burn-in steps per scale (same multipliers); None: --steps")
+    s.add_argument("--sampler", choices=["mala", "ula"], default="mala",
+                   help="Metropolis-adjusted (mala) or unadjusted (ula) Langevin")
+    s.add_argument("--seed", type=int_in(0), default=0, help="random seed")
     s.add_argument("--size", type=int_in(4, 4096), default=None,
                    help="sample a lattice of this side, 2^k times the fitted one (learn small, "
                         "generate large: the fitted conditionals reused, the extra coarse "
@@ -179,29 +217,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sample even a factor the fit flagged as unbounded below (experiments "
                         "only; a runaway is still stopped)")
     s.add_argument("--out", required=True, help="output .npz file")
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--quiet", action="store_true")
+    add_output_flags(s)
 
     e = sub.add_parser("energy", help="energies of fields under a fitted model")
-    e.add_argument("model")
-    e.add_argument("fields")
-    e.add_argument("--json", action="store_true")
+    e.add_argument("model", help="model file made by 'explorer fit'")
+    e.add_argument("fields", help="field file")
+    add_key(e)
+    add_output_flags(e, quiet=False)
 
     r = sub.add_parser("rgflow", help="RG flow of the depth-0 couplings under coarse-graining; "
                                       "with several files (e.g. one per beta) the distances "
                                       "between successive couplings side by side")
-    r.add_argument("data", nargs="+")
-    r.add_argument("--family", choices=["phi4", "gaussian"], default="phi4")
+    r.add_argument("data", nargs="+", help="field file(s)")
+    add_key(r)
+    r.add_argument("--family", choices=["phi4", "gaussian"], default="phi4",
+                   help="depth-0 ansatz fitted at every scale")
     r.add_argument("--radius", type=int_in(1, 8), default=1,
                    help="coupling shifts within this radius (1..8; gaussian family)")
     r.add_argument("--plot", metavar="DIR", help="also write the flow figures as PNG into DIR")
-    r.add_argument("--json", action="store_true")
+    add_output_flags(r, quiet=False)
 
     c = sub.add_parser("compare", help="the comparison report of samples against data (the "
                                        "app's Compare): distances, kurtosis per scale, scale "
                                        "coupling, Hessian spectra, mixing, scattering spectra")
-    c.add_argument("data")
-    c.add_argument("samples")
+    c.add_argument("data", help="the data's field file")
+    c.add_argument("samples", help="the samples' field file (made by 'explorer sample')")
+    add_key(c, "the data file")
+    c.add_argument("--observables", nargs="+", choices=["phi4", "turbulence"], default=[],
+                   help="domain observables to compare (phi4: the Binder cumulant); by default "
+                        "only those the data's meta names")
     c.add_argument("--model", default=None,
                    help="the fitted model (.npz) the samples came from: its factors' Hessian "
                         "spectra, its depth and wavelet")
@@ -209,20 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="wavelet scales for std ratios and coupling (default: the model's, "
                         "else to a 4x4 field)")
     c.add_argument("--wavelet", default=None, help="default: the model's, else db4")
-    c.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR "
+                   "(with gallery.png: data and sample fields side by side)")
+    add_output_flags(c, quiet=False)
 
     d = sub.add_parser("diagnose", help="Hessian spectra per scale, learned potentials and "
                                         "kernels of a fitted model at data fields")
-    d.add_argument("model")
-    d.add_argument("data")
+    d.add_argument("model", help="model file made by 'explorer fit'")
+    d.add_argument("data", help="field file")
+    add_key(d)
     d.add_argument("--fields", type=positive_int, default=4,
                    help="number of data fields at which Hessians are taken")
     d.add_argument("--method", choices=["auto", "dense", "slq"], default="auto",
                    help="eigenvalues: dense (exact), slq (stochastic Lanczos quadrature "
                         "estimate), auto (dense up to 1024 variables)")
     d.add_argument("--plot", metavar="DIR", help="also write the figures as PNG into DIR")
-    d.add_argument("--json", action="store_true")
+    add_output_flags(d, quiet=False)
 
     _add_scattering(sub)
     add_sweep_parsers(sub)
@@ -230,6 +276,5 @@ def build_parser() -> argparse.ArgumentParser:
     a = sub.add_parser("assets", help="rebuild the default data in assets/")
     a.add_argument("--out", default=str(ASSETS_DIR), help="output folder (default: assets/)")
     a.add_argument("--only", nargs="+", metavar="NAME", help="build only these files")
-    a.add_argument("--quiet", action="store_true")
-    a.add_argument("--json", action="store_true")
+    add_output_flags(a)
     return parser

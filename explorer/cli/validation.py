@@ -21,6 +21,12 @@ class CLIError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
+    """The command line's parser: defaults shown in --help, errors as one line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line, no usage dump
         raise CLIError(f"{message} (see '{self.prog} --help')")
 
@@ -99,6 +105,15 @@ positive_float = float_where("> 0", lambda v: v > 0)
 nonnegative_float = float_where(">= 0", lambda v: v >= 0)
 
 
+def array_key(text: str) -> str:
+    """Argument type: the name of an array inside an .npz archive (not 'meta')."""
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", text) or text == "meta":
+        raise argparse.ArgumentTypeError(
+            f"expected the name of an array in the .npz (letters, digits, '_', '.', '-'; not "
+            f"'meta'), got {text!r}")
+    return text
+
+
 def support_floor(text: str) -> float | None:
     if text.strip().lower() == "none":
         return None
@@ -166,17 +181,27 @@ def npz_members(path: str | Path) -> set[str] | None:
         return None
 
 
-def load_fields(path: str, what: str = "fields"):
-    """load_fields with a clear message when a model file is given instead."""
+def load_fields(path: str, what: str = "fields", key: str | None = None):
+    """load_fields with a clear message when a model file is given instead, or when the array
+    of an .npz must be named with --key."""
     from explorer.core.io import FieldFileError
     from explorer.core.io import load_fields as load
 
     try:
-        return load(path)
-    except FieldFileError:
-        if Path(path).suffix.lower() == ".npz" and "header" in (npz_members(path) or ()):
+        return load(path, key=key)
+    except FieldFileError as e:
+        members = npz_members(path) if Path(path).suffix.lower() == ".npz" else None
+        if "header" in (members or ()) and key is None:
             raise CLIError(f"{path!r} is a model file (made by 'explorer fit'), not a field "
                            f"file; give the {what} as .npz/.npy/.png/.jpg fields") from None
+        if members is not None and (key or "fields") not in members:
+            arrays = sorted(m for m in members if m != "meta")
+            raise CLIError(f"{path!r} has no array {key or 'fields'!r} (it holds "
+                           f"{', '.join(map(repr, arrays)) or 'no array'}): name the one with "
+                           f"the fields, e.g. --key {arrays[0] if arrays else 'NAME'}") from None
+        if key is not None and members is None and "key" in str(e):
+            raise CLIError(f"--key {key!r} names an array of an .npz archive; {path!r} is not "
+                           "one") from None
         raise
 
 
@@ -238,14 +263,21 @@ def plot_dir(args):
     return d
 
 
-def write_figures(figures: dict, directory: Path) -> list[str]:
-    """Write the figures; on failure remove what this call created (files and the folder)."""
+def write_figures(figures: dict, directory: Path, pngs: dict | None = None) -> list[str]:
+    """Write the figures (HoloViews elements, and ``pngs``: {name: PNG bytes}); on failure
+    remove what this call created (files and the folder)."""
+    from explorer.core.io import atomic_path
     from explorer.ui import figures as fig
 
     existed = directory.is_dir()
     before = set(os.listdir(directory)) if existed else set()
     try:
-        return fig.write_figures(figures, directory)
+        names = fig.write_figures(figures, directory)
+        for name, data in (pngs or {}).items():
+            with atomic_path(directory / f"{fig.slug(name)}.png") as tmp:
+                tmp.write_bytes(data)
+            names.append(f"{fig.slug(name)}.png")
+        return names
     except BaseException:
         if directory.is_dir():
             for name in set(os.listdir(directory)) - before:

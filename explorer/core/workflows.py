@@ -23,6 +23,7 @@ from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet, as_batch, check_number
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
+from explorer.core.summary import domain_observables
 from explorer.core.support import DEFAULT_FLOOR
 
 # ====================================================================== generators
@@ -166,15 +167,22 @@ def _builder_default(option: str, fallback):
 
 
 #: the options the app and the command line offer, with their defaults
-FAMILY_OPTION_DEFAULTS = {"radius": 1, "potential": "polynomial", "degree": 4, "n_windows": 20,
-                          "eps_rel": _builder_default("eps_rel", 0.5)}
+FAMILY_OPTION_DEFAULTS = {"radius": 1, "potential": "polynomial", "degree": 4, "parity": "even",
+                          "n_windows": 20, "eps_rel": _builder_default("eps_rel", 0.5)}
+#: parities of a polynomial potential: even powers only (a law symmetric under x -> -x when the
+#: couplings are), or all powers (odd terms: skewed one-point laws)
+PARITIES = ("even", "all")
 
 
 def family_options(family: str, radius: int = 1, potential: str = "polynomial", degree: int = 4,
-                   n_windows: int = 20, eps_rel: float = FAMILY_OPTION_DEFAULTS["eps_rel"]) -> dict:
+                   n_windows: int = 20, eps_rel: float = FAMILY_OPTION_DEFAULTS["eps_rel"],
+                   parity: str = "even") -> dict:
     """The options of ``family`` from the offered ones: the coupling radius always; a potential
-    basis (degree or number of windows) and the modulus width ``eps_rel`` where the family's
-    builder takes them."""
+    basis (degree and parity, or number of windows) and the modulus width ``eps_rel`` where the
+    family's builder takes them. ``parity="all"`` adds the odd powers (φ, φ³, ...) to a
+    polynomial potential; the even default is stored as before (no option)."""
+    if parity not in PARITIES:
+        raise ValueError(f"parity must be one of {list(PARITIES)}, got {parity!r}")
     accepted = inspect.signature(FAMILIES[resolve_family(family)]).parameters
     opts: dict[str, Any] = {"radius": radius}
     if "potential" in accepted:
@@ -183,6 +191,8 @@ def family_options(family: str, radius: int = 1, potential: str = "polynomial", 
             opts["n_windows"] = n_windows
         else:
             opts["degree"] = degree
+            if parity != "even" and "parity" in accepted:
+                opts["parity"] = parity
     if "eps_rel" in accepted:
         opts["eps_rel"] = eps_rel
     return opts
@@ -252,15 +262,80 @@ def model_report(model: WCRGModel, fields) -> dict:
             "kernels": kernel_report(model)}
 
 
+def prepare_fit_data(fields, dequantise: float | None = None, gaussianise: bool = False,
+                     seed: int = 0) -> tuple[np.ndarray, dict]:
+    """The fields a model is fitted on, and the preprocessing to record in its provenance.
+
+    Discrete data (at most :data:`explorer.core.statistics.DISCRETE_MAX_VALUES` distinct values,
+    e.g. ±1 spins) are refused with the recipe unless ``dequantise`` = σ adds N(0, σ²) noise
+    (seeded by ``seed``); ``gaussianise`` maps the one-point law onto a standard normal
+    (:mod:`explorer.core.marginal`), undone on the samples by :func:`iter_sample`."""
+    from explorer.core import statistics as st
+
+    x = as_batch(fields)
+    pre: dict[str, Any] = {}
+    check = st.discrete_check(x)
+    if dequantise is not None:
+        x = st.dequantise(x, dequantise, seed)
+        pre["dequantise"] = {"sigma": float(dequantise), "seed": int(seed),
+                             # the levels of discrete data: samples are mapped back onto them
+                             "levels": None if check is None else check["values"]}
+    elif check is not None:
+        raise ValueError(st.discrete_message(check))
+    if gaussianise:
+        from explorer.core.marginal import fit_anamorphosis, to_gaussian
+
+        pre["marginal"] = fit_anamorphosis(x)
+        x = to_gaussian(x, pre["marginal"])
+    return x, pre
+
+
+def model_space(model: WCRGModel, fields) -> np.ndarray:
+    """Fields in the variables the model was fitted in (its Gaussian anamorphosis applied, when
+    it has one): what its energies and Hessians take."""
+    marginal = (model.provenance.get("preprocessing") or {}).get("marginal")
+    x = np.asarray(fields, np.float64)
+    if marginal is None:
+        return x
+    from explorer.core.marginal import to_gaussian
+
+    return to_gaussian(x, marginal)
+
+
+def data_space(model: WCRGModel, samples) -> tuple[np.ndarray, dict]:
+    """Samples of ``model`` in the data's variables, and notes on what was done: its Gaussian
+    anamorphosis undone; for a model of dequantised discrete data, every value moved to the
+    nearest level of the data (the noise the fit added, removed)."""
+    pre = model.provenance.get("preprocessing") or {}
+    x, notes = np.asarray(samples), {}
+    if pre.get("marginal") is not None:
+        from explorer.core.marginal import from_gaussian
+
+        x = from_gaussian(x, pre["marginal"]).astype(x.dtype)
+        notes["marginal"] = "Gaussian anamorphosis of the model undone"
+    levels = (pre.get("dequantise") or {}).get("levels")
+    if levels:
+        lv = np.asarray(levels, x.dtype)
+        edges = (lv[1:] + lv[:-1]) / 2
+        x = lv[np.searchsorted(edges, x)]
+        notes["requantised"] = (f"values moved to the nearest of the data's {len(lv)} levels "
+                                f"(the model is of the data plus N(0, "
+                                f"{pre['dequantise']['sigma']:g}^2) noise)")
+    return x, notes
+
+
 def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = wv.DEFAULT_WAVELET,
              method: str = "score", options: dict | None = None,
              support_floor: float | None = DEFAULT_FLOOR, ridge: float = 1e-6,
              data_meta: dict | None = None, provenance: dict | None = None, rgflow: bool = False,
+             dequantise: float | None = None, gaussianise: bool = False, seed: int = 0,
              stop: threading.Event | None = None) -> Iterator[Progress]:
     """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data) with
     its provenance; the final report carries ``{"model", "report" (:func:`model_report`),
-    "rgflow" (the RG flow of the couplings when asked and the family has one), "seconds"}``."""
-    x = as_batch(fields)
+    "rgflow" (the RG flow of the couplings when asked and the family has one), "seconds"}``.
+    ``dequantise``, ``gaussianise``, ``seed``: :func:`prepare_fit_data` (recorded in the model's
+    ``provenance["preprocessing"]``)."""
+    x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
     if J is None:
         J = default_depth(x.shape[-1], meta.get("generator"))
@@ -268,6 +343,8 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
     prov = {"data_meta": {k: meta.get(k) for k in ("generator", "params", "seed")},
             "n_fields": len(x), **(provenance or {})}
+    if pre:
+        prov["preprocessing"] = pre
     t0 = time.perf_counter()
     final = None
     for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov):
@@ -321,6 +398,8 @@ def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None 
                 for s in meta.get("sampling", {}).get("scales", []):
                     s["scale"] = scale_label(s["scale"])
                 meta["traces"] = traces
+                rep.result.fields, notes = data_space(model, rep.result.fields)
+                meta.update(notes)
             yield rep
             return
         scale, _, phase = rep.stage.partition(": ")
@@ -425,7 +504,8 @@ def _meta_summary(meta: dict | None) -> dict:
 def iter_comparison_report(data, samples, *, J: int | None = None, wavelet: str | None = None,
                            model: WCRGModel | None = None, data_meta: dict | None = None,
                            sample_meta: dict | None = None, hessian_fields: int = HESSIAN_FIELDS,
-                           stop: threading.Event | None = None) -> Iterator[Progress]:
+                           observables=(), stop: threading.Event | None = None
+                           ) -> Iterator[Progress]:
     """Progress of :func:`comparison_report`; the final report carries the report."""
     if isinstance(data, FieldSet):
         data, data_meta = data.fields, data_meta if data_meta is not None else data.meta
@@ -445,6 +525,18 @@ def iter_comparison_report(data, samples, *, J: int | None = None, wavelet: str 
     reasons: dict[str, str | None] = dict.fromkeys(SECTIONS)
     yield Progress(0, total, "distances")
     report = dg.compare(a, b, J=J, wavelet=wavelet, couplings=True)
+    asked = domain_observables(data_meta, observables)
+    report["observables_shown"] = list(asked)
+    if "phi4" in asked:  # the Binder cumulants themselves, next to their difference
+        from explorer.core.observables import binder_cumulant, magnetisation
+
+        report["binder_data"] = binder_cumulant(magnetisation(a))
+        report["binder_samples"] = binder_cumulant(magnetisation(b))
+    else:  # a spin observable means nothing for other data: not reported
+        report["binder_difference"] = None
+    from explorer.core.statistics import comparison_verdicts
+
+    report["generic"] = comparison_verdicts(a, b, report, asked)
     report["inputs"] = {"data": _meta_summary(data_meta), "samples": _meta_summary(sample_meta),
                         "model": None if model is None else {
                             "family": model.family, "J": model.J, "wavelet": model.wavelet,
@@ -461,8 +553,8 @@ def iter_comparison_report(data, samples, *, J: int | None = None, wavelet: str 
         yield Progress(1, total, "stopped", done=True, stopped=True)
         return
     yield Progress(2, total, "Hessian spectra")
-    report["hessian"], reasons["hessian"] = hessian_section(a, model, data_meta, hessian_fields,
-                                                            stop)
+    report["hessian"], reasons["hessian"] = hessian_section(
+        a if model is None else model_space(model, a), model, data_meta, hessian_fields, stop)
     if should_stop(stop):
         yield Progress(2, total, "stopped", done=True, stopped=True)
         return
@@ -486,7 +578,7 @@ def iter_comparison_report(data, samples, *, J: int | None = None, wavelet: str 
 def comparison_report(data, samples, *, J: int | None = None, wavelet: str | None = None,
                       model: WCRGModel | None = None, data_meta: dict | None = None,
                       sample_meta: dict | None = None, hessian_fields: int = HESSIAN_FIELDS,
-                      callback=None) -> dict:
+                      observables=(), callback=None) -> dict:
     """Samples against data, everything the app's Compare shows, JSON-serialisable.
 
     Distances (:func:`explorer.core.diagnostics.compare`: radial and 2D spectra on the data's
@@ -496,10 +588,17 @@ def comparison_report(data, samples, *, J: int | None = None, wavelet: str | Non
     gradient evaluations) and ``scattering`` (:func:`scattering_comparison`); a section that
     cannot be computed is None, with the reason in ``reasons[section]``. ``inputs`` names the
     data, samples and model. ``data``/``samples`` may be FieldSets (their meta is used).
+
+    ``generic`` (:func:`explorer.core.statistics.comparison_verdicts`): the one-point statistics
+    of both (moments, extremes, quantiles, per-field mean spread) and one verdict per statistic
+    against its threshold. Domain observables only when the data's meta names them or
+    ``observables`` asks (``"phi4"``: ``binder_data``, ``binder_samples``,
+    ``binder_difference``; otherwise ``binder_difference`` is None).
     """
     return run(iter_comparison_report(data, samples, J=J, wavelet=wavelet, model=model,
                                       data_meta=data_meta, sample_meta=sample_meta,
-                                      hessian_fields=hessian_fields), callback,
+                                      hessian_fields=hessian_fields, observables=observables),
+               callback,
                allow_partial=False)
 
 

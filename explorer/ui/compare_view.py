@@ -11,6 +11,7 @@ import param
 from explorer.core.support import DEFAULT_FLOOR
 from explorer.ui import figures
 from explorer.ui.controls import LEGEND_RIGHT, MATRIX, PLOT, JobControls, _empty, _fmt
+from explorer.ui.generic_panes import verdicts_markdown
 from explorer.ui.session import Session
 
 
@@ -31,6 +32,9 @@ class CompareView(pn.viewable.Viewer):
         super().__init__(**params)
         s = self.session
         self.controls = JobControls(session=s, job="compare", label="Compare")
+        # the generic statistics with a verdict each (any data: skewness, kurtosis, per-field
+        # means, extremes, quantiles), README "Your own data"
+        self.generic = pn.pane.Markdown("", css_classes=["compare-generic"], width=720)
         self.table = pn.pane.Markdown("Sample the model, then Compare.", width=560,
                                       css_classes=["compare-table"])
         # result panes start empty (no figure for the browser to lay out until there is data)
@@ -85,9 +89,10 @@ class CompareView(pn.viewable.Viewer):
             f"| histogram total variation | {r['total_variation']:.4f} |",
             f"| histogram KL | {r['kl_divergence']:.4f} |",
             f"| per-scale std ratios (j = 1 … J, coarse) | {ratios} |",
-            f"| Binder U difference | {r['binder_difference']:.4f} |",
             f"| kurtosis data / samples | {r['kurtosis']['data']:.3f} / "
             f"{r['kurtosis']['samples']:.3f} |"]
+        if r.get("binder_difference") is not None:  # φ⁴ data, or asked for
+            rows.insert(-1, f"| Binder U difference | {r['binder_difference']:.4f} |")
         sk = r.get("scale_kurtosis")
         if sk:
             for part, label in (("low", "low-passes x₀ … x_J"), ("details", "details j = 1 … J")):
@@ -106,6 +111,7 @@ class CompareView(pn.viewable.Viewer):
             return
         reasons = {k: v for k, v in (r.get("reasons") or {}).items() if v}
         self.table.object = self.distance_rows(r)
+        self.generic.object = verdicts_markdown(r.get("generic"))
         sk = r.get("scale_kurtosis")
         self.kurtosis.object = (figures.scale_kurtosis_compare(sk).opts(**LEGEND_RIGHT) if sk
                                 else _empty("no kurtosis per scale (depth 0)"))
@@ -143,6 +149,7 @@ class CompareView(pn.viewable.Viewer):
         wrap = dict(flex_wrap="wrap", sizing_mode="stretch_width")
         return pn.Column(
             pn.Row(self.controls, self.table),
+            self.generic,
             pn.FlexBox(self.spectra, self.hist, self.eigen, **wrap),
             pn.pane.Markdown("#### Scale coupling of the wavelet details' moduli "
                              "(co-located, scales × orientations)"),

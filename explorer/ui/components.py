@@ -8,6 +8,7 @@ import panel as pn
 import param
 
 from explorer.ui import figures
+from explorer.ui.generic_panes import summary_markdown
 from explorer.ui.state import FieldData
 
 figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
@@ -42,7 +43,7 @@ def _observables_markdown(summary: dict) -> str:
             rows.append(f"| τ_int(m²) / burn-in / thinning (iterations) | "
                         f"{phi['tau_int_m2_pilot']:.1f} / {phi['burn_in']} / {phi['thin']} |")
     turb = summary["observables"].get("turbulence")
-    if turb:
+    if turb and "slope_range" in turb:
         lo, hi = turb["slope_range"]
         flat = ", ".join(f"{k}px {v:.2f}" for k, v in turb["flatness"].items())
         rows += [
@@ -50,6 +51,9 @@ def _observables_markdown(summary: dict) -> str:
             f"| vorticity kurtosis (Gaussian: 3) | {turb['kurtosis']:.2f} |",
             f"| increment flatness | {flat} |",
         ]
+    generic = summary_markdown(summary)
+    if generic:
+        rows += ["", generic]
     return "\n".join(rows)
 
 

@@ -24,6 +24,7 @@ import param
 from explorer.core import workflows as wf
 from explorer.ui import figures
 from explorer.ui.compare_view import CompareView
+from explorer.ui.generic_panes import summary_markdown
 from explorer.ui.components import FieldBrowser
 from explorer.ui.controls import PLOT, TICK_MS, TRACES_EVERY, JobControls, _empty, _fmt
 from explorer.ui.session import MODEL_SETTINGS, SAMPLER_SETTINGS, Session
@@ -54,6 +55,9 @@ class DataView(pn.viewable.Viewer):
         self.upload.param.watch(self._on_upload, "value")
         self.upload_message = pn.pane.Alert("", alert_type="danger", visible=False, width=420,
                                             css_classes=["upload-message"])
+        self.upload_summary = pn.pane.Markdown("", width=420, css_classes=["upload-summary"])
+        s.data.param.watch(self._on_summary, "summary")
+        self._on_summary()
         # thumbnails as PNG images: four more Bokeh figures would slow the first render
         self.thumbs = [pn.pane.PNG(figures.field_png(np.zeros((2, 2)), size=150), width=150,
                                    height=150, sizing_mode="fixed") for _ in range(4)]
@@ -70,6 +74,12 @@ class DataView(pn.viewable.Viewer):
         for i, pane in enumerate(self.thumbs):
             pane.object = figures.field_png(f[i % len(f)], size=150, clim=clim)
 
+    def _on_summary(self, *_) -> None:
+        d = self.session.data
+        name = (d.meta.get("params") or {}).get("source") or d.asset or "the data"
+        text = summary_markdown(d.summary)
+        self.upload_summary.object = f"**{name}**\n\n{text}" if text else ""
+
     def _on_upload(self, event) -> None:
         if event.new is None:
             return
@@ -81,7 +91,8 @@ class DataView(pn.viewable.Viewer):
         gen = pn.Card(self.gen_params, self.controls, title="Generate", collapsed=True, width=460)
         up = pn.Card(pn.pane.Markdown("`.npz` (array `fields` (N, L, L)), `.npy`, `.png`, `.jpg`;"
                                       " L a power of two. Files are validated, never unpickled."),
-                     self.upload, self.upload_message, title="Upload", width=460)
+                     self.upload, self.upload_message, self.upload_summary, title="Upload",
+                     width=460)
         return pn.Column(self.browser, pn.Row(gen, up), pn.pane.Markdown("#### Gallery"),
                          self.gallery)
 
@@ -97,7 +108,7 @@ class ModelView(pn.viewable.Viewer):
         s = self.session
         self.params = pn.Param(
             s, parameters=["family", "J", "wavelet", "method", "radius", "potential", "degree",
-                           "n_windows", "eps_rel"],
+                           "parity", "n_windows", "eps_rel", "dequantise", "gaussianise"],
             show_name=False, width=260,
             widgets={"family": {"name": "Feature family", "css_classes": ["w-family"]},
                      "J": {"type": pn.widgets.IntInput, "name": "Depth J",
@@ -107,7 +118,10 @@ class ModelView(pn.viewable.Viewer):
                      "potential": {"name": "Potential basis"},
                      "degree": {"name": "Polynomial degree"},
                      "n_windows": {"name": "Potential windows"},
-                     "eps_rel": {"name": "Modulus width ε / rms"}})
+                     "eps_rel": {"name": "Modulus width ε / rms"},
+                     "parity": {"name": "Potential parity (all: odd terms)"},
+                     "dequantise": {"name": "Dequantise σ (discrete data)"},
+                     "gaussianise": {"name": "Gaussianise the one-point law"}})
         self.controls = JobControls(session=s, job="fit", label="Fit")
         self.kappa = pn.pane.Markdown("Fit a model to see κ(H) per scale.", width=560,
                                       css_classes=["kappa-table"])

@@ -69,6 +69,14 @@ class Session(param.Parameterized):
                               doc="number of potential windows")
     eps_rel = param.Number(default=_OPT["eps_rel"], bounds=(1e-3, 10.0),
                            doc="smooth-modulus width relative to each scale's rms")
+    parity = param.Selector(default=_OPT["parity"], objects=list(wf.PARITIES),
+                            doc="polynomial potential: even powers, or all (odd terms: skewness)")
+    dequantise = param.Number(default=0.0, bounds=(0.0, None),
+                              doc="σ of the N(0, σ²) noise added to discrete data (0: none)")
+    gaussianise = param.Boolean(default=False, doc="fit the one-point law mapped onto a normal "
+                                "(Gaussian anamorphosis); samples are mapped back")
+    observables = param.ListSelector(default=[], objects=["phi4", "turbulence"],
+                                     doc="domain observables to compare beyond the data's own")
 
     # ---- sampling the fitted model
     n_samples = param.Integer(default=16, bounds=(1, 256))
@@ -130,7 +138,10 @@ class Session(param.Parameterized):
             jmax = max_depth(L)
             self.param.J.bounds = (0, jmax)
             generator = self.data.meta.get("generator")
-            if self.J > jmax or generator in DEEPEST_DEPTH_GENERATORS:
+            generic = (self.data.summary or {}).get("generic")
+            if generic and generator not in ("phi4", "gaussian", "turbulence"):
+                self.J = generic["suggested_depth"]["depth"]  # a file: the depth info suggests
+            elif self.J > jmax or generator in DEEPEST_DEPTH_GENERATORS:
                 self.J = default_depth(L, generator)
         self.param.update(model=None, fit_rows=[], learned=None, rgflow=None, samples=None,
                           sample_meta={}, live=None, compare_report=None)
@@ -270,7 +281,7 @@ class Session(param.Parameterized):
     def family_options(self) -> dict:
         return wf.family_options(self.family, radius=self.radius, potential=self.potential,
                                  degree=self.degree, n_windows=self.n_windows,
-                                 eps_rel=self.eps_rel)
+                                 eps_rel=self.eps_rel, parity=self.parity)
 
     def start_fit(self) -> bool:
         if self._refused("fit"):
@@ -280,7 +291,8 @@ class Session(param.Parameterized):
             or meta.get("generator", "data")
         kwargs = dict(family=self.family, J=self.J, wavelet=self.wavelet, method=self.method,
                       options=self.family_options(), data_meta=meta,
-                      provenance={"data": source}, rgflow=True)
+                      provenance={"data": source}, rgflow=True,
+                      dequantise=self.dequantise or None, gaussianise=self.gaussianise)
         return self._start("fit", lambda stop: wf.iter_fit(x, stop=stop, **kwargs))
 
     # ------------------------------------------------------------ sampling
@@ -333,7 +345,7 @@ class Session(param.Parameterized):
         own = self.sample_meta.get("generator") == "wcrg-sample"
         return {"data": self.data.fields, "samples": self.samples,
                 "model": self.model if own else None, "data_meta": dict(self.data.meta),
-                "sample_meta": dict(self.sample_meta)}
+                "sample_meta": dict(self.sample_meta), "observables": list(self.observables)}
 
     def start_compare(self) -> bool:
         if self._refused("compare"):

@@ -18,6 +18,8 @@ class FieldSet:
 
     fields: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
+    #: how the fields were read (not saved): the file's array name, stored dtype, the cast made
+    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         a = np.asarray(self.fields)

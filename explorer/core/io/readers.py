@@ -303,22 +303,26 @@ def _load_npz_meta(
     return _parse_meta(value)
 
 
-def _read_npz(data: bytes, max_array_bytes: int, with_fields: bool = True):
+def _read_npz(data: bytes, max_array_bytes: int, with_fields: bool = True, key: str = "fields"):
     zf = _open_npz(data)
     with zf:
         members = _npz_members(zf)
-        if "fields" not in members:
-            have = ", ".join(repr(k) for k in sorted(members)) or "nothing"
+        if key == "meta" or key not in members:
+            arrays = [k for k in sorted(members) if k != "meta"]
+            have = ", ".join(repr(k) for k in arrays) or "nothing"
+            hint = (f"; name the array holding the fields (key {arrays[0]!r})"
+                    if len(arrays) == 1 else "; name the array holding the fields"
+                    if arrays else "")
             raise FieldFileError(
-                f"the archive has no 'fields' array (it contains: {have})."
+                f"the archive has no {key!r} array (it contains: {have}){hint}."
             )
         if with_fields:
-            _inspect_member(zf, members["fields"], "the 'fields' array", max_array_bytes)
+            _inspect_member(zf, members[key], f"the {key!r} array", max_array_bytes)
         try:
             npz = np.load(_stdio.BytesIO(data), allow_pickle=False)
             with npz:
                 meta = _load_npz_meta(zf, npz, members)
-                fields = npz["fields"] if with_fields else None
+                fields = npz[key] if with_fields else None
         except FieldFileError:
             raise
         except (ValueError, EOFError, OSError, zlib.error, zipfile.BadZipFile,
@@ -399,8 +403,13 @@ def load_fields(
     require_power_of_two: bool = True,
     min_size: int = DEFAULT_MIN_SIZE,
     max_size: int | None = DEFAULT_MAX_SIZE,
+    key: str | None = None,
 ) -> FieldSet:
     """Read and validate a batch of fields from ``.npz``, ``.npy``, ``.png`` or ``.jpg``/``.jpeg``.
+
+    ``key``: the array of an ``.npz`` holding the fields (default ``"fields"``); given for
+    another format it is refused. The returned FieldSet's ``source`` says how the file was read:
+    ``format``, ``key``, the stored ``dtype`` and ``cast`` (e.g. "float64 -> float32").
 
     ``source`` is a path, raw bytes (a browser upload: then ``name`` is required) or a binary
     file object.  The format comes from the suffix of ``name`` (or of the path) and is checked
@@ -415,9 +424,12 @@ def load_fields(
     data, label = _read_source(source, name, max_bytes)
     try:
         fmt = _format_of_name(label)
+        if key is not None and fmt != "npz":
+            raise FieldFileError(f"a key ({key!r}) names an array of an .npz archive; this is "
+                                 f"{_FORMAT_LABEL[fmt]}.")
         _check_magic(data, fmt, label)
         if fmt == "npz":
-            array, meta = _read_npz(data, max_array_bytes)
+            array, meta = _read_npz(data, max_array_bytes, key=key or "fields")
             if meta is None:
                 meta = _default_meta(label, fmt)
         elif fmt == "npy":
@@ -436,7 +448,15 @@ def load_fields(
         fields = fields.copy()
     meta.setdefault("generator", "file")
     meta.setdefault("params", {})
-    return FieldSet(fields, meta)
+    if fmt in ("npz", "npy"):
+        stored = str(np.asarray(array).dtype)
+        cast = None if stored == "float32" else f"{stored} -> float32"
+    else:
+        stored = f"image mode {meta['params'].get('image_mode')}"
+        cast = f"{meta['params'].get('conversion')} -> float32"
+    src = {"format": fmt, "key": (key or "fields") if fmt == "npz" else None, "dtype": stored,
+           "cast": cast}
+    return FieldSet(fields, meta, source=src)
 
 
 def read_meta(
