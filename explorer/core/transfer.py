@@ -152,3 +152,26 @@ def transferred(model, size: int):
                 "divided by r^(j-J); the coarse factor (same side) on fields divided by rho^k",
     }
     return new
+
+
+def size_transfer_check(data: np.ndarray, samples: np.ndarray, transfer: dict) -> dict:
+    """Samples of a size transfer (fitted at L, sampled at L' = 2^k L) against the data at L:
+    the finite-size-scaling checks of docs/models.md ("Size transfer and the fixed point").
+    Binder U of both with jackknife errors (≈ size independent at β_c), χ = L² ⟨m²⟩ of both and
+    their ratio next to the critical 2^{7k/4} (γ/ν = 7/4), the extrapolated levels."""
+    from explorer.core.observables import binder_cumulant, jackknife, magnetisation
+
+    d, s = np.asarray(data, np.float64), np.asarray(samples, np.float64)
+    md, ms = magnetisation(d), magnetisation(s)
+    k = int(transfer["levels_added"])
+    chi_d = float(d.shape[-1] ** 2 * np.mean(md ** 2))
+    chi_s = float(s.shape[-1] ** 2 * np.mean(ms ** 2))
+    return {"fitted_size": int(transfer["fitted_size"]), "size": int(transfer["size"]),
+            "levels_added": k,
+            "extrapolated": sorted(transfer["conditionals_extrapolated"], key=int),
+            "binder_data": binder_cumulant(md), "binder_data_err": jackknife(md, binder_cumulant)[1],
+            "binder_samples": binder_cumulant(ms),
+            "binder_samples_err": jackknife(ms, binder_cumulant)[1],
+            "chi_data": chi_d, "chi_samples": chi_s, "chi_ratio": chi_s / chi_d,
+            "chi_ratio_critical": 2.0 ** (1.75 * k),
+            "detail_growth_log2": float(transfer["detail_growth_log2"])}

@@ -375,10 +375,8 @@ def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None 
                 report_every: int = REPORT_EVERY,
                 stop: threading.Event | None = None,
                 size: int | None = None) -> Iterator[Progress]:
-    """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``); ``size`` = 2^k times
-    the fitted side samples a larger lattice (size transfer, docs/models.md: the fitted
-    conditionals reused, the extra coarse levels extrapolated, recorded in
-    ``meta["size_transfer"]``). The final
+    """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``; ``size``: 2^k times
+    the fitted side, the size transfer recorded in ``meta["size_transfer"]``). The final
     :class:`FieldSet`'s meta carries the production energy trace of every scale,
     ``traces = {scale: {"gradient_evaluations": [...], "mean_energy": [...]}}``, from which
     :func:`comparison_report` measures the mixing."""
@@ -600,26 +598,3 @@ def comparison_report(data, samples, *, J: int | None = None, wavelet: str | Non
                                       hessian_fields=hessian_fields, observables=observables),
                callback,
                allow_partial=False)
-
-
-def size_transfer_check(data: np.ndarray, samples: np.ndarray, transfer: dict) -> dict:
-    """Samples of a size transfer (fitted at L, sampled at L' = 2^k L) against the data at L:
-    the finite-size-scaling checks of docs/models.md ("Size transfer and the fixed point").
-    Binder U of both with jackknife errors (≈ size independent at β_c), χ = L² ⟨m²⟩ of both and
-    their ratio next to the critical 2^{7k/4} (γ/ν = 7/4), the extrapolated levels."""
-    from explorer.core.observables import binder_cumulant, jackknife, magnetisation
-
-    d, s = as_batch(np.asarray(data, np.float64)), as_batch(np.asarray(samples, np.float64))
-    md, ms = magnetisation(d), magnetisation(s)
-    k = int(transfer["levels_added"])
-    chi_d = float(d.shape[-1] ** 2 * np.mean(md ** 2))
-    chi_s = float(s.shape[-1] ** 2 * np.mean(ms ** 2))
-    return {"fitted_size": int(transfer["fitted_size"]), "size": int(transfer["size"]),
-            "levels_added": k,
-            "extrapolated": sorted(transfer["conditionals_extrapolated"], key=int),
-            "binder_data": binder_cumulant(md), "binder_data_err": jackknife(md, binder_cumulant)[1],
-            "binder_samples": binder_cumulant(ms),
-            "binder_samples_err": jackknife(ms, binder_cumulant)[1],
-            "chi_data": chi_d, "chi_samples": chi_s, "chi_ratio": chi_s / chi_d,
-            "chi_ratio_critical": 2.0 ** (1.75 * k),
-            "detail_growth_log2": float(transfer["detail_growth_log2"])}

@@ -21,7 +21,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from explorer.core import workflows as wf
+from explorer.core.transfer import size_transfer_check
 from explorer.ui import figures
 from explorer.ui.compare_view import CompareView
 from explorer.ui.generic_panes import summary_markdown
@@ -253,7 +253,7 @@ class SamplingView(pn.viewable.Viewer):
         if not tr or s.samples is None or s.data.fields is None:
             self.transfer.object = ""
             return
-        c = wf.size_transfer_check(s.data.fields, s.samples, tr)
+        c = size_transfer_check(s.data.fields, s.samples, tr)
         self.transfer.object = (
             f"**Size transfer**: fitted at {c['fitted_size']}², sampled at {c['size']}² "
             f"(levels j = {', '.join(c['extrapolated'])} extrapolated from the coarsest fitted "

@@ -235,7 +235,7 @@ def rg_distance_figure(rows: dict) -> hv.Overlay:
     return _style(hv.Overlay(curves), title="RG flow: distance between successive couplings",
                   xlabel="coarse-graining step (side L -> L/2)", ylabel="distance d_j",
                   legend_position="right", width=620, height=340, xticks=ticks,
-                  mpl={"fig_size": 200, "aspect": 1.8, "xticks": ticks})
+                  mpl={"fig_size": 200, "aspect": 1.8})
 
 
 # ---------------------------------------------------------------- raster (no plot library)

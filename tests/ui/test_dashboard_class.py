@@ -12,6 +12,7 @@ from explorer.core import workflows as wf
 from explorer.core.fields.base import FieldSet
 from explorer.core.io import load_fields, save_fields
 from explorer.core.model import default_depth, max_depth
+from explorer.core.transfer import size_transfer_check
 from explorer.ui import figures
 from explorer.ui.dashboard import Dashboard
 from explorer.ui.session import Session
@@ -355,7 +356,7 @@ def test_size_transfer_check_reports_finite_size_scaling():
     samples = rng.standard_normal((32, 32, 32)) + 1.0
     tr = {"fitted_size": 16, "size": 32, "levels_added": 1, "detail_growth_log2": 0.8,
           "conditionals_extrapolated": {"3": {"from": 2}}}
-    c = wf.size_transfer_check(data, samples, tr)
+    c = size_transfer_check(data, samples, tr)
     # magnetisation ~ 1 at both sizes: chi grows like L^2 (ratio 4), next to 2^(7/4)
     assert c["chi_ratio"] == pytest.approx(4.0, rel=0.05)
     assert c["chi_ratio_critical"] == pytest.approx(2 ** 1.75)
