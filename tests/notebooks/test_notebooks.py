@@ -45,6 +45,9 @@ KNOBS = {
     "01": {"ML_ITERATIONS": "400", "KAPPAS": "[10, 100]", "EFF_SAMPLES": "100"},
     "02": {"WAVELET": '"haar"', "MIX_SIZES": "[8, 16]", "N_SAMPLES": "24"},
     "03": {"WAVELET": '"db2"', "SYNTH_ITERATIONS": "100"},
+    # a shallower depth (its coarse factor is refused as unbounded and the notebook refits at the
+    # suggested depth) and half the maps
+    "04": {"DEPTH": "2", "N_MAPS": "8"},
 }
 
 
