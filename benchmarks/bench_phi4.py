@@ -70,7 +70,7 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=0.68)
     ap.add_argument("--chains", type=int, default=64)
     ap.add_argument("--cluster-iterations", type=int, default=600)
-    ap.add_argument("--local-iterations", type=int, default=6000)
+    ap.add_argument("--local-iterations", type=int, default=20000)
     ap.add_argument("--quick", action="store_true", help="small run to check the script")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
