@@ -236,11 +236,16 @@ GROUP_CHAINS = 32
 
 
 def default_threads() -> int:
-    """Threads for the chain groups: the cores this process may run on."""
+    """Threads for the chain groups: the cores this process may run on, at most
+    ``OMP_NUM_THREADS`` when it is set (Dask's worker processes set it to 1: one thread each)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
-        return max(1, os.cpu_count() or 1)
+        n = os.cpu_count() or 1
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        n = min(n, int(env))
+    return max(1, n)
 
 
 class _Chains:
@@ -403,6 +408,8 @@ def iter_phi4(
     T / 12, a report with info["warning"] is yielded and meta["sampler"] records
     ``tau_measured = equilibrated = False``.  A production tau_int more than twice the tau used is
     flagged the same way.  With ``require_equilibrium`` either case raises ValueError instead.
+    ``threads``: the chain groups run on this many threads (None: :func:`default_threads`); the
+    samples do not depend on it.
     """
     _check_params(size, n_samples, beta, lam)
     cap = MAX_PILOT_FACTOR * int(pilot) if max_pilot is None else int(max_pilot)
