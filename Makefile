@@ -43,18 +43,26 @@ test-slow: install
 assets: install
 	$(BIN)/explorer assets
 
-## benchmarks: JSON on stdout, never part of the test run
-bench: install
-	$(BIN)/python benchmarks/bench_phi4.py
-	$(BIN)/python benchmarks/bench_turbulence.py
-	$(BIN)/python benchmarks/bench_fit.py
-	$(BIN)/python benchmarks/bench_diagnostics.py
-	$(BIN)/python benchmarks/bench_dashboard.py
+## benchmarks: one JSON per benchmark in benchmarks/results/ (never part of the test run); the
+## kymatio comparison runs in its own environment (.venv-bench, see bench-scattering)
+RESULTS = benchmarks/results
+bench: install bench-scattering
+	mkdir -p $(RESULTS)
+	$(BIN)/python benchmarks/bench_phi4.py --out $(RESULTS)/bench_phi4.json
+	$(BIN)/python benchmarks/bench_gradient.py --out $(RESULTS)/bench_gradient.json
+	$(BIN)/python benchmarks/bench_mixing.py --out $(RESULTS)/bench_mixing.json
+	$(BIN)/python benchmarks/bench_defaults.py --out $(RESULTS)/bench_defaults.json
+	$(BIN)/python benchmarks/bench_fit.py > $(RESULTS)/bench_fit.json
+	$(BIN)/python benchmarks/bench_turbulence.py > $(RESULTS)/bench_turbulence.json
+	$(BIN)/python benchmarks/bench_diagnostics.py > $(RESULTS)/bench_diagnostics.json
+	$(BIN)/python benchmarks/bench_dashboard.py > $(RESULTS)/bench_dashboard.json
+	$(BIN)/python benchmarks/bench_phase_diagram.py > $(RESULTS)/bench_phase_diagram.json
 
 ## scattering statistics vs kymatio (peer reference in a separate .venv-bench: scipy < 1.17)
 bench-scattering:
+	mkdir -p $(RESULTS)
 	bash benchmarks/peer_env.sh
-	.venv-bench/bin/python benchmarks/bench_scattering.py
+	.venv-bench/bin/python benchmarks/bench_scattering.py > $(RESULTS)/bench_scattering.json
 
 clean:
 	rm -rf $(VENV) test-artifacts notebooks-html .pytest_cache
