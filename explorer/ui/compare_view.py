@@ -15,6 +15,11 @@ from explorer.ui.generic_panes import verdicts_markdown
 from explorer.ui.session import Session
 
 
+MIXING_COLUMNS = ["scale", "τ_int (gradient evaluations)", "τ_int (reports)", "window (reports)",
+                  "n_eff"]   # figures.mixing_rows
+SCATTERING_COLUMNS = ["kind", "relative difference (%)", "coefficients"]  # scattering_differences
+
+
 def _table(columns: list[str], css: str, width: int = 420, height: int = 180):
     return pn.widgets.Tabulator(pd.DataFrame(columns=columns), disabled=True, show_index=False,
                                 width=width, height=height, layout="fit_data_table",
@@ -46,13 +51,14 @@ class CompareView(pn.viewable.Viewer):
         self.coupling_samples = pane("compare-coupling-samples")
         self.kurtosis = pane("compare-kurtosis")
         self.mixing = pane("compare-mixing")
-        self.mixing_table = _table(["scale", "τ_int (gradient evaluations)"], "mixing-table",
-                                   width=460, height=150)
+        # every column from the start: a Tabulator whose columns change while its tab is hidden
+        # fails in the browser (setColumns on a table that was never drawn)
+        self.mixing_table = _table(MIXING_COLUMNS, "mixing-table", width=460, height=150)
         self.scattering_s12 = pane("compare-scattering-s12")
         self.scattering_s3 = pane("compare-scattering-s3")
         self.scattering_s4 = pane("compare-scattering-s4")
-        self.scattering_table = _table(["kind", "relative difference (%)"], "scattering-table",
-                                       width=330, height=170)
+        self.scattering_table = _table(SCATTERING_COLUMNS, "scattering-table", width=330,
+                                       height=170)
         self.scattering_note = pn.pane.Markdown("", width=330)
         s.param.watch(self._on_samples, "samples")
         s.param.watch(self._on_report, "compare_report")
@@ -129,7 +135,8 @@ class CompareView(pn.viewable.Viewer):
         self.mixing.object = (figures.mixing(mix).opts(**LEGEND_RIGHT) if mix
                               else _empty(reasons.get("mixing", "no sampler traces")))
         if mix:
-            self.mixing_table.value = pd.DataFrame(figures.mixing_rows(mix))
+            self.mixing_table.value = pd.DataFrame(figures.mixing_rows(mix),
+                                                   columns=MIXING_COLUMNS)
         self.mixing_table.visible = bool(mix)
         sc = r.get("scattering")
         panels = figures.scattering_panels(sc) if sc else {}
@@ -139,7 +146,7 @@ class CompareView(pn.viewable.Viewer):
                             else _empty(reasons.get("scattering", f"no {key} coefficients")))
         rows = figures.scattering_differences(sc) if sc else []
         if rows:
-            self.scattering_table.value = pd.DataFrame(rows)
+            self.scattering_table.value = pd.DataFrame(rows, columns=SCATTERING_COLUMNS)
         self.scattering_table.visible = bool(rows)
         self.scattering_note.object = (
             "Scattering spectra, mean relative difference |S_samples − S_data| / |S_data| per "

@@ -14,6 +14,7 @@ from explorer.core.io import load_fields, save_fields
 from explorer.core.model import default_depth, max_depth
 from explorer.core.transfer import size_transfer_check
 from explorer.ui import figures
+from explorer.ui.compare_view import MIXING_COLUMNS, SCATTERING_COLUMNS
 from explorer.ui.dashboard import Dashboard
 from explorer.ui.session import Session
 from explorer.ui.state import ASSETS_DIR, FieldData, available_assets
@@ -285,6 +286,10 @@ def test_compare_figures_are_fixed_size_and_read_per_kind(small_assets):
         assert row["relative difference (%)"] == pytest.approx(
             100 * sc["relative_difference"][row["kind"]], abs=0.06)
     assert "data's spectral support" in cv.table.object
+    # the tables keep the columns they were built with: a Tabulator whose columns change while
+    # its tab is hidden throws in the browser (setColumns on a table never drawn)
+    assert list(tau.columns) == MIXING_COLUMNS and list(rel.columns) == SCATTERING_COLUMNS
+    assert list(figures.mixing_rows(s.compare_report["mixing"])[0]) == MIXING_COLUMNS
     d.shutdown()
 
 
