@@ -259,7 +259,7 @@ def test_compare_text_prints_the_2d_spectrum_and_corner_power(tmp_path, capsys, 
 
 def test_default_fit_depth_follows_the_data_and_refused_samples_leave_no_file(tmp_path, capsys):
     """`fit` without --depth takes the app's default for the data (the deepest, 4, for the
-    Gaussian asset; 2 for phi4) and that model samples; a model the fit found unbounded below
+    Gaussian and the phi4 assets) and that model samples; a model the fit found unbounded below
     (turbulence at depth 2) is refused by `sample` in one line, exit 2, no output file."""
     from pathlib import Path
 
@@ -272,7 +272,7 @@ def test_default_fit_depth_follows_the_data_and_refused_samples_leave_no_file(tm
     assert load_fields(out).fields.shape == (2, 64, 64)
     phi = tmp_path / "p.npz"
     assert main(["fit", str(assets / "phi4_L64_beta0.68.npz"), "--out", str(phi), "--quiet"]) == 0
-    assert WCRGModel.load(phi).J == 2
+    assert WCRGModel.load(phi).J == 4
     capsys.readouterr()
     bad = tmp_path / "t.npz"
     assert main(["fit", str(assets / "turbulence_L128.npz"), "--family", "gaussian", "--depth", "2",

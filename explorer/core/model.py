@@ -138,7 +138,7 @@ def factor_name(model: WCRGModel, f: ScaleModel) -> str:
 #: peaked low band): a short-range coarse factor fits them only when it is small, so their depth
 #: is the deepest (at depth 2 the Gaussian asset's 16x16 coarse factor fits an energy unbounded
 #: below, which sampling refuses)
-DEEPEST_DEPTH_GENERATORS = ("gaussian", "turbulence")
+DEEPEST_DEPTH_GENERATORS = ("gaussian", "turbulence", "phi4")
 
 
 def max_depth(L: int) -> int:
@@ -147,9 +147,12 @@ def max_depth(L: int) -> int:
 
 
 def default_depth(L: int, generator: str | None = None) -> int:
-    """The depth the app and the command line start from: the deepest for
-    ``DEEPEST_DEPTH_GENERATORS``, otherwise 2 (phi4 and unknown data; the coarse phi4 factors of
-    the ordered phase are not reliable deeper), within :func:`max_depth`."""
+    """The depth the app and the command line start from: the deepest (a 4 x 4 coarse field) for
+    ``DEEPEST_DEPTH_GENERATORS``, otherwise 2, within :func:`max_depth`. For φ⁴ at 64² the
+    deepest is both more accurate and cheaper than depth 2 on either side of β_c (64 samples,
+    100 steps per scale: Binder U 0.603 vs 0.652 against the data's 0.608 at β_c, spectrum 0.031
+    vs 0.53 at β = 0.76); its ordered-phase coarse factor is sampled with exact sign flips
+    (docs/models.md, "Across the phase diagram")."""
     jmax = max_depth(L)
     return jmax if generator in DEEPEST_DEPTH_GENERATORS else min(2, jmax)
 

@@ -31,14 +31,14 @@ SAMPLER = {"n_samples": 16, "steps": 100, "sample_method": "mala", "sample_seed"
 
 STORIES: tuple[Story, ...] = (
     Story("critical-phi4", "Critical φ⁴", "phi4_L64_beta0.68.npz",
-          {"family": "phi4", "J": 2, "method": "score", **SAMPLER},
+          {"family": "phi4", "J": 4, "method": "score", **SAMPLER},
           look_for="At β = 0.68 the field has structure at every scale, yet the WCRG model "
           "learned scale by scale reproduces it: in Compare the spectra and histograms of data "
           "and samples overlap, and the table gives the Binder U difference. In the Hessian "
           "eigenvalues, the true pixel energy has many negative eigenvalues while the "
           "conditionals j=1, j=2 are nearly convex — why sampling coarse to fine is fast."),
     Story("ordered-phi4", "Ordered φ⁴", "phi4_L64_beta0.76.npz",
-          {"family": "phi4", "J": 2, "method": "score", **SAMPLER},
+          {"family": "phi4", "J": 4, "method": "score", **SAMPLER},
           look_for="Beyond the critical coupling the field orders: the data's histogram has two "
           "peaks at ±⟨|m|⟩ and the kurtosis of the coarse low-passes falls well below the "
           "Gaussian 3. Check in Compare whether the samples keep both peaks and that kurtosis; "
@@ -71,7 +71,7 @@ STORIES: tuple[Story, ...] = (
           "the scattering spectra agree by construction; the histogram and the kurtosis per "
           "scale show what those statistics leave free."),
     Story("learn-64-sample-128", "Learn at 64², sample at 128²", "phi4_L64_beta0.68.npz",
-          {"family": "phi4", "J": 2, "method": "score", **SAMPLER, "sample_size": 128},
+          {"family": "phi4", "J": 4, "method": "score", **SAMPLER, "sample_size": 128},
           look_for="The conditionals are local and, at β_c, close to a fixed point of the RG, "
           "so a model learned on 64² fields generates 128² ones: its extra coarse level reuses "
           "the coarsest fitted conditional. Under Sample, the size-transfer table compares the "

@@ -189,7 +189,7 @@ def test_a_story_runs_its_actions_one_after_the_other(small_assets):
     s.data.asset = "gaussian_L64_eta2.npz"
     # smaller sampler for the test: the story's own settings are checked above
     import dataclasses
-    st = dataclasses.replace(st, settings={**st.settings, "n_samples": 2, "steps": 10})
+    st = dataclasses.replace(st, settings={**st.settings, "n_samples": 2, "steps": 10, "J": 2})
     assert d.stories_view.start(st)
     assert s.data.asset == "phi4_L64_beta0.68.npz" and (s.family, s.J) == ("phi4", 2)
     assert "Critical φ⁴" in d.stories_view.text.object and "Hessian" in d.stories_view.text.object
