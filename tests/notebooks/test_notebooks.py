@@ -25,6 +25,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import nbformat
@@ -221,27 +222,51 @@ def test_html_reads_offline_in_chromium(html_pages, executed):
 
     from tests.browser.conftest import CHROMIUM_ARGS
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+    # how many HoloViews figures each notebook shows (their text repr starts with ":";
+    # hv.extension's output does not); the notebooks are executed here, in this thread
+    expected = {}
+    for path in NOTEBOOKS:
+        nb, _ = executed(path)
+        expected[path.stem] = sum(
+            "application/vnd.holoviews_exec.v0+json" in o.data
+            and o.data.get("text/plain", "").startswith(":")
+            for o in _outputs(nb) if o.output_type in ("execute_result", "display_data"))
+
+    def check_all() -> dict:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+            try:
+                return {stem: check_offline(browser, html_pages[stem], n)
+                        for stem, n in expected.items()}
+            finally:
+                browser.close()
+
+    # in a thread of its own: the browser tests' session-wide Playwright may still be running
+    # in this one, and a second sync Playwright cannot start inside its event loop
+    box: dict = {}
+
+    def run() -> None:
         try:
-            for path in NOTEBOOKS:
-                nb, _ = executed(path)
-                # HoloViews figures (their text repr starts with ":"; hv.extension's output does not)
-                n = sum("application/vnd.holoviews_exec.v0+json" in o.data and o.data.get("text/plain", "").startswith(":")
-                        for o in _outputs(nb) if o.output_type in ("execute_result", "display_data"))
-                r = check_offline(browser, html_pages[path.stem], n)
-                shares = r["shares"]
-                print(f"{path.stem}: {r['figures']} figures of {n}, drawn share min {min(shares):.3f}, "
-                      f"{len(r['blocked'])} network requests refused")
-                assert r["figures"] >= n
-                empty = [i for i, s in enumerate(shares) if s < 0.01]
-                assert not empty, f"{path.stem}: figures {empty} show nothing offline (shares {shares})"
-                text = r["text"]
-                assert "$" not in text, f"{path.stem}: raw maths: " + text[max(0, text.index("$") - 80):text.index("$") + 80]
-                assert "✓" in text and "Further reading" in text
-                assert not [e for e in r["errors"] if "bokeh" in e.lower() or "holoviews" in e.lower()], r["errors"]
-        finally:
-            browser.close()
+            box["results"] = check_all()
+        except BaseException as e:  # re-raised below, in the test's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    for stem, r in box["results"].items():
+        n, shares = expected[stem], r["shares"]
+        print(f"{stem}: {r['figures']} figures of {n}, drawn share min {min(shares):.3f}, "
+              f"{len(r['blocked'])} network requests refused")
+        assert r["figures"] >= n
+        empty = [i for i, s in enumerate(shares) if s < 0.01]
+        assert not empty, f"{stem}: figures {empty} show nothing offline (shares {shares})"
+        text = r["text"]
+        assert "$" not in text, f"{stem}: raw maths: " + text[max(0, text.index("$") - 80):text.index("$") + 80]
+        assert "✓" in text and "Further reading" in text
+        assert not [e for e in r["errors"] if "bokeh" in e.lower() or "holoviews" in e.lower()], r["errors"]
 
 
 @pytest.mark.timeout(0 if FULL else 900)

@@ -40,7 +40,12 @@ def small_assets(tmp_path_factory):
 
 
 def dashboard(folder, **kw) -> Dashboard:
-    return Dashboard(session=Session(data=FieldData(folder=folder), **kw))
+    """A dashboard on ``folder``'s data; a depth given here is kept (loading the data sets the
+    data set's default depth)."""
+    s = Session(data=FieldData(folder=folder), **kw)
+    if "J" in kw:
+        s.J = kw["J"]
+    return Dashboard(session=s)
 
 
 def click(button) -> None:

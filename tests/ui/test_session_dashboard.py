@@ -28,7 +28,12 @@ def folder(tmp_path_factory):
 
 
 def session(folder, **kw):
-    return Session(data=FieldData(folder=folder), **kw)
+    """A session on ``folder``'s data with ``kw``; a depth given here is kept (loading the data
+    sets the data set's default depth)."""
+    s = Session(data=FieldData(folder=folder), **kw)
+    if "J" in kw:
+        s.J = kw["J"]
+    return s
 
 
 def test_fit_sample_compare_and_exports(folder, tmp_path):
