@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench_phase_diagram import data_for as cached_data
 from common import emit, machine
 from explorer.core import wavelets as wv
 from explorer.core.fields import phi4
@@ -71,11 +72,13 @@ def slowest(taus: dict, only: str | None = None) -> dict:
     return {"observable": name, **taus[name], "all": taus}
 
 
-def data_for(L: int, n: int, seed: int) -> np.ndarray:
+def data_for(L: int, n: int, seed: int, cache: Path) -> np.ndarray:
+    """The shipped asset when there is one, else cluster data (cached as the phase-diagram
+    benchmark caches them: one generation serves both)."""
     asset = ASSETS / f"phi4_L{L}_beta{BETA:.2f}.npz"
     if asset.exists():
         return load_fields(asset).fields.astype(np.float64)[:n]
-    return phi4.generate_phi4(size=L, n_samples=n, beta=BETA, seed=seed).fields.astype(np.float64)
+    return cached_data(L, BETA, n, 1, cache)
 
 
 def log(msg: str) -> None:
@@ -127,10 +130,14 @@ def cost_of(tau: dict, per_step: float) -> dict:
 
 def one_size(L: int, a) -> dict:
     rng = np.random.default_rng(L)
-    data = data_for(L, a.fields, seed=L)
+    data = data_for(L, a.fields, seed=L, cache=a.cache)
     C = a.chains
     x0 = data[rng.choice(len(data), C, replace=False)]
-    row: dict = {"L": L, "fields": len(data), "chains": C}
+    # the single-scale runs only need a long T (their tau at L >= 64 is a lower bound T / 12):
+    # fewer chains buy a longer run at the same cost
+    Cs = a.single_chains or C
+    x0s = x0[:Cs]
+    row: dict = {"L": L, "fields": len(data), "chains": C, "single_scale_chains": Cs}
 
     # (d) the exact energy, cluster generator
     r = phi4.measure_tau(BETA, L, cluster=True, n_chains=C, iterations=a.cluster_iterations,
@@ -144,19 +151,23 @@ def one_size(L: int, a) -> dict:
     f0 = m0.coarse
     e0, g0 = _shared_energy_and_grad(f0, None)
     steps = a.single_steps
-    row["b_mala_depth0"] = langevin_tau(e0, g0, x0, steps, a.burn_in, m2_observable, seed=1,
+    row["b_mala_depth0"] = langevin_tau(e0, g0, x0s, steps, a.burn_in, m2_observable, seed=1,
                                         only="m^2")
     q = quadratic_curvature(f0.features, f0.theta, L, data)
-    row["c_fourier_mala_depth0"] = langevin_tau(e0, g0, x0, steps, a.burn_in, m2_observable,
+    row["c_fourier_mala_depth0"] = langevin_tau(e0, g0, x0s, steps, a.burn_in, m2_observable,
                                                 seed=2, fourier=q, only="m^2")
     row["c_fourier_mala_depth0"]["curvature_range"] = [float(q.min()), float(q.max())]
-    # the other choice: the couplings' spectrum alone (indefinite at beta_c: floored)
-    q2 = quadratic_curvature(f0.features, f0.theta, L, None)
-    row["c2_fourier_mala_couplings_only"] = langevin_tau(e0, g0, x0, steps, a.burn_in,
-                                                         m2_observable, seed=4, fourier=q2,
-                                                         only="m^2")
-    row["c2_fourier_mala_couplings_only"]["curvature_range"] = [float(q2.min()), float(q2.max())]
-    for key in ("b_mala_depth0", "c_fourier_mala_depth0", "c2_fourier_mala_couplings_only"):
+    keys = ["b_mala_depth0", "c_fourier_mala_depth0"]
+    if not a.skip_c2:
+        # the other choice: the couplings' spectrum alone (indefinite at beta_c: floored)
+        q2 = quadratic_curvature(f0.features, f0.theta, L, None)
+        row["c2_fourier_mala_couplings_only"] = langevin_tau(e0, g0, x0s, steps, a.burn_in,
+                                                             m2_observable, seed=4, fourier=q2,
+                                                             only="m^2")
+        row["c2_fourier_mala_couplings_only"]["curvature_range"] = [float(q2.min()),
+                                                                    float(q2.max())]
+        keys.append("c2_fourier_mala_couplings_only")
+    for key in keys:
         row[key]["cost"] = cost_of(row[key]["slowest"], 1.0)
     row["c_over_b_seconds_per_step"] = (row["c_fourier_mala_depth0"]["seconds_per_step"]
                                         / row["b_mala_depth0"]["seconds_per_step"])
@@ -210,11 +221,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5000, help="MALA steps per WCRG factor")
     ap.add_argument("--single-steps", type=int, default=40000,
                     help="MALA steps of the single-scale samplers (b) and (c)")
+    ap.add_argument("--single-chains", type=int, default=None,
+                    help="chains of (b) and (c) (default: --chains)")
+    ap.add_argument("--skip-c2", action="store_true",
+                    help="skip the second reading of (c) (couplings' spectrum alone)")
+    ap.add_argument("--cache", default=str(Path(__file__).resolve().parent / "results" / "cache"),
+                    help="cluster data cache, shared with bench_phase_diagram.py")
     ap.add_argument("--burn-in", type=int, default=300)
     ap.add_argument("--cluster-iterations", type=int, default=400)
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
-    out = {"machine": machine(), "beta": BETA, "settings": vars(a), "sizes": {}}
+    a.cache = Path(a.cache)
+    out = {"machine": machine(), "beta": BETA,
+           "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
+           "sizes": {}}
     for L in a.sizes:
         log(f"L = {L}")
         out["sizes"][str(L)] = one_size(L, a)
