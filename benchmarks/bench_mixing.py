@@ -39,6 +39,7 @@ Targets (issue): (a) >= 10x cheaper than (b) at L = 64, >= 30x at L = 128, cheap
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -137,7 +138,8 @@ def one_size(L: int, a) -> dict:
     # fewer chains buy a longer run at the same cost
     Cs = a.single_chains or C
     x0s = x0[:Cs]
-    row: dict = {"L": L, "fields": len(data), "chains": C, "single_scale_chains": Cs}
+    row: dict = {"L": L, "fields": len(data), "chains": C, "single_scale_chains": Cs,
+                 "steps": a.steps, "single_steps": a.single_steps}
 
     # (d) the exact energy, cluster generator
     r = phi4.measure_tau(BETA, L, cluster=True, n_chains=C, iterations=a.cluster_iterations,
@@ -215,7 +217,10 @@ def slope(xs, ys) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", type=int, nargs="+", default=[32, 64])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[32, 64])
+    ap.add_argument("--resume", nargs="*", default=[],
+                    help="earlier outputs of this script: their sizes are kept, not re-run (a size "
+                         "too costly for one run can be measured on its own, with fewer chains)")
     ap.add_argument("--chains", type=int, default=32)
     ap.add_argument("--fields", type=int, default=256)
     ap.add_argument("--steps", type=int, default=5000, help="MALA steps per WCRG factor")
@@ -235,10 +240,16 @@ def main() -> None:
     out = {"machine": machine(), "beta": BETA,
            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(a).items()},
            "sizes": {}}
+    for path in a.resume:
+        for key, row in json.loads(Path(path).read_text())["sizes"].items():
+            out["sizes"][key] = row
     for L in a.sizes:
+        if str(L) in out["sizes"]:
+            continue
         log(f"L = {L}")
         out["sizes"][str(L)] = one_size(L, a)
         emit("bench_mixing", dict(out, partial=True), a.out)  # a cut run keeps what it measured
+    out["sizes"] = dict(sorted(out["sizes"].items(), key=lambda kv: int(kv[0])))
     Ls = [int(k) for k in out["sizes"]]
     rows = list(out["sizes"].values())
     out["growth_exponents"] = {

@@ -1,12 +1,13 @@
 """The `phi4` WCRG model across the phase diagram and across sizes; prints (and writes) JSON.
 
 Part ``phase`` (docs/models.md, "Across the phase diagram"): at every beta, cluster-sampler data
-of side ``--size`` (cached in ``--cache``, never in the repository), a depth-4 model fitted and
-sampled twice:
+of side ``--size`` (cached in ``--cache``, never in the repository), a model fitted and sampled
+twice (``--configs``):
 
-* ``plain``: the former defaults — score matching of every factor, the polynomial potential at
+* ``plain`` (depth 4): the former defaults — score matching of every factor, the polynomial potential at
   every scale, coarse chains started from noise with MALA only (no sign flips);
-* ``fixed``: score matching with the maximum-likelihood refinement of the conditionals j >= 2
+* ``fixed`` (the data's default depth, the deepest whose coarse fields are not in the rare
+  sign-crossing band, ``explorer.core.model.crossing_depth``; or ``--depth``): score matching with the maximum-likelihood refinement of the conditionals j >= 2
   (``ml_refine=2``), a conditional whose data never cross zero given their condition keeps its
   potential at 0 (``min_sign_crossing``), coarse chains started magnetised with exact sign flips,
   replica exchange on the coarse factor when the data's coarse fields cross zero (the current
@@ -22,7 +23,8 @@ Each comparison: Binder U, <|m|>, mean |log ratio| of the radial spectra, total 
 sign-symmetrised one-point histograms, detail standard deviations per scale (samples / data).
 
     python benchmarks/bench_phase_diagram.py [--part phase|transfer|flow|all] [--out out.json]
-        [--betas 0.50,0.60,...] [--size 64] [--samples 256] [--quick]
+        [--betas 0.50,0.60,...] [--size 64] [--samples 256] [--depth J] [--configs plain,fixed]
+        [--quick]
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.core.fields.phi4 import generate_phi4
-from explorer.core.model import WCRGModel
+from explorer.core.model import WCRGModel, default_depth
 from explorer.core.observables import PHASE_BOUNDS, binder_cumulant, magnetisation, phase_metrics
 
 BETAS = (0.50, 0.60, 0.65, 0.68, 0.70, 0.72, 0.76, 0.85)
@@ -64,11 +66,12 @@ def compare(data: np.ndarray, samples: np.ndarray, J: int = J) -> dict:
     return phase_metrics(data, samples, J)
 
 
-def run_config(x: np.ndarray, cfg: dict, n: int, steps: int, seed: int = 1) -> dict:
+def run_config(x: np.ndarray, cfg: dict, n: int, steps: int, seed: int = 1,
+               depth: int = J) -> dict:
     t0 = time.perf_counter()
-    model = WCRGModel("phi4", J, "db4", radius=1).fit(x, **cfg["fit"])
+    model = WCRGModel("phi4", depth, "db4", radius=1).fit(x, **cfg["fit"])
     t1 = time.perf_counter()
-    row = {"fit_seconds": t1 - t0,
+    row = {"depth": depth, "fit_seconds": t1 - t0,
            "potential_held_at_zero": [f.j for f in model.conditionals
                                       if f.fit.get("potential_held_at_zero")],
            "sign_crossing": [round(f.fit.get("sign_crossing", float("nan")), 5)
@@ -79,7 +82,7 @@ def run_config(x: np.ndarray, cfg: dict, n: int, steps: int, seed: int = 1) -> d
         row.update(failed=f"{type(e).__name__}: {e}", sample_seconds=time.perf_counter() - t1)
         return row
     row["sample_seconds"] = time.perf_counter() - t1
-    row.update(compare(x, fs.fields.astype(np.float64)))
+    row.update(compare(x, fs.fields.astype(np.float64), J=depth))
     return row
 
 
@@ -87,8 +90,12 @@ def part_phase(a) -> dict:
     out = {}
     for beta in a.betas:
         x = data_for(a.size, beta, a.samples, a.seed, a.cache)
-        out[f"{beta:.2f}"] = {name: run_config(x, cfg, a.samples, a.steps)
-                              for name, cfg in (("plain", PLAIN), ("fixed", FIXED))}
+        # "plain" at depth 4 throughout (the lesson); "fixed" at the default depth of the data,
+        # the deepest outside the rare sign-crossing band (explorer.core.model.crossing_depth)
+        depth = default_depth(a.size, "phi4", x) if a.depth is None else a.depth
+        runs = {"plain": lambda: run_config(x, PLAIN, a.samples, a.steps),
+                "fixed": lambda: run_config(x, FIXED, a.samples, a.steps, depth=depth)}
+        out[f"{beta:.2f}"] = {name: runs[name]() for name in a.configs.split(",")}
         print(json.dumps({f"{beta:.2f}": out[f"{beta:.2f}"]}, default=float), flush=True)
     return out
 
@@ -145,6 +152,9 @@ def main() -> None:
     ap.add_argument("--betas", default=",".join(f"{b:.2f}" for b in BETAS))
     ap.add_argument("--transfer-betas", default="0.68,0.50")
     ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--depth", type=int, default=None,
+                    help="depth of the fixed model (default: the data's default depth)")
+    ap.add_argument("--configs", default="plain,fixed", help="which models of --part phase")
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)

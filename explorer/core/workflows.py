@@ -338,7 +338,7 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
     if J is None:
-        J = default_depth(x.shape[-1], meta.get("generator"))
+        J = default_depth(x.shape[-1], meta.get("generator"), x)
     family = resolve_family(family)
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
     prov = {"data_meta": {k: meta.get(k) for k in ("generator", "params", "seed")},

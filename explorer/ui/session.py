@@ -142,7 +142,7 @@ class Session(param.Parameterized):
             if generic and generator not in ("phi4", "gaussian", "turbulence"):
                 self.J = generic["suggested_depth"]["depth"]  # a file: the depth info suggests
             elif self.J > jmax or generator in DEEPEST_DEPTH_GENERATORS:
-                self.J = default_depth(L, generator)
+                self.J = default_depth(L, generator, self.data.fields)
         self.param.update(model=None, fit_rows=[], learned=None, rgflow=None, samples=None,
                           sample_meta={}, live=None, compare_report=None)
 

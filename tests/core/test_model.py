@@ -245,3 +245,28 @@ def test_rg_flow_reports_canonical_couplings_per_scale():
     betas = [s["beta"] for s in flow["scales"]]
     assert betas[-1] < 0.2 * betas[0] and all(np.diff(betas) < 0)
     np.testing.assert_allclose(block_average(np.ones((1, 4, 4))), np.ones((1, 2, 2)))
+
+
+def test_phi4_depth_avoids_coarse_fields_that_cross_zero_rarely():
+    """crossing_depth: magnetised fields with fine noise cross zero often at fine scales (0.16 at
+    depth 1, 0.02 at 2) and never at the coarse ones: the deepest depth. Eight fields with a
+    16 x 16 negative blob put a few coarse sites of depths 3 and 4 across zero (0.003): that band
+    is avoided, so depth 2, the deepest whose coarse fields cross at >= MIN_SIGN_CROSSING."""
+    from explorer.core.model import (MIN_SIGN_CROSSING, RARE_SIGN_CROSSING, crossing_depth,
+                                     default_depth)
+
+    rng = np.random.default_rng(0)
+    x = 1.0 + 2.0 * rng.standard_normal((256, 64, 64))
+    plain = crossing_depth(x, 4)
+    assert plain["depth"] == 4 and plain["crossings"][4] < RARE_SIGN_CROSSING
+    y = x.copy()
+    for i in range(8):
+        a, b = rng.integers(0, 48, 2)
+        y[i, a:a + 16, b:b + 16] -= 4.0
+    blobs = crossing_depth(y, 4)
+    c = blobs["crossings"]
+    assert RARE_SIGN_CROSSING <= c[3] < MIN_SIGN_CROSSING and RARE_SIGN_CROSSING <= c[4] < MIN_SIGN_CROSSING
+    assert c[2] >= MIN_SIGN_CROSSING and blobs["depth"] == 2
+    # the default depth of phi4 data follows it; without the fields (or for other data) the deepest
+    assert default_depth(64, "phi4", y) == 2 and default_depth(64, "phi4", x) == 4
+    assert default_depth(64, "phi4") == 4 and default_depth(64, "gaussian", y) == 4
