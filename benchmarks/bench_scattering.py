@@ -157,7 +157,8 @@ def main() -> None:
                "ours_images_per_s": 1.0 / float(np.median(t_one)),
                "ours_images_per_s_batch8": 1.0 / float(np.median(t_batch)),
                "kymatio_images_per_s": None if not t_peer else 1.0 / float(np.median(t_peer)),
-               "speedup_vs_kymatio_median_of_pairs": None if not ratios else float(np.median(ratios)),
+               "speedup_vs_kymatio_median_of_pairs":
+                   None if not ratios else float(np.median(ratios)),
                "speedup_pairs": [round(r, 2) for r in ratios],
                "ours_cpu_seconds": float(np.median(c_one)),
                "kymatio_cpu_seconds": None if not c_peer else float(np.median(c_peer)),
@@ -166,7 +167,8 @@ def main() -> None:
                "load_average_1min": os.getloadavg()[0]}
         out["statistics_256"].append(row)
         print(json.dumps(row), flush=True)
-    out["peer_note"] = note or "kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image per call"
+    out["peer_note"] = note or ("kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image "
+                                "per call")
     sizes = [] if a.no_synthesis else [(M, {128: 5, 256: 6}.get(M, 6)) for M in a.synthesis_sizes]
     with tempfile.TemporaryDirectory() as tmp:
         if a.before and sizes:

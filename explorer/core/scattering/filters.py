@@ -172,8 +172,8 @@ def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
         ch, pj = _chunks(u, e, o)
         chunks.append(ch)
         parts.append(pj)
-    gather = tuple({m: _layout(support[j], chunks[j], side[j], m) for m in sorted({M, *side[: j + 1]})}
-                   for j in range(J))
+    gather = tuple({m: _layout(support[j], chunks[j], side[j], m)
+                    for m in sorted({M, *side[: j + 1]})} for j in range(J))
     return FilterBank(M, J, L, xi0, sigma0, slant, tol, tuple(side), tuple(psi), tuple(box_idx),
                       tuple(support), tuple(chunks), tuple(parts), gather)
 

@@ -117,9 +117,10 @@ def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> N
 
 
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
-    """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows A (N, R, 2P),
-    chunk by chunk: Re G = Σ e (ar ar' + ai ai') = B Bᵀ with B = [ar | ai] √e (BLAS syrk),
-    Im G = Σ o (ai ar' - ar ai') = C - Cᵀ with C = (ai o) arᵀ. (N, L, R, R) complex."""
+    """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
+    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') = B Bᵀ with B = [ar | ai] √e
+    (BLAS syrk), Im G = Σ o (ai ar' - ar ai') = C - Cᵀ with C = (ai o) arᵀ. (N, L, R, R)
+    complex."""
     N, R = A.shape[:2]
     L = bank.L
     Gr = np.zeros((N, L, R, R))
