@@ -58,11 +58,13 @@ bench: install bench-scattering
 	$(BIN)/python benchmarks/bench_dashboard.py > $(RESULTS)/bench_dashboard.json
 	$(BIN)/python benchmarks/bench_phase_diagram.py > $(RESULTS)/bench_phase_diagram.json
 
-## scattering statistics vs kymatio (peer reference in a separate .venv-bench: scipy < 1.17)
+## scattering statistics vs kymatio (peer reference in a separate .venv-bench: scipy < 1.17);
+## BEFORE=<git revision> also times that revision's synthesis, alternating with ours
 bench-scattering:
 	mkdir -p $(RESULTS)
 	bash benchmarks/peer_env.sh
-	.venv-bench/bin/python benchmarks/bench_scattering.py > $(RESULTS)/bench_scattering.json
+	.venv-bench/bin/python benchmarks/bench_scattering.py $(if $(BEFORE),--before $(BEFORE)) \
+		> $(RESULTS)/bench_scattering.json
 
 clean:
 	rm -rf $(VENV) test-artifacts notebooks-html .pytest_cache

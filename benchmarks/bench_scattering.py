@@ -6,17 +6,28 @@ Side by side in one run (these machines are noisy: read the ratios):
 * peer: kymatio 0.3 ``Scattering2D`` numpy frontend (order-2 scattering, one image per call), only
   when kymatio imports (it needs scipy < 1.17: run ``bash benchmarks/peer_env.sh`` and use
   ``.venv-bench/bin/python``); otherwise the peer columns are null;
-* microcanonical synthesis: wall time per L-BFGS iteration (two syntheses at once) at 128² and
-  256², and the full-loop seconds for ``--iterations``.
+* microcanonical synthesis: wall and process CPU time per L-BFGS iteration (two syntheses at
+  once) at 128² and 256², and the full-loop seconds for ``--iterations``; with ``--before REV``
+  the same synthesis timings of the code at git revision REV (its ``explorer`` package extracted
+  to a temporary directory and run in a subprocess), alternating with ours in the same run.
 
-    .venv-bench/bin/python benchmarks/bench_scattering.py [--repeats 5] [--iterations 20]
+Process CPU time is reported next to wall time everywhere (these machines are shared: wall time
+is inflated by waiting for a core, CPU time is what the work costs).
+
+    .venv-bench/bin/python benchmarks/bench_scattering.py [--repeats 5] [--iterations 20] \
+        [--before REV] [--synthesis-sizes 256]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,17 +37,66 @@ import scipy
 from explorer.core import scattering as sc
 from explorer.core.io import load_fields
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
 CONFIGS = [(5, 4), (6, 4), (7, 4), (5, 8)]
 
 
 def median_time(fn, repeats: int) -> float:
-    times = []
+    return timed(fn, repeats)[0]
+
+
+def timed(fn, repeats: int) -> tuple[float, float]:
+    """Median wall and median process CPU seconds of ``repeats`` calls."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def synthesis_timing(M: int, J: int, iterations: int, repeats: int) -> dict:
+    """Loss-and-gradient and full-loop timings of two syntheses from field 0 (this process's
+    ``explorer``)."""
+    d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
+    obj = sc.SynthesisObjective(d, J=J, L=4)
+    x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
+    obj(x0)
+    t_eval, c_eval = timed(lambda: obj(x0), max(1, repeats))
+    t, c = time.perf_counter(), time.process_time()
+    fs = sc.synthesize(d, 2, J=J, L=4, iterations=iterations, seed=0)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    meta = fs.meta["synthesis"]
+    return {"size": M, "J": J, "L": 4, "syntheses": 2, "iterations": meta["iterations"],
+            "evaluations": meta["evaluations"], "seconds_per_loss_and_gradient": t_eval,
+            "cpu_seconds_per_loss_and_gradient": c_eval, "wall_seconds": wall, "cpu_seconds": cpu,
+            "seconds_per_iteration": wall / meta["iterations"],
+            "cpu_seconds_per_iteration": cpu / meta["iterations"], "final_loss": meta["loss"],
+            "explorer": str(Path(sc.__file__).resolve().parents[3].name)}
+
+
+def extract_revision(rev: str, into: str) -> str:
+    """The ``explorer`` package at git revision ``rev`` extracted under ``into``; its commit."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", rev], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tar = Path(into) / "src.tar"
+    with open(tar, "wb") as f:
+        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "explorer"], check=True,
+                       stdout=f)
+    with tarfile.open(tar) as t:
+        t.extractall(into, filter="data")
+    return commit
+
+
+def before_timing(src: str, M: int, J: int, iterations: int, repeats: int) -> dict:
+    """:func:`synthesis_timing` of the extracted package ``src`` in a subprocess."""
+    env = {**os.environ, "PYTHONPATH": src, "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, __file__, "--synthesis-only", f"{M},{J}",
+                          "--iterations", str(iterations), "--repeats", str(repeats)],
+                         check=True, capture_output=True, text=True, env=env, cwd=src)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def peer(M: int, J: int, L: int):
@@ -55,7 +115,16 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", default=None, metavar="J,L",
                     help="e.g. 5,4 7,8 (default: %s)" % " ".join(f"{j},{l}" for j, l in CONFIGS))
     ap.add_argument("--no-synthesis", action="store_true")
+    ap.add_argument("--no-statistics", action="store_true")
+    ap.add_argument("--synthesis-sizes", nargs="+", type=int, default=[128, 256])
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="also time the synthesis of the code at this git revision, alternating")
+    ap.add_argument("--synthesis-only", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.synthesis_only:                 # the subprocess of --before
+        M, J = map(int, a.synthesis_only.split(","))
+        print(json.dumps(synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))))
+        return
     configs = CONFIGS if a.configs is None else [tuple(map(int, c.split(","))) for c in a.configs]
     x = load_fields(ASSETS / "turbulence_L256.npz").fields.astype(np.float64)
     one = x[:1]
@@ -64,7 +133,7 @@ def main() -> None:
                              "scipy": scipy.__version__, "fft_workers": sc.WORKERS},
                  "statistics_256": [], "synthesis": []}
     note = None
-    for J, L in configs:
+    for J, L in ([] if a.no_statistics else configs):
         S, note = peer(256, J, L)
         ours = lambda: sc.scattering_spectra(one, J, L)            # noqa: E731
         ours8 = lambda: sc.scattering_spectra(batch, J, L, batch=8)  # noqa: E731
@@ -72,36 +141,54 @@ def main() -> None:
         if S is not None:
             S.scattering(one[0])
         t_one, t_batch, t_peer, ratios = [], [], [], []
+        c_one, c_peer, c_ratios = [], [], []
         for _ in range(a.repeats):        # interleaved, so that load changes hit both sides
-            t_one.append(median_time(ours, 1))
+            w, c = timed(ours, 1)
+            t_one.append(w)
+            c_one.append(c)
             if S is not None:
-                t_peer.append(median_time(lambda: S.scattering(one[0]), 1))
+                w, c = timed(lambda: S.scattering(one[0]), 1)
+                t_peer.append(w)
+                c_peer.append(c)
                 ratios.append(t_peer[-1] / t_one[-1])
+                c_ratios.append(c_peer[-1] / c_one[-1])
             t_batch.append(median_time(ours8, 1) / len(batch))
         row = {"J": J, "L": L, "count_isotropic": sc.isotropic_count(J, L),
                "ours_images_per_s": 1.0 / float(np.median(t_one)),
                "ours_images_per_s_batch8": 1.0 / float(np.median(t_batch)),
                "kymatio_images_per_s": None if not t_peer else 1.0 / float(np.median(t_peer)),
-               "speedup_vs_kymatio_median_of_pairs": None if not ratios else float(np.median(ratios)),
-               "speedup_pairs": [round(r, 2) for r in ratios]}
+               "speedup_vs_kymatio_median_of_pairs":
+                   None if not ratios else float(np.median(ratios)),
+               "speedup_pairs": [round(r, 2) for r in ratios],
+               "ours_cpu_seconds": float(np.median(c_one)),
+               "kymatio_cpu_seconds": None if not c_peer else float(np.median(c_peer)),
+               "cpu_speedup_vs_kymatio_median_of_pairs":
+                   None if not c_ratios else float(np.median(c_ratios)),
+               "load_average_1min": os.getloadavg()[0]}
         out["statistics_256"].append(row)
         print(json.dumps(row), flush=True)
-    out["peer_note"] = note or "kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image per call"
-    for M, J in (() if a.no_synthesis else ((128, 5), (256, 6))):
-        d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
-        obj = sc.SynthesisObjective(d, J=J, L=4)
-        x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
-        obj(x0)
-        t_eval = median_time(lambda: obj(x0), max(1, a.repeats // 2))
-        t = time.perf_counter()
-        fs = sc.synthesize(d, 2, J=J, L=4, iterations=a.iterations, seed=0)
-        wall = time.perf_counter() - t
-        row = {"size": M, "J": J, "L": 4, "syntheses": 2, "iterations": a.iterations,
-               "seconds_per_loss_and_gradient": t_eval, "wall_seconds": wall,
-               "seconds_per_iteration": wall / a.iterations,
-               "final_loss": fs.meta["synthesis"]["loss"]}
-        out["synthesis"].append(row)
-        print(json.dumps(row), flush=True)
+    out["peer_note"] = note or ("kymatio 0.3 Scattering2D numpy frontend, max_order=2, one image "
+                                "per call")
+    sizes = [] if a.no_synthesis else [(M, {128: 5, 256: 6}.get(M, 6)) for M in a.synthesis_sizes]
+    with tempfile.TemporaryDirectory() as tmp:
+        if a.before and sizes:
+            out["before_commit"] = extract_revision(a.before, tmp)
+        for M, J in sizes:
+            row = {"load_average_1min_start": os.getloadavg()[0]}
+            if a.before:                 # before, ours, before, ours: alternating under load
+                runs = [before_timing(tmp, M, J, a.iterations, a.repeats),
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2)),
+                        before_timing(tmp, M, J, a.iterations, a.repeats),
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+                row["before"] = [runs[0], runs[2]]
+                row["ours"] = [runs[1], runs[3]]
+                for k in ("seconds_per_iteration", "cpu_seconds_per_iteration"):
+                    row[f"speedup_{k}"] = [b[k] / o[k] for b, o in zip(row["before"], row["ours"])]
+            else:
+                row["ours"] = [synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+            row["load_average_1min_end"] = os.getloadavg()[0]
+            out["synthesis"].append(row)
+            print(json.dumps(row), flush=True)
     print(json.dumps(out, indent=2))
 
 

@@ -23,6 +23,11 @@ from explorer.core.fields.base import as_batch
 XI0 = 3 * np.pi / 4
 SIGMA0 = 0.8
 TOL = 1e-3
+#: an orientation whose support covers this fraction of its grid's union of supports is summed
+#: over the whole union (zero weights elsewhere) rather than gathered
+DENSE = 0.7
+#: points per chunk of the Gram sums
+CHUNK = 2048
 
 
 def morlet_bank(L: int, J: int, n_orient: int = 4, xi0: float = XI0,
@@ -68,6 +73,19 @@ class FilterBank:
     ``even[j][l]`` = c (ψ̂²(k) + ψ̂²(-k)) and ``odd[j][l]`` = c (ψ̂²(k) - ψ̂²(-k)), c = ½ on the
     k_x = 0 column (which holds both k and -k) and 1 elsewhere: for real fields a, b,
     Σ_k a b* ψ̂² = Σ_half [even Re(a b*) + i odd Im(a b*)].
+
+    The Gram sums skip the points where every weight of grid j is zero (a tenth of the block) and
+    run over chunks of :data:`CHUNK` points, so that each chunk's rows stay in cache while the L
+    orientations use them. ``support[j]`` the flat indices (into the half block, m_j × m_j/2) of
+    the union of the L supports; the rows gathered there are laid out chunk after chunk, each
+    chunk its real parts then its imaginary parts: ``chunks[j]`` the (start, length) of every
+    chunk in that layout (length = 2 × its points) and ``gather[j][m]`` the layout as indices into
+    the float64 view of the rfft half-plane (m, m/2 + 1) of any grid m >= m_j (grid j's block
+    sits in its rows |k_y| < m_j/2 and columns k_x < m_j/2). ``parts[j][l][i]`` what orientation
+    l reads of chunk i: (sub, √even for both halves, even for both halves, odd), ``sub`` None
+    for the whole chunk (when l's support covers at least :data:`DENSE` of the union; zero
+    weights elsewhere) or the local indices [Re of its points | Im of its points]. No term
+    changes.
     """
 
     M: int
@@ -80,9 +98,10 @@ class FilterBank:
     side: tuple
     psi: tuple
     box_idx: tuple
-    even: tuple
-    sqrt_even: tuple
-    odd: tuple
+    support: tuple
+    chunks: tuple
+    parts: tuple
+    gather: tuple
 
     @property
     def n_filters(self) -> int:
@@ -127,7 +146,7 @@ def filter_bank(M: int, J: int, L: int = 4, xi0: float = XI0, sigma0: float = SI
 @lru_cache(maxsize=16)
 def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
     full = morlet_bank(M, J, L, xi0=xi0, sigma0=sigma0, slant=slant).reshape(J, L, M, M)
-    side, psi, box_idx, even, sqrt_even, odd = [], [], [], [], [], []
+    side, psi, box_idx, support, chunks, parts = [], [], [], [], [], []
     for j in range(J):
         m = M >> max(0, j - 1)
         h = m // 2
@@ -148,8 +167,52 @@ def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
         c[0] = 0.5
         e = (c * (wp + wm)).reshape(L, -1)
         o = (c * (wp - wm)).reshape(L, -1)
-        even.append(e)
-        sqrt_even.append(np.sqrt(e))
-        odd.append(o)
+        u = np.flatnonzero((e != 0).any(axis=0))
+        support.append(u)
+        ch, pj = _chunks(u, e, o)
+        chunks.append(ch)
+        parts.append(pj)
+    gather = tuple({m: _layout(support[j], chunks[j], side[j], m)
+                    for m in sorted({M, *side[: j + 1]})} for j in range(J))
     return FilterBank(M, J, L, xi0, sigma0, slant, tol, tuple(side), tuple(psi), tuple(box_idx),
-                      tuple(even), tuple(sqrt_even), tuple(odd))
+                      tuple(support), tuple(chunks), tuple(parts), gather)
+
+
+def _chunks(u: np.ndarray, e: np.ndarray, o: np.ndarray) -> tuple[tuple, tuple]:
+    """Chunks of the union ``u`` and, per orientation and chunk, what it reads (see
+    :class:`FilterBank`)."""
+    L = e.shape[0]
+    dense = [np.count_nonzero(e[l, u]) >= DENSE * u.size for l in range(L)]
+    spans, parts = [], [[] for _ in range(L)]
+    for a in range(0, u.size, CHUNK):
+        pts = u[a: a + CHUNK]
+        spans.append((2 * a, 2 * pts.size))
+        for l in range(L):
+            on = np.arange(pts.size) if dense[l] else np.flatnonzero(e[l, pts])
+            ev, od = e[l, pts[on]], o[l, pts[on]]
+            sub = None if dense[l] else np.concatenate([on, on + pts.size])
+            parts[l].append((sub, np.tile(np.sqrt(ev), 2), np.tile(ev, 2), od))
+    return tuple(spans), tuple(tuple(p) for p in parts)
+
+
+def _layout(u: np.ndarray, spans: tuple, m3: int, m: int) -> np.ndarray:
+    """The chunked [Re | Im] layout of the points ``u`` of grid m3's half block as indices into the
+    float64 view of an rfft2 half-plane (m, m//2 + 1), m >= m3."""
+    re, _ = _block_in_half(u, m3, m)
+    out = np.empty(2 * u.size, dtype=np.intp)
+    for a, n in spans:
+        p = re[a // 2: a // 2 + n // 2]
+        out[a: a + n // 2] = p
+        out[a + n // 2: a + n] = p + 1
+    return out
+
+
+def _block_in_half(idx: np.ndarray, m3: int, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the real and imaginary parts, in the float64 view of an rfft2 half-plane
+    (m, m//2 + 1), of the points ``idx`` (flat into the half block m3 × m3/2 of grid m3 <= m:
+    rows |k_y| < m3/2 in FFT order, columns 0 .. m3/2 - 1)."""
+    h = m3 // 2
+    r, c = np.divmod(idx, h)
+    r = np.where(r < h, r, r + m - m3)
+    flat = (r * (m // 2 + 1) + c).astype(np.intp)
+    return 2 * flat, 2 * flat + 1

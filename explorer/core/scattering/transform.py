@@ -13,6 +13,8 @@ half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +22,25 @@ import scipy.fft as sfft
 
 from explorer.core.scattering.filters import FilterBank
 
-#: FFT worker threads (scipy.fft ``workers``); -1 = all cores
+#: worker threads of the FFTs (scipy.fft ``workers``) and of the Gram sums (one scale j3 per
+#: task); -1 = all cores
 WORKERS = -1
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _map(fn, items: list, workers) -> list:
+    """[fn(i) for i in items], on up to ``workers`` threads (-1: all cores). The tasks are numpy
+    and BLAS calls, which release the GIL; BLAS itself stays on one thread (the caller holds
+    :func:`_one_blas_thread`)."""
+    n = (os.cpu_count() or 1) if workers is None or workers < 0 else int(workers)
+    if n <= 1 or len(items) <= 1:
+        return [fn(i) for i in items]
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                   thread_name_prefix="scattering")
+    return list(_POOL.map(fn, items))
 
 
 _BLAS = None
@@ -72,19 +91,82 @@ def _box_adjoint(g_xh: np.ndarray, gX: np.ndarray, bank: FilterBank, j: int) -> 
     g_xh[:, idx[:, m // 2:].ravel()] += gX[..., m // 2:].reshape(len(gX), -1)
 
 
-def _block(H: np.ndarray, m3: int) -> np.ndarray:
-    """Half-plane block of grid j3 (rows |k_y| < m3/2 in FFT order, columns k_x < m3/2) cut from a
-    half-plane H (..., m, m//2+1) of a finer or equal grid."""
-    h = m3 // 2
-    m = H.shape[-2]
-    return np.concatenate([H[..., :h, :h], H[..., m - h:, :h]], axis=-2)
+def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
+    """The rows {x̃, Ũ_μ (μ <= j3)} on the union of the supports of grid j3 (in its half block), in
+    the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) float64, R = 1 + L (j3 + 1)."""
+    N, P2 = halves[0].shape[0], bank.gather[j3][bank.M].size
+    A = np.empty((N, 1 + bank.L * (j3 + 1), P2))
+    a = 0
+    for H in halves[: j3 + 2]:
+        r = H.shape[1]
+        np.take(H.reshape(N, r, -1).view(np.float64), bank.gather[j3][H.shape[-2]], axis=2,
+                out=A[:, a: a + r], mode="clip")
+        a += r
+    return A
 
 
-def _block_adjoint(gH: np.ndarray, g: np.ndarray, m3: int) -> None:
-    h = m3 // 2
-    m = gH.shape[-2]
-    gH[..., :h, :h] += g[..., :h, :]
-    gH[..., m - h:, :h] += g[..., h:, :]
+def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> None:
+    """Adjoint of :func:`_gather`: g_halves[i] += the rows of gA (N, R, 2P) put back in place."""
+    N = gA.shape[0]
+    a = 0
+    for gH in g_halves[: j3 + 2]:
+        r = gH.shape[1]
+        gf = gH.reshape(N, r, -1).view(np.float64)
+        gf[:, :, bank.gather[j3][gH.shape[-2]]] += gA[:, a: a + r]   # indices unique: plain +=
+        a += r
+
+
+def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
+    """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
+    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') = B Bᵀ with B = [ar | ai] √e
+    (BLAS syrk), Im G = Σ o (ai ar' - ar ai') = C - Cᵀ with C = (ai o) arᵀ. (N, L, R, R)
+    complex."""
+    N, R = A.shape[:2]
+    L = bank.L
+    Gr = np.zeros((N, L, R, R))
+    C = np.zeros((N, L, R, R))
+    for n in range(N):
+        for i, (a, w) in enumerate(bank.chunks[j3]):
+            Ac = A[n, :, a: a + w]
+            for l3 in range(L):
+                sub, se2, _, o = bank.parts[j3][l3][i]
+                if o.size == 0:
+                    continue
+                As = Ac if sub is None else Ac[:, sub]
+                h = o.size
+                B = As * se2
+                Gr[n, l3] += B @ B.T
+                C[n, l3] += (As[:, h:] * o) @ As[:, :h].T
+    return Gr + 1j * (C - C.swapaxes(-1, -2))
+
+
+def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
+    """Gradient wrt A (N, R, 2P) of Σ_l3 <gG_l3, G_l3> (real-gradient convention) given
+    K[n, l3] = [Hs Ha] (R, 2R), Hs = Re gG + Re gGᵀ, Ha = Im gG - Im gGᵀ:
+    ∇ar = Hs (ar e) - Ha (ai o), ∇ai = Hs (ai e) + Ha (ar o), i.e.
+    [∇ar | ∇ai] = [Hs Ha] [[ar e, ai e], [-ai o, ar o]], chunk by chunk."""
+    N, R = A.shape[:2]
+    gA = np.zeros_like(A)
+    for n in range(N):
+        for i, (a, w) in enumerate(bank.chunks[j3]):
+            Ac = A[n, :, a: a + w]
+            gc = gA[n, :, a: a + w]
+            for l3 in range(bank.L):
+                sub, _, e2, o = bank.parts[j3][l3][i]
+                if o.size == 0:
+                    continue
+                As = Ac if sub is None else Ac[:, sub]
+                h = o.size
+                X = np.empty((2 * R, 2 * h))
+                np.multiply(As, e2, out=X[:R])
+                np.multiply(As[:, h:], -o, out=X[R:, :h])
+                np.multiply(As[:, :h], o, out=X[R:, h:])
+                Y = K[n, l3] @ X
+                if sub is None:
+                    gc += Y
+                else:
+                    gc[:, sub] += Y                              # indices unique: plain +=
+    return gA
 
 
 @dataclass
@@ -93,7 +175,7 @@ class _Forward:
     xh: np.ndarray                 # (N, M, M//2+1) x̃
     W: list                        # per scale (N, L, m, m) complex
     U: list                        # per scale (N, L, m, m)
-    A: list                        # per scale j3: (re, im) of the rows, each (N, R, P)
+    A: list                        # per j3: the gathered rows of :func:`_gather` (N, R, 2P)
     mean: np.ndarray               # (N,)
     S1: np.ndarray                 # (N, J, L)
     S2: np.ndarray                 # (N, J, L)
@@ -130,28 +212,22 @@ def _forward_impl(x, bank, workers, keep) -> _Forward:
     S2 = np.empty((N, J, L))
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
-    As = []
-    for j3 in range(J):
-        m3 = bank.side[j3]
-        R = 1 + L * (j3 + 1)
-        A = np.concatenate([_block(H, m3) for H in halves[: j3 + 2]], axis=1).reshape(N, R, -1)
-        Ar, Ai = np.ascontiguousarray(A.real), np.ascontiguousarray(A.imag)
-        Ari = np.concatenate([Ar, Ai], axis=1)                  # (N, 2R, P)
-        for l3 in range(L):
-            B = Ari * bank.sqrt_even[j3][l3]
-            Aio = Ai * bank.odd[j3][l3]
-            for n in range(N):
-                Gr = B[n] @ B[n].T                              # BLAS syrk
-                C = Aio[n] @ Ar[n].T
-                G = (Gr[:R, :R] + Gr[R:, R:]) + 1j * (C - C.T)
-                S2[n, j3, l3] = G[0, 0].real
-                S3[n, : j3 + 1, :, j3, l3] = G[0, 1:].reshape(j3 + 1, L)
-                S4[n, : j3 + 1, :, : j3 + 1, :, j3, l3] = G[1:, 1:].reshape(j3 + 1, L, j3 + 1, L)
-        if keep:
-            As.append((Ar, Ai))
+    As = [_gather(halves, bank, j3) for j3 in range(J)]
+    Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), workers)
+    for j3, G in zip(_by_cost(bank), Gs):                      # G (N, L, R, R)
+        S2[:, j3] = G[:, :, 0, 0].real
+        S3[:, : j3 + 1, :, j3] = np.moveaxis(G[:, :, 0, 1:].reshape(N, L, j3 + 1, L), 1, -1)
+        S4[:, : j3 + 1, :, : j3 + 1, :, j3] = np.moveaxis(
+            G[:, :, 1:, 1:].reshape(N, L, j3 + 1, L, j3 + 1, L), 1, -1)
     jj = np.arange(J)
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
-    return _Forward(bank, xh, Ws, Us, As, xh[:, 0, 0].real.copy(), S1, S2, S3, S4)
+    return _Forward(bank, xh, Ws, Us, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2, S3, S4)
+
+
+def _by_cost(bank: FilterBank) -> list:
+    """Scales j3 by decreasing cost of their Gram sums (rows² × points), for the thread pool."""
+    cost = [(1 + bank.L * (j + 1)) ** 2 * bank.support[j].size for j in range(bank.J)]
+    return sorted(range(bank.J), key=lambda j: -cost[j])
 
 
 def _backward(fw: _Forward, gS1, gS2, gS3, gS4, gxh=None, workers=WORKERS) -> np.ndarray:
@@ -167,35 +243,24 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
     g_xh = (np.zeros((N, M, M // 2 + 1), dtype=complex) if gxh is None
             else np.array(gxh, dtype=complex).reshape(N, M, M // 2 + 1))
     g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=complex) for s in bank.side]
+    g_halves = [g_xh[:, None]] + g_Uh
     jj = np.arange(J)
     gS4 = gS4 * (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
-    for j3 in range(J):
-        m3 = bank.side[j3]
+
+    def adjoint(j3):
         R = 1 + L * (j3 + 1)
-        Ar, Ai = fw.A[j3]
-        P = Ar.shape[-1]
-        Arow = np.concatenate([Ar, Ai], axis=2)                  # (N, R, 2P) = [Ar | Ai]
-        gr = np.zeros((N, R, P))
-        gi = np.zeros((N, R, P))
-        for l3 in range(L):
-            gG = np.zeros((N, R, R), dtype=complex)
-            gG[:, 0, 0] = gS2[:, j3, l3]
-            gG[:, 0, 1:] = gS3[:, : j3 + 1, :, j3, l3].reshape(N, -1)
-            gG[:, 1:, 1:] = gS4[:, : j3 + 1, :, : j3 + 1, :, j3, l3].reshape(N, R - 1, R - 1)
-            # Re G = Σ E (ar ar' + ai ai'), Im G = Σ O (ai ar' - ar ai'):
-            # ∇Ar = E (Hs Ar) - O (Ha Ai), ∇Ai = E (Hs Ai) + O (Ha Ar), Hs = Gr + Grᵀ, Ha = Gi - Giᵀ
-            Hs = gG.real + gG.real.swapaxes(1, 2)
-            Ha = gG.imag - gG.imag.swapaxes(1, 2)
-            Q = np.concatenate([Hs, Ha], axis=1)                 # (N, 2R, R)
-            E, O = bank.even[j3][l3], bank.odd[j3][l3]
-            for n in range(N):
-                Y = Q[n] @ Arow[n]                              # [[Hs Ar, Hs Ai], [Ha Ar, Ha Ai]]
-                gr[n] += E * Y[:R, :P] - O * Y[R:, P:]
-                gi[n] += E * Y[:R, P:] + O * Y[R:, :P]
-        g = (gr + 1j * gi).reshape(N, R, m3, m3 // 2)
-        _block_adjoint(g_xh, g[:, 0], m3)
-        for mu in range(j3 + 1):
-            _block_adjoint(g_Uh[mu], g[:, 1 + mu * L: 1 + (mu + 1) * L], m3)
+        gG = np.zeros((N, L, R, R), dtype=complex)
+        gG[:, :, 0, 0] = gS2[:, j3]
+        gG[:, :, 0, 1:] = np.moveaxis(gS3[:, : j3 + 1, :, j3], -1, 1).reshape(N, L, -1)
+        gG[:, :, 1:, 1:] = np.moveaxis(gS4[:, : j3 + 1, :, : j3 + 1, :, j3], -1, 1).reshape(
+            N, L, R - 1, R - 1)
+        K = np.concatenate([gG.real + gG.real.swapaxes(-1, -2),
+                            gG.imag - gG.imag.swapaxes(-1, -2)], axis=-1)   # (N, L, R, 2R)
+        return _gram_adjoint(fw.A[j3], K, bank, j3)
+
+    order = _by_cost(bank)
+    for j3, gA in zip(order, _map(adjoint, order, workers)):
+        _scatter_add(g_halves, gA, bank, j3)
     g_xf = g_xh.reshape(N, -1)
     for j in range(J):
         m = bank.side[j]
