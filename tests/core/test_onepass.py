@@ -125,6 +125,23 @@ def test_caches_follow_theta_batch_size_and_broadcast_conditions():
             assert g_again is not g and np.array_equal(g_again, g)   # results never alias buffers
 
 
+def test_chains_evaluated_in_chunks_give_the_same_values():
+    L = 16
+    F = ft.make_features("phi4", level="conditional", L=L)
+    v, c = inputs(L, N=7, seed=9)
+    theta = random_theta(F, 9)
+    e0, g0 = block_by_block(F, theta, v, c)
+    for method in onepass.METHODS:
+        F.one_pass.method = method
+        for sites in (L * L, 3 * L * L, 1 << 30):   # 1, 3 (and a remainder of 1), all 7 chains
+            F.one_pass.CHUNK_SITES = sites
+            e, g = F.energy_and_grad(theta, v, c[:1])
+            e0b, g0b = block_by_block(F, theta, v, c[:1])
+            assert np.allclose(e, e0b, rtol=1e-12) and np.allclose(g, g0b, rtol=1e-12, atol=1e-12)
+            e, g = F.energy_and_grad(theta, v, c)
+            assert np.allclose(e, e0, rtol=1e-12) and np.allclose(g, g0, rtol=1e-12, atol=1e-12)
+
+
 def test_threads_get_their_own_working_arrays():
     L = 16
     F = ft.make_features("phi4", level="conditional", L=L)
