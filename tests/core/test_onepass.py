@@ -5,6 +5,8 @@ threads; the public-FFT fallback."""
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 
 import numpy as np
@@ -165,6 +167,17 @@ def test_threads_get_their_own_working_arrays():
     for t in threads:
         t.join()
     assert not failures
+
+
+def test_features_with_the_pass_copy_and_pickle():
+    L = 16
+    F = ft.make_features("phi4", level="conditional", L=L)
+    v, c = inputs(L, N=3)
+    theta = random_theta(F)
+    e, g = F.energy_and_grad(theta, v, c)
+    for G in (copy.deepcopy(F), pickle.loads(pickle.dumps(F))):
+        e2, g2 = G.energy_and_grad(theta, v, c)
+        assert np.array_equal(e2, e) and np.array_equal(g2, g)
 
 
 def test_public_fft_fallback_gives_the_same_values(monkeypatch):

@@ -66,6 +66,17 @@ class ConditionalPass:
         self._operators: tuple | None = None   # (key, operators) of the last θ and size
         self._local = threading.local()         # per thread: (key, working arrays)
 
+    def __getstate__(self) -> dict:
+        # caches and per-thread arrays are rebuilt on demand (a thread-local cannot be copied)
+        state = dict(self.__dict__)
+        state["_operators"] = None
+        del state["_local"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     @classmethod
     def of(cls, blocks: list[Features], slices: list[slice]) -> ConditionalPass | None:
         """The pass for these blocks of a conditional feature sum, or None when it does not apply
