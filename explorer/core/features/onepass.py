@@ -18,8 +18,10 @@ couplings plus a PyWavelets synthesis and analysis for the potential. Here:
   the wavelet step in real space instead, as products with the 1D synthesis matrix G
   (:func:`explorer.core.wavelets.synthesis_matrix`) on the field laid out (row, chain, column), so
   that each side of x = G Z Gᵀ is one matrix product for the whole batch;
-* the working arrays are kept between calls (per thread, for the last batch shape): allocating
-  them afresh costs page faults that, on these sizes, take as long as the arithmetic.
+* the working arrays are kept between calls (per thread, for the last batch shape) and the FFTs
+  write into them: allocating them afresh costs page faults that, on these sizes, take about as
+  long as the arithmetic; the chains go a few at a time (:attr:`ConditionalPass.CHUNK_SITES`) so
+  that those arrays stay in cache.
 
 Results agree with the block-by-block evaluation to round-off (tests/core/test_onepass.py).
 """
