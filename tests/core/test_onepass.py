@@ -142,6 +142,15 @@ def test_chains_evaluated_in_chunks_give_the_same_values():
             assert np.allclose(e, e0b, rtol=1e-12) and np.allclose(g, g0b, rtol=1e-12, atol=1e-12)
             e, g = F.energy_and_grad(theta, v, c)
             assert np.allclose(e, e0, rtol=1e-12) and np.allclose(g, g0, rtol=1e-12, atol=1e-12)
+        # 3 chains a chunk: the arrays of the full chunks and of the last one are both kept
+        F.one_pass.CHUNK_SITES = 3 * L * L
+        F.one_pass._local.kept.clear()
+        F.energy_and_grad(theta, v, c)
+        kept = F.one_pass._local.kept
+        assert sorted(key[1] for key in kept) == [1, 3]
+        arrays = {key: vars(w)["Xf"] for key, w in kept.items()}
+        F.energy_and_grad(theta, v, c)
+        assert all(vars(kept[key])["Xf"] is a for key, a in arrays.items())
 
 
 def test_threads_get_their_own_working_arrays():

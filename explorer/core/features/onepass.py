@@ -18,7 +18,7 @@ couplings plus a PyWavelets synthesis and analysis for the potential. Here:
   the wavelet step in real space instead, as products with the 1D synthesis matrix G
   (:func:`explorer.core.wavelets.synthesis_matrix`) on the field laid out (row, chain, column), so
   that each side of x = G Z Gᵀ is one matrix product for the whole batch;
-* the working arrays are kept between calls (per thread, for the last batch shape) and the FFTs
+* the working arrays are kept between calls (per thread, for the last two batch shapes) and the FFTs
   write into them: allocating them afresh costs page faults that, on these sizes, take about as
   long as the arithmetic; the chains go a few at a time (:attr:`ConditionalPass.CHUNK_SITES`) so
   that those arrays stay in cache.
@@ -66,7 +66,7 @@ class ConditionalPass:
         self.wavelet = wv.check_wavelet(wavelet)
         self.method = method
         self._operators: tuple | None = None   # (key, operators) of the last θ and size
-        self._local = threading.local()         # per thread: (key, working arrays)
+        self._local = threading.local()         # per thread: {key: working arrays}
 
     def __getstate__(self) -> dict:
         # caches and per-thread arrays are rebuilt on demand (a thread-local cannot be copied)
@@ -202,8 +202,10 @@ class ConditionalPass:
     def _workspace(self, method: str, N: int, n: int) -> SimpleNamespace:
         key = (method, N, n)
         kept = getattr(self._local, "kept", None)
-        if kept is not None and kept[0] == key:
-            return kept[1]
+        if kept is None:
+            kept = self._local.kept = {}
+        if key in kept:
+            return kept[key]
         k, L = n * (n // 2 + 1), 2 * n
         real, cplx = np.float64, np.complex128
         shapes = {"C": ((N, 4, n, n // 2 + 1), cplx), "Xf": ((k, 4, N), cplx)}
@@ -215,7 +217,9 @@ class ConditionalPass:
                           x=((L, N * L), real), gp=((L, N * L), real), work=((L, N * L), real))
         w = SimpleNamespace(**{name: np.empty(shape, dtype) for name, (shape, dtype) in shapes.items()})
         if sum(a.nbytes for a in vars(w).values()) <= WORKSPACE_MAX_BYTES:
-            self._local.kept = (key, w)
+            if len(kept) >= 2:   # the chunk size and the last, smaller chunk of a batch
+                del kept[next(iter(kept))]
+            kept[key] = w
         return w
 
 
