@@ -275,3 +275,136 @@ def _detail_projector_diagonal(L: int, wavelet: str) -> np.ndarray:
     d = np.tile(cell, (L // 2, L // 2))
     d.setflags(write=False)
     return d
+
+
+# ------------------------------------------------------------------ the step as matrices
+# The same one-level step, as the linear maps the samplers' hot loop applies in batches: the 1D
+# periodised synthesis matrix (a field's rows and columns are transformed separably) and, per
+# frequency, the 4 x 4 matrix taking the spectra of the four channels to those of the field's four
+# polyphase components. Both are read off PyWavelets' own synthesis of unit impulses, so they follow
+# its convention exactly (tests/core/test_wavelets.py checks the transforms they give against
+# :func:`analysis` and :func:`synthesis`).
+
+#: (row, column) parity of the polyphase components x[..., p::2, q::2] of a field, in the order of
+#: :func:`polyphase` and of the rows of :func:`polyphase_spectra`
+POLYPHASE: tuple[tuple[int, int], ...] = ((0, 0), (0, 1), (1, 0), (1, 1))
+#: (band along y, band along x) of each channel HL, LH, HH, LL (0 = low-pass, 1 = high-pass)
+CHANNEL_BANDS: tuple[tuple[int, int], ...] = ((1, 0), (0, 1), (1, 1), (0, 0))
+
+
+def polyphase(x) -> np.ndarray:
+    """(..., L, L) -> (..., 4, L/2, L/2): the components x[..., p::2, q::2] in :data:`POLYPHASE` order."""
+    x = _as_field(x)
+    if x.shape[-1] % 2:
+        raise ValueError(f"polyphase components need an even side, got {x.shape[-1]}")
+    return np.stack([x[..., p::2, q::2] for p, q in POLYPHASE], axis=-3)
+
+
+def from_polyphase(xp) -> np.ndarray:
+    """Inverse of :func:`polyphase`: (..., 4, n, n) -> (..., 2n, 2n)."""
+    xp = np.asarray(xp, dtype=np.float64)
+    if xp.ndim < 3 or xp.shape[-3] != 4 or xp.shape[-1] != xp.shape[-2]:
+        raise ValueError(f"polyphase components must have shape (..., 4, n, n), got {xp.shape}")
+    n = xp.shape[-1]
+    x = np.empty(xp.shape[:-3] + (2 * n, 2 * n))
+    for i, (p, q) in enumerate(POLYPHASE):
+        x[..., p::2, q::2] = xp[..., i, :, :]
+    return x
+
+
+def synthesis_matrix(L: int, wavelet: str = DEFAULT_WAVELET) -> np.ndarray:
+    """The 1D step's synthesis matrix G (L, L): a signal s = G [a; d] from its low-pass a (L/2)
+    and detail d (L/2) coefficients. G is orthogonal (the analysis is Gᵀ), and one 2D step is
+    separable: x = G Z Gᵀ with Z = [[LL, LH], [HL, HH]] (rows along y, columns along x; the
+    blocks placed by :data:`CHANNEL_BANDS`). Read-only, cached per (L, wavelet)."""
+    return _synthesis_matrix(_check_side(L), check_wavelet(wavelet))
+
+
+@lru_cache(maxsize=64)
+def _synthesis_matrix(L: int, wavelet: str) -> np.ndarray:
+    if L % 2:
+        raise ValueError(f"one wavelet step needs an even side, got {L}")
+    n = L // 2
+    units = np.eye(L)
+    G = pywt.idwt(units[:, :n], units[:, n:], wavelet, mode=_MODE, axis=-1).T
+    G = np.ascontiguousarray(G)
+    G.setflags(write=False)
+    return G
+
+
+def polyphase_spectra(n: int, wavelet: str = DEFAULT_WAVELET) -> np.ndarray:
+    """P (4, 4, n, n//2 + 1) complex: the synthesis of one step in Fourier space.
+
+    The step commutes with shifts by 2, so each polyphase component of x = synthesis(low, details)
+    (side 2n) is a periodic convolution of the channels (side n): in terms of ``rfft2`` spectra,
+    x̂_p(k) = Σ_c P[p, c](k) X̂_c(k) with p in :data:`POLYPHASE` order and c = HL, LH, HH, LL. The
+    step being orthogonal, the analysis is the conjugate transpose, frequency by frequency:
+    X̂_c(k) = Σ_p conj(P[p, c](k)) x̂_p(k). Read-only, cached per (n, wavelet)."""
+    n = _check_side(n)
+    return _polyphase_spectra(n, check_wavelet(wavelet))
+
+
+@lru_cache(maxsize=64)
+def _polyphase_spectra(n: int, wavelet: str) -> np.ndarray:
+    impulses = np.zeros((4, 4, n, n))  # a unit impulse at the origin of each channel in turn
+    for c in range(4):
+        impulses[c, c, 0, 0] = 1.0
+    responses = polyphase(synthesis(impulses[:, 3], impulses[:, :3], wavelet))  # (c, p, n, n)
+    P = np.ascontiguousarray(np.fft.rfft2(responses).transpose(1, 0, 2, 3))
+    P.setflags(write=False)
+    return P
+
+
+def _channels(low, details) -> np.ndarray:
+    details = np.asarray(details, dtype=np.float64)
+    if details.ndim < 3 or details.shape[-3] != 3 or details.shape[-1] != details.shape[-2]:
+        raise ValueError(f"details must have shape (..., 3, n, n), got {details.shape}")
+    low = np.asarray(low, dtype=np.float64)
+    if low.shape != details.shape[:-3] + details.shape[-2:]:
+        raise ValueError(f"low-pass shape {low.shape} does not match details shape {details.shape}")
+    return np.concatenate([details, low[..., None, :, :]], axis=-3)
+
+
+def fourier_synthesis(low, details, wavelet: str = DEFAULT_WAVELET) -> np.ndarray:
+    """:func:`synthesis` computed in Fourier space with :func:`polyphase_spectra` (same result to
+    round-off)."""
+    X = _channels(low, details)
+    n = X.shape[-1]
+    P = polyphase_spectra(n, wavelet)
+    xh = np.einsum("pckm,...ckm->...pkm", P, np.fft.rfft2(X))
+    return from_polyphase(np.fft.irfft2(xh, s=(n, n)))
+
+
+def fourier_analysis(x, wavelet: str = DEFAULT_WAVELET) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analysis` computed in Fourier space with :func:`polyphase_spectra` (same result to
+    round-off): (low, details)."""
+    xp = polyphase(x)
+    n = xp.shape[-1]
+    P = polyphase_spectra(n, wavelet)
+    X = np.fft.irfft2(np.einsum("pckm,...pkm->...ckm", P.conj(), np.fft.rfft2(xp)), s=(n, n))
+    return X[..., 3, :, :], X[..., :3, :, :]
+
+
+def matrix_synthesis(low, details, wavelet: str = DEFAULT_WAVELET) -> np.ndarray:
+    """:func:`synthesis` as x = G Z Gᵀ with G = :func:`synthesis_matrix` (same result to
+    round-off)."""
+    X = _channels(low, details)
+    n = X.shape[-1]
+    Z = np.empty(X.shape[:-3] + (2, n, 2, n))
+    for c, (by, bx) in enumerate(CHANNEL_BANDS):
+        Z[..., by, :, bx, :] = X[..., c, :, :]
+    G = synthesis_matrix(2 * n, wavelet)
+    return G @ Z.reshape(X.shape[:-3] + (2 * n, 2 * n)) @ G.T
+
+
+def matrix_analysis(x, wavelet: str = DEFAULT_WAVELET) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`analysis` as Z = Gᵀ x G with G = :func:`synthesis_matrix` (same result to
+    round-off): (low, details)."""
+    x = _as_field(x)
+    L = x.shape[-1]
+    if L % 2:
+        raise ValueError(f"one wavelet step needs an even side, got {L}")
+    G = synthesis_matrix(L, wavelet)
+    Z = (G.T @ x @ G).reshape(x.shape[:-2] + (2, L // 2, 2, L // 2))
+    bands = [Z[..., by, :, bx, :] for by, bx in CHANNEL_BANDS]
+    return bands[3], np.stack(bands[:3], axis=-3)

@@ -204,3 +204,49 @@ def test_bad_sizes():
     with pytest.raises(ValueError, match="even"):
         wv.detail_projector_diagonal(7)
     assert wv.max_levels(96) == 5 and wv.max_levels(1) == 0
+
+
+# ------------------------------------------------------------------ the step as matrices
+@pytest.mark.parametrize("wavelet", wv.WAVELETS)
+@pytest.mark.parametrize("L", [2, 4, 6, 8, 16, 32])
+def test_fourier_and_matrix_steps_agree_with_pywavelets(wavelet, L):
+    """The one-level step from the per-frequency polyphase matrices and from the 1D synthesis
+    matrix equals PyWavelets' periodised transform, for every offered wavelet, including sides
+    shorter than the filter (where the filters wrap around the torus several times)."""
+    g = rng(40 + L)
+    n = L // 2
+    low, det = g.standard_normal((3, n, n)), g.standard_normal((3, 3, n, n))
+    x = g.standard_normal((3, L, L))
+    ref_x = wv.synthesis(low, det, wavelet)
+    ref_low, ref_det = wv.analysis(x, wavelet)
+    for synthesis, analysis in ((wv.fourier_synthesis, wv.fourier_analysis),
+                                (wv.matrix_synthesis, wv.matrix_analysis)):
+        assert np.abs(synthesis(low, det, wavelet) - ref_x).max() < 1e-10
+        a_low, a_det = analysis(x, wavelet)
+        assert np.abs(a_low - ref_low).max() < 1e-10
+        assert np.abs(a_det - ref_det).max() < 1e-10
+
+
+@pytest.mark.parametrize("wavelet", ["haar", "db4", "sym8"])
+def test_step_matrices_are_orthogonal_and_read_only(wavelet):
+    for L in (2, 8, 32):
+        G = wv.synthesis_matrix(L, wavelet)
+        assert np.abs(G.T @ G - np.eye(L)).max() < 1e-10
+        P = wv.polyphase_spectra(L // 2, wavelet)
+        assert P.shape == (4, 4, L // 2, L // 4 + 1)
+        # unitary frequency by frequency, up to the rfft2 normalisation (|P|² sums to 1 per column)
+        PP = np.einsum("pckm,pdkm->cdkm", P.conj(), P)
+        assert np.abs(PP - np.eye(4)[:, :, None, None]).max() < 1e-10
+        for arr in (G, P):
+            with pytest.raises(ValueError):
+                arr[0, 0] = 1.0
+
+
+def test_polyphase_components_round_trip():
+    x = rng(5).standard_normal((2, 3, 8, 8))
+    xp = wv.polyphase(x)
+    assert xp.shape == (2, 3, 4, 4, 4)
+    assert np.array_equal(xp[..., 1, :, :], x[..., 0::2, 1::2])   # POLYPHASE[1] = (0, 1)
+    assert np.array_equal(wv.from_polyphase(xp), x)
+    with pytest.raises(ValueError, match="even"):
+        wv.polyphase(np.zeros((5, 5)))

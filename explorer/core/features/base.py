@@ -318,6 +318,10 @@ class FeatureSum(Features):
             raise ValueError(f"feature names must be unique across blocks; duplicated: {dup}")
         bounds = np.cumsum([0] + [b.n_features for b in flat])
         self._slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        # couplings + potentials in a conditional: energy and gradient in one pass (the sampler's
+        # hot loop); None: block by block
+        from explorer.core.features.onepass import ConditionalPass
+        self.one_pass: ConditionalPass | None = ConditionalPass.of(flat, self._slices)
 
     def phi(self, ctx):
         return np.concatenate([b.phi(ctx) for b in self.blocks], axis=1)
@@ -332,9 +336,13 @@ class FeatureSum(Features):
         return sum(b._energy(theta[s], ctx) for b, s in zip(self.blocks, self._slices))
 
     def _energy_grad(self, theta, ctx):
+        if self.one_pass is not None:
+            return self.one_pass.energy_and_grad(theta, ctx)[1]
         return sum(b._energy_grad(theta[s], ctx) for b, s in zip(self.blocks, self._slices))
 
     def _energy_and_grad(self, theta, ctx):
+        if self.one_pass is not None:
+            return self.one_pass.energy_and_grad(theta, ctx)
         e, g = 0.0, 0.0
         for b, s in zip(self.blocks, self._slices):
             eb, gb = b._energy_and_grad(theta[s], ctx)

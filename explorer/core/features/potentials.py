@@ -35,6 +35,25 @@ class PotentialBasis:
                 acc[m] += t * vals[m]
         return acc
 
+    def energy_and_derivative(self, theta: np.ndarray, x: np.ndarray, chain_axis: int,
+                              out: np.ndarray, work: np.ndarray) -> np.ndarray:
+        """Σ_i Σ_k θ_k ρ_k(x(i)) per chain, the sites i being every axis of ``x`` but
+        ``chain_axis``, and ``out`` = Σ_k θ_k ρ_k'(x) written in place (``work``, of x's shape, is
+        scratch). This one combines by :meth:`combine` a few chains at a time (its temporaries
+        then stay in cache); subclasses may avoid the temporaries altogether."""
+        sites = tuple(a for a in range(x.ndim) if a != chain_axis)
+        per_chain = max(1, x.size // max(1, x.shape[chain_axis]))
+        step = max(1, (1 << 15) // per_chain)
+        energy = np.empty(x.shape[chain_axis])
+        for a in range(0, x.shape[chain_axis], step):
+            part = [slice(None)] * x.ndim
+            part[chain_axis] = slice(a, a + step)
+            part = tuple(part)
+            acc = self.combine(theta, x[part], (0, 1))
+            out[part] = acc[1]
+            energy[a: a + step] = acc[0].sum(axis=sites)
+        return energy
+
     def spec(self) -> dict:
         raise NotImplementedError
 
@@ -67,8 +86,38 @@ class PolynomialBasis(PotentialBasis):
             out.append(p * (p - 1) * xp2)
         return out
 
+    def energy_and_derivative(self, theta, x, chain_axis, out, work):
+        # Horner's rule in place: out = Σ_p p θ_p x^(p-1); the energy Σ θ_p x^p = Σ x · q(x) with
+        # q = Σ θ_p x^(p-1), which is out / p when a single power is used (the phi4 default).
+        coef = {p: float(t) for p, t in zip(self.powers, theta) if t != 0.0}
+        if not coef:
+            out.fill(0.0)
+            return np.zeros(x.shape[chain_axis])
+        _horner(x, {p - 1: p * t for p, t in coef.items()}, out)
+        idx = list(range(x.ndim))
+        if len(coef) == 1:
+            (p,) = coef
+            return np.einsum(x, idx, out, idx, [chain_axis]) / p
+        _horner(x, {p - 1: t for p, t in coef.items()}, work)
+        return np.einsum(x, idx, work, idx, [chain_axis])
+
     def spec(self):
         return {"kind": "polynomial", "powers": list(self.powers)}
+
+
+def _horner(x: np.ndarray, coef: dict, out: np.ndarray) -> None:
+    """out = Σ_d coef[d] x^d (d >= 0), evaluated in place by Horner's rule."""
+    top = max(coef)
+    if top == 0:
+        out.fill(coef[0])
+        return
+    np.multiply(x, coef[top], out=out)
+    for d in range(top - 1, 0, -1):
+        if coef.get(d, 0.0) != 0.0:
+            out += coef[d]
+        out *= x
+    if coef.get(0, 0.0) != 0.0:
+        out += coef[0]
 
 
 class WindowBasis(PotentialBasis):
