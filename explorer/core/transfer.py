@@ -247,7 +247,8 @@ def size_transfer_check(data: np.ndarray, samples: np.ndarray, transfer: dict) -
     """Samples of a size transfer (fitted at L, sampled at L' = 2^k L) against the data at L:
     the finite-size-scaling checks of docs/models.md ("Size transfer and the fixed point").
     Binder U of both with jackknife errors (≈ size independent at β_c), χ = L² ⟨m²⟩ of both and
-    their ratio next to the critical 2^{7k/4} (γ/ν = 7/4), the extrapolated levels."""
+    their ratio next to the critical 2^{7k/4} (γ/ν = 7/4), the extrapolated levels and how the
+    per-scale normalisation was extrapolated."""
     from explorer.core.observables import binder_cumulant, jackknife, magnetisation
 
     d, s = np.asarray(data, np.float64), np.asarray(samples, np.float64)
@@ -263,4 +264,7 @@ def size_transfer_check(data: np.ndarray, samples: np.ndarray, transfer: dict) -
             "binder_samples_err": jackknife(ms, binder_cumulant)[1],
             "chi_data": chi_d, "chi_samples": chi_s, "chi_ratio": chi_s / chi_d,
             "chi_ratio_critical": 2.0 ** (1.75 * k),
-            "detail_growth_log2": float(transfer["detail_growth_log2"])}
+            "detail_growth_log2": float(transfer["detail_growth_log2"]),
+            "extrapolation_method": transfer.get("extrapolation", {}).get("method"),
+            "extrapolation_regime": (transfer.get("extrapolation", {}).get("regime")
+                                     or transfer.get("extrapolation", {}).get("reason"))}

@@ -46,6 +46,9 @@ def test_fit_recovers_the_spectrum_it_was_given(mass2, exponent):
     assert fit.log_rms_residual < 1e-6
     assert fit.exponent == pytest.approx(exponent, rel=1e-3)
     assert fit.mass2 == pytest.approx(mass2, rel=1e-2)
+    # a model saved without the per-channel RMS: the channel average carries the same spectrum
+    mean = fit_spectrum(L, np.sqrt(np.mean(det ** 2, axis=1)), low)
+    assert mean.exponent == pytest.approx(exponent, rel=1e-2)
     if mass2 * L ** 2 > KAPPA_FINITE_SIZE ** 2:   # resolved: a bulk mass, the growth dies out
         assert fit.correlation_length == pytest.approx(mass2 ** -0.5, rel=0.01)
         r = extrapolated_ratios(fit, J, 2)
