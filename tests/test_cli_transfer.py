@@ -37,6 +37,14 @@ def test_sample_at_twice_the_fitted_side_records_what_was_extrapolated(phi4_file
     tr = fs.meta["size_transfer"]
     assert tr["fitted_size"] == 16 and tr["size"] == 32 and tr["levels_added"] == 1
     assert tr["conditionals_reused"] == [1, 2] and list(tr["conditionals_extrapolated"]) == ["3"]
+    # how the per-scale normalisation was extrapolated is printed and recorded
+    how = tr["extrapolation"]
+    assert f"extrapolated with: {how['method']}" in text
+    assert how["method"] in ("lattice spectrum", "last measured ratios")
+    if how["method"] == "lattice spectrum":
+        assert {"amplitude", "mass2", "exponent", "correlation_length"} <= set(how["spectrum"])
+    else:
+        assert how["reason"]
     # --json carries the same record
     assert main(["sample", str(phi4_files / "m.npz"), "--samples", "4", "--steps", "10",
                  "--size", "32", "--out", str(tmp_path / "s.npz"), "--quiet", "--json"]) == 0

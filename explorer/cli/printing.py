@@ -235,7 +235,13 @@ def print_sample(r: dict) -> None:
         print(f"size transfer: fitted at {tr['fitted_size']}x{tr['fitted_size']}, sampled at "
               f"{tr['size']}x{tr['size']}; extrapolated {ext}; detail growth per level "
               f"{tr['detail_growth_per_level']:.3f} (log2 {tr['detail_growth_log2']:.3f}, 7/8 at "
-              f"beta_c), coarse field rescaled by {tr['coarse_rescaled_by']:.3f}")
+              f"beta_c), coarse field rescaled by {tr['coarse_rescaled_by']:.3f} (mean), "
+              f"{tr.get('coarse_fluctuation_rescaled_by', tr['coarse_rescaled_by']):.3f} "
+              "(fluctuation)")
+        how = tr.get("extrapolation", {})
+        if how:
+            print(f"extrapolated with: {how['method']}; "
+                  + (how.get("regime") or how.get("reason", "")))
     for note in ("marginal", "requantised"):
         if r.get(note):
             print(f"note: {r[note]}")

@@ -300,6 +300,8 @@ class WCRGModel:
         st = wv.scale_stats(x, self.J, self.wavelet) if self.J else None
         self.stats = {"L": L, "n_fields": len(x),
                       "detail_std": [] if st is None else [float(s) for s in st.detail_std],
+                      "detail_std_channels": ([] if st is None
+                                              else st.detail_std_channels.tolist()),
                       "coarse_mean": float(lows[-1].mean()), "coarse_std": float(lows[-1].std()),
                       **coarse_magnetisation(lows[-1]),
                       "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],

@@ -257,7 +257,10 @@ class SamplingView(pn.viewable.Viewer):
         self.transfer.object = (
             f"**Size transfer**: fitted at {c['fitted_size']}², sampled at {c['size']}² "
             f"(levels j = {', '.join(c['extrapolated'])} extrapolated from the coarsest fitted "
-            f"one; detail growth log₂ {c['detail_growth_log2']:.3f}, 7/8 at β_c).\n\n"
+            f"one; detail growth log₂ {c['detail_growth_log2']:.3f}, 7/8 at β_c"
+            + (f"; extrapolated with the {c['extrapolation_method']}: "
+               f"{c['extrapolation_regime']}" if c.get("extrapolation_method") else "")
+            + ").\n\n"
             "| | data ({0}²) | samples ({1}²) |\n|---|---|---|\n"
             "| Binder U | {2:.3f} ± {3:.3f} | {4:.3f} ± {5:.3f} |\n"
             "| χ = L²⟨m²⟩ | {6:.4g} | {7:.4g} |\n\n"
