@@ -148,11 +148,18 @@ def first_render() -> dict:
         return out
 
 
-LIVE_JS = """async ([host, seconds]) => {
+LIVE_JS = """async ([host, status, seconds]) => {
   const img = () => { const r = host.shadowRoot; const i = r && r.querySelector("img");
                       return i ? [i.src, i.naturalWidth] : [null, 0]; };
+  const text = n => {  // the text of an element, shadow roots included
+    let t = n.shadowRoot ? text(n.shadowRoot) : "";
+    for (const c of n.childNodes) t += c.nodeType === 3 ? c.textContent : text(c);
+    return t;
+  };
+  const reports = () => { const m = /update (\\d+)/.exec(text(status)); return m ? +m[1] : 0; };
   const pause = ms => new Promise(r => setTimeout(r, ms));
   let [last] = img(), n = 0, bytes = 0, side = 0;
+  const r0 = reports();
   const t0 = performance.now();
   while (performance.now() - t0 < seconds * 1000) {
     await pause(5);
@@ -160,6 +167,7 @@ LIVE_JS = """async ([host, seconds]) => {
     if (src !== last) { n += 1; bytes += src.length; last = src; side = w || side; }
   }
   return {updates: n, seconds: (performance.now() - t0) / 1000,
+          sampler_reports_shown: reports() - r0,
           mean_update_chars: n ? bytes / n : 0, image_pixels_side: side};
 }"""
 
@@ -168,7 +176,9 @@ def browser_live(asset: str, family: str, L: int, seconds: float, J: int | None 
                  n_samples: int = 16, stops: int = 3) -> dict:
     """In the browser: fit through the page, click Sample and, once the live field has its full
     ``L`` × ``L`` size, count for ``seconds`` the live image's updates the page receives (polled
-    every 5 ms in the page; server and browser CPU over that window); then click Stop: seconds
+    every 5 ms in the page; server and browser CPU over that window) and the sampler's reports
+    its status line counted meanwhile (the live image can only follow the reports, one every 10
+    sampler steps); then click Stop: seconds
     until the Stop button is disabled (the server saw the run end and told the page) and until
     the status says it stopped — Playwright's click with its own checks included, an upper
     bound; ``stops`` times (sampling again for 2 s in between). ``J``: the model's depth (None: the data's default); at depth 0 the live field has
@@ -196,7 +206,8 @@ def browser_live(asset: str, family: str, L: int, seconds: float, J: int | None 
         page.get_by_text(f"{L}×{L} at this scale").first.wait_for(timeout=300_000)
         waited = time.perf_counter() - t0
         c_s, c_b = cpu_seconds(server), cpu_seconds(me, children=True)
-        r = page.evaluate(LIVE_JS, [live.element_handle(), seconds])
+        status = page.locator(".sample-status").first.element_handle()
+        r = page.evaluate(LIVE_JS, [live.element_handle(), status, seconds])
         cpu = {"server_cpu_seconds": cpu_seconds(server) - c_s,
                "browser_cpu_seconds": cpu_seconds(me, children=True) - c_b}
         out = {"L": L, "family": family, "J": J, "n_samples": n_samples, "load": load(),

@@ -242,7 +242,7 @@ class SamplingView(pn.viewable.Viewer):
         # The live field is a PNG swapped in place on every update (cheap for the browser at
         # 5 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
         # replacing a Bokeh plot 4 times a second overloads a small machine's browser. The PNG
-        # has the field's own pixels (a 64² field: ~6 kB, not the ~40 kB of a 320² picture),
+        # has the field's own pixels (a 64² field: ~12 kB, not the ~19 kB of a 320² picture),
         # the browser scales it up without smoothing.
         self.live_title = pn.pane.Markdown("**current field** (chain 0)", width=320, height=50,
                                            sizing_mode="fixed")
