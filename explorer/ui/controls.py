@@ -9,7 +9,7 @@ import param
 
 from explorer.ui.session import Session
 
-TICK_MS = 250  # page refresh period while jobs run: 4 updates per second
+TICK_MS = 200  # page refresh period while jobs run: 5 updates per second
 TRACES_EVERY = 5.0  # seconds between redraws of the sampler traces
 PLOT = dict(frame_width=320, frame_height=240)
 MATRIX = dict(frame_width=300, frame_height=300)  # the scale-coupling matrices, square cells

@@ -13,6 +13,7 @@ model and sampler settings live in the URL (:meth:`Dashboard.link_location`).
 from __future__ import annotations
 
 import io
+import threading
 import time
 import traceback
 
@@ -32,6 +33,11 @@ from explorer.ui.stories import available_stories
 from explorer.ui.sweep_view import SweepView
 
 figures.ensure_backends(("bokeh",))  # the page draws with Bokeh
+
+#: the views a served page is sent with; the others follow once it is drawn
+#: (:meth:`Dashboard.defer_views`)
+FIRST_VIEWS = ("Stories", "Data")
+LIVE_SIDE = 320  # px: the live field's side on the page
 
 class DataView(pn.viewable.Viewer):
     """Shipped assets, generators with progress and Stop, uploads with validation, a gallery."""
@@ -234,17 +240,24 @@ class SamplingView(pn.viewable.Viewer):
         self.synthesis_button = self.synthesis_controls.start_button
         self.synthesis_button.css_classes = ["w-synthesize"]
         # The live field is a PNG swapped in place on every update (cheap for the browser at
-        # 4 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
-        # replacing a Bokeh plot 4 times a second overloads a small machine's browser.
+        # 5 updates/s); a Bokeh plot fed by a HoloViews Pipe froze on the full page, and
+        # replacing a Bokeh plot 4 times a second overloads a small machine's browser. The PNG
+        # has the field's own pixels (a 64² field: ~12 kB, not the ~19 kB of a 320² picture),
+        # the browser scales it up without smoothing.
         self.live_title = pn.pane.Markdown("**current field** (chain 0)", width=320, height=50,
                                            sizing_mode="fixed")
-        self.live = pn.pane.PNG(figures.field_png(np.zeros((2, 2))), width=320, height=320,
-                                sizing_mode="fixed", css_classes=["live-field"])
+        self.live = pn.pane.PNG(figures.field_png(np.zeros((2, 2)), size=2), width=LIVE_SIDE,
+                                height=LIVE_SIDE, sizing_mode="fixed", css_classes=["live-field"],
+                                stylesheets=["img { image-rendering: pixelated; }"])
         # traces are small PNG charts too (re-rendering Bokeh figures while sampling blocked the
         # browser for tens of seconds on a busy 2-core machine)
-        self.traces = pn.pane.PNG(figures.traces_png({}), width=420, height=360,
+        self.traces = pn.pane.PNG(figures.empty_traces_png(), width=420, height=360,
                                   sizing_mode="fixed", css_classes=["sample-traces"])
         self._traces_at = 0.0
+        self._traces_thread: threading.Thread | None = None
+        self._traces_png: bytes | None = None  # drawn, not shown yet (install_traces)
+        self._traces_forced = False
+        self._traces_lock = threading.Lock()
         s.param.watch(self._on_live, "live")
 
     def _on_samples(self, event) -> None:
@@ -275,25 +288,67 @@ class SamplingView(pn.viewable.Viewer):
         if x is None:
             return
         n = np.asarray(x).shape[-1]
-        self.live.object = figures.field_png(x, size=320)
+        self.live.object = figures.field_png(x, size=min(n, LIVE_SIDE))
         self.live_title.object = (f"**current field** (chain 0, {n}×{n} at this scale; "
                                   f"{self.session.jobs['sample'].reports} updates)")
 
     def refresh_traces(self, force: bool = False) -> None:
         """Redraw the traces while sampling runs, :data:`TRACES_EVERY` seconds after the last
-        drawing ended (a chart costs 0.1 s idle, ~2 s on a saturated 2-core machine)."""
-        if not force and time.monotonic() - self._traces_at < TRACES_EVERY:
-            return
-        infos = list(self.session.jobs["sample"].infos)
+        drawing ended (a chart costs 0.1 s idle, ~2 s on a saturated 2-core machine). The chart
+        is drawn on a thread of its own, never on the page's event loop (a click on Stop is
+        answered meanwhile), and shown by a later tick (:meth:`install_traces`). ``force``: draw
+        the final traces, after the drawing under way if any."""
+        self._traces_forced = self._traces_forced or force
+        self.install_traces()
+        if not self._drawing() and time.monotonic() - self._traces_at >= TRACES_EVERY:
+            self._start_drawing()
+
+    def _drawing(self) -> bool:
+        return self._traces_thread is not None and self._traces_thread.is_alive()
+
+    def _start_drawing(self) -> None:
+        self._traces_forced = False
+        self._traces_thread = threading.Thread(target=self._draw_traces,
+                                               args=(self.trace_series(),),
+                                               name="explorer-traces", daemon=True)
+        self._traces_thread.start()
+
+    def trace_series(self) -> dict[str, dict[str, list]]:
+        """Acceptance and mean energy of the sampler's reports, per scale."""
         series: dict[str, dict[str, list]] = {}
-        for i in infos:
+        for i in list(self.session.jobs["sample"].infos):
             scale = str(i.get("stage", "")).split(":")[0]
             d = series.setdefault(scale, {"acceptance": [], "mean energy": []})
             if "acceptance" in i and "mean_energy" in i:
                 d["acceptance"].append(i["acceptance"])
                 d["mean energy"].append(i["mean_energy"])
-        self.traces.object = figures.traces_png(series)
-        self._traces_at = time.monotonic()  # measured after drawing: a slow draw never hogs ticks
+        return series
+
+    def _draw_traces(self, series: dict) -> None:
+        try:
+            png = figures.traces_png(series)
+            with self._traces_lock:
+                self._traces_png = png
+        except Exception:  # noqa: BLE001 - a chart failing must not end the sampling view
+            traceback.print_exc()
+        self._traces_at = time.monotonic()  # after drawing: a slow draw never hogs the thread
+
+    def install_traces(self) -> None:
+        """Show the last chart drawn (on the event loop; a cheap check when there is none), and
+        start the forced drawing that waited for the one under way."""
+        with self._traces_lock:
+            png, self._traces_png = self._traces_png, None
+        if png is not None:
+            self.traces.object = png
+        if self._traces_forced and not self._drawing():
+            self._start_drawing()
+
+    def join_traces(self, timeout: float = 10.0) -> None:
+        """Wait for the drawings under way or due (tests, session end) and show the last."""
+        for _ in range(2):  # the drawing under way, then a forced one that waited for it
+            if self._traces_thread is not None:
+                self._traces_thread.join(timeout)
+            self.install_traces()
 
     def __panel__(self):
         synthesis = pn.Card(
@@ -398,7 +453,8 @@ class Dashboard(pn.viewable.Viewer):
         self.sampling_view = SamplingView(session=s)
         self.compare_view = CompareView(session=s)
         self.export_view = ExportView(session=s)
-        self.sweep_view = SweepView()
+        self._sweep_view: SweepView | None = None  # built when its card is first opened
+        self._sweep_shown = False
         self.controls = {"generate": self.data_view.controls, "fit": self.model_view.controls,
                          "sample": self.sampling_view.controls,
                          "compare": self.compare_view.controls}
@@ -412,15 +468,49 @@ class Dashboard(pn.viewable.Viewer):
         # HoloViews stream updates / visibility patches and the live sampling view froze.)
         self.views = {"Stories": self.stories_view, "Data": self.data_view,
                       "Model": self.model_view, "Sampling": self.sampling_view,
-                      "Compare": self.compare_view, "Export": self.export_view,
-                      "Sweep": self.sweep_view}
-        self.panels = {name: pn.Card(view, title=name, collapsed=name == "Sweep",  # opened on use
-                                     css_classes=[f"view-{name.lower()}"],
+                      "Compare": self.compare_view, "Export": self.export_view}
+        self.panels = {name: pn.Card(view, title=name, css_classes=[f"view-{name.lower()}"],
                                      sizing_mode="stretch_width")
                        for name, view in self.views.items()}
+        # the Sweep (its own state, a Dask cluster) is built when its card is first opened
+        self.panels["Sweep"] = pn.Card(pn.pane.Markdown("Opening the sweep view…"), title="Sweep",
+                                       collapsed=True, css_classes=["view-sweep"],
+                                       sizing_mode="stretch_width")
+        self.panels["Sweep"].param.watch(self._on_sweep_opened, "collapsed")
+        self.layout = pn.Column(self.alert, self.status, sizing_mode="stretch_width")
+        self._later: list[pn.Card] = []  # cards not sent with the page yet (show_all)
+        self.show_all()
         self._callback = None
         self._ticking = False
         self.location = None
+
+    @property
+    def sweep_view(self) -> SweepView:
+        """The Sweep view, built on first use (its card opened, or asked for by code)."""
+        if self._sweep_view is None:
+            self._sweep_view = SweepView()
+        return self._sweep_view
+
+    def _on_sweep_opened(self, event) -> None:
+        if not event.new and not self._sweep_shown:
+            self.panels["Sweep"].objects = [self.sweep_view]
+            self._sweep_shown = True
+
+    def defer_views(self, first: tuple[str, ...] = FIRST_VIEWS) -> None:
+        """Send only the ``first`` views with the page; the others follow once the browser
+        has drawn it (:meth:`show_all` on the page's load). The first render then waits for
+        the figures a visitor sees first, not for the whole page."""
+        self._later = [card for name, card in self.panels.items() if name not in first]
+        self.layout.objects = [self.alert, self.status,
+                               *(card for name, card in self.panels.items() if name in first)]
+
+    def show_all(self) -> None:
+        """Every view on the page (once; :meth:`defer_views` held some back)."""
+        shown = [o for o in self.layout.objects if isinstance(o, pn.Card)]
+        missing = [card for card in self.panels.values() if all(card is not o for o in shown)]
+        if missing:
+            self.layout.extend(missing)
+        self._later = []
 
     def _on_message(self, event) -> None:
         self.alert.object = event.new
@@ -450,13 +540,16 @@ class Dashboard(pn.viewable.Viewer):
                     except Exception as exc:  # noqa: BLE001 - the page must keep ticking
                         traceback.print_exc()
                         s.message = f"{name}: the status line failed: {exc}"
-            if "sample" in new:
+            if "sample" in new or "sample" in s.finished_jobs:
                 self.sampling_view.refresh_traces(force="sample" in s.finished_jobs)
+            else:
+                self.sampling_view.install_traces()
             if ("sample" in s.finished_jobs and s.jobs["sample"].status == "done"
                     and s.samples is not None):
                 s.start_compare()  # the comparison follows every finished sampling run
             self.refresh_buttons()
-            self.sweep_view.tick()
+            if self._sweep_view is not None:
+                self._sweep_view.tick()
         finally:
             self._ticking = False
 
@@ -474,11 +567,15 @@ class Dashboard(pn.viewable.Viewer):
 
     def start(self, period: int = TICK_MS) -> None:
         """Start the periodic pull (once per page), link the settings to the URL and stop
-        every job when the session ends."""
+        every job when the session ends. A served page is sent with its first views only,
+        the others follow once the browser has drawn it (:meth:`defer_views`)."""
         if self._callback is None:
             self._callback = pn.state.add_periodic_callback(self.tick, period=period)
             if pn.state.curdoc is not None:
                 pn.state.on_session_destroyed(lambda ctx: self.shutdown())
+                if pn.state.curdoc.session_context is not None:
+                    self.defer_views()
+                    pn.state.onload(self.show_all)
             if pn.state.location is not None and self.location is None:
                 self.link_location(pn.state.location)
         self.refresh_buttons()
@@ -495,8 +592,9 @@ class Dashboard(pn.viewable.Viewer):
                     pass
             self.location = None
         self.session.shutdown()
-        self.sweep_view.state.shutdown()
+        self.sampling_view.join_traces()
+        if self._sweep_view is not None:
+            self._sweep_view.state.shutdown()
 
     def __panel__(self):
-        return pn.Column(self.alert, self.status, *self.panels.values(),
-                         sizing_mode="stretch_width")
+        return self.layout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import holoviews as hv
@@ -271,6 +272,12 @@ def field_png(field: np.ndarray, size: int = 320, cmap: str = "RdBu_r",
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+@lru_cache(maxsize=4)
+def empty_traces_png(width: int = 420, height: int = 360) -> bytes:
+    """:func:`traces_png` of no series, drawn once per process (every page shows it first)."""
+    return traces_png({}, width, height)
 
 
 def traces_png(series: dict[str, dict[str, list]], width: int = 420, height: int = 360) -> bytes:

@@ -3,6 +3,8 @@ shown.  Everything here can be driven from a test or a notebook without a browse
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +33,27 @@ def available_assets(folder: Path = ASSETS_DIR) -> dict[str, str]:
     names.sort(key=lambda n: (n != DEFAULT_ASSET, list(ASSET_LABELS).index(n)
                               if n in ASSET_LABELS else len(ASSET_LABELS), n))
     return {ASSET_LABELS.get(n, n): n for n in names}
+
+
+@lru_cache(maxsize=8)
+def _load_asset_cached(path: Path, mtime_ns: int, size: int) -> tuple[FieldSet, dict]:
+    """A shipped file and its summary, read and computed once per server process (every page
+    opens the default data: its observables cost more than building the page). The fields are
+    read-only, as every session shares them; ``mtime_ns`` and ``size`` key a rebuilt file anew."""
+    fs = load_fields(path)
+    fs.fields = np.asarray(fs.fields, dtype=np.float32)
+    fs.fields.flags.writeable = False
+    return fs, field_summary(fs)
+
+
+def load_asset(path: Path) -> tuple[FieldSet, dict]:
+    """(fields, summary) of a shipped file: the fields shared read-only, the meta and summary
+    copied (a session may annotate its own)."""
+    st = Path(path).stat()
+    fs, summary = _load_asset_cached(Path(path), st.st_mtime_ns, st.st_size)
+    shared = copy.copy(fs)
+    shared.meta = copy.deepcopy(fs.meta)
+    return shared, copy.deepcopy(summary)
 
 
 class FieldData(param.Parameterized):
@@ -63,13 +86,14 @@ class FieldData(param.Parameterized):
             self.message = f"{self.asset}: not a shipped data set"
             return
         try:
-            self.set_fieldset(load_fields(self.folder / self.asset))
+            self.set_fieldset(*load_asset(self.folder / self.asset))
         except (FieldFileError, OSError) as e:
             self.message = str(e)
 
-    def set_fieldset(self, fs: FieldSet) -> None:
-        """Install a new batch (from an asset, a generator or an upload)."""
-        summary = field_summary(fs)
+    def set_fieldset(self, fs: FieldSet, summary: dict | None = None) -> None:
+        """Install a new batch (from an asset, a generator or an upload); ``summary``: its
+        :func:`~explorer.core.summary.field_summary` when already known."""
+        summary = field_summary(fs) if summary is None else summary
         with param.edit_constant(self):
             self.param.update(fields=np.asarray(fs.fields, dtype=np.float32), meta=fs.meta,
                               summary=summary)
