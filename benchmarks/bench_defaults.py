@@ -13,8 +13,8 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
   conditional j ran min(16, 4^(j-1)) times the steps: ``detail_boost=16``);
 * ``score, 100 steps``: score matching only, the current schedule (conditionals run ``steps``);
 * ``default``: what `explorer fit` / `explorer sample` and the app do without options — the fit
-  with :func:`explorer.core.model.default_refinement`, the sampler's default steps
-  (:data:`explorer.core.workflows.DEFAULT_STEPS`), with ``--seeds`` sampling seeds;
+  with :func:`explorer.core.defaults.default_refinement`, the sampler's default steps
+  (:data:`explorer.core.defaults.DEFAULT_STEPS`), with ``--seeds`` sampling seeds;
 * with ``--long``, ``default fit, 400 steps``: the same model sampled 4 times longer, which
   separates what the sampler leaves (differences to this row) from what the model leaves (this
   row's distances).
@@ -32,8 +32,8 @@ import numpy as np
 from bench_phase_diagram import compare
 from common import emit, machine, timed
 from explorer.core.io import load_fields
-from explorer.core.model import WCRGModel, default_depth, default_refinement
-from explorer.core.workflows import DEFAULT_STEPS
+from explorer.core.defaults import DEFAULT_STEPS, default_refinement
+from explorer.core.model import WCRGModel, default_depth
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TARGETS = {"binder": 0.02, "spectrum": 0.06, "tv_sym": 0.03, "std": 0.02, "fit_seconds": 5.0,

@@ -32,8 +32,7 @@ from explorer.core.tempering import (MIN_SIGN_CROSSING, coarse_magnetisation, ge
 from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
 
 __all__ = ["WCRGModel", "ScaleModel", "UnboundedModelError", "unbounded_factors", "factor_name",
-           "DEEPEST_DEPTH_GENERATORS", "max_depth", "default_depth", "default_refinement",
-           "DEFAULT_REFINE_ITERATIONS", "FORMAT", "VERSION",
+           "DEEPEST_DEPTH_GENERATORS", "max_depth", "default_depth", "FORMAT", "VERSION",
            # re-exported from explorer.core.fit
            "DEFINITE_MARGIN", "DEGENERATE_KAPPA", "boundedness_check", "fit_factor", "fit_warnings",
            "gaussian_start", "quadratic_base_check",
@@ -156,29 +155,6 @@ def default_depth(L: int, generator: str | None = None) -> int:
     (docs/models.md, "Across the phase diagram")."""
     jmax = max_depth(L)
     return jmax if generator in DEEPEST_DEPTH_GENERATORS else min(2, jmax)
-
-
-#: Newton iterations of the default ML refinement (:func:`default_refinement`): on critical
-#: phi^4 64^2 at depth 4, 10 iterations bring the conditional detail stds of j = 3, 4 as close to
-#: the data's as 30 do (1.000 and 1.004 +- 0.008, against 1.023 and 1.052 by score matching alone)
-DEFAULT_REFINE_ITERATIONS = 10
-
-
-def default_refinement(family: str, J: int, generator: str | None = None) -> dict:
-    """Fit keywords the app and the command line add by default: for the ``phi4`` family on
-    φ⁴ data at depth J >= 2, a short maximum-likelihood refinement (``ml_refine=J - 1``,
-    :data:`DEFAULT_REFINE_ITERATIONS` iterations) of the two coarsest conditionals and of the
-    coarse factor when its data cross zero; otherwise none (``{}``).
-
-    Score matching alone leaves the coarse conditional variances too high (critical phi^4 64^2,
-    depth 4, each conditional sampled to convergence on the data's own conditions: detail stds
-    1.052, 1.023, 1.014 and 0.999 times the data's at j = 4, 3, 2, 1); the refinement removes the
-    bias where it is largest and cheapest (small factors), j >= 2 at 64² would cost 4 times the
-    fit (docs/performance.md, "Interactive fitting defaults"). The same ``ml_refine=J - 1``
-    recipe is the one checked across the phase diagram (tests/core/test_phase_diagram.py)."""
-    if family != "phi4" or generator != "phi4" or J < 2:
-        return {}
-    return {"ml_refine": J - 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
 
 
 #: starts of the coarse chains of :meth:`WCRGModel.iter_sample`

@@ -21,8 +21,8 @@ from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet, as_batch, check_number
-from explorer.core.model import (UnboundedModelError, WCRGModel, default_depth,
-                                 default_refinement)
+from explorer.core.defaults import DEFAULT_STEPS, default_refinement
+from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.summary import domain_observables
 from explorer.core.support import DEFAULT_FLOOR
@@ -330,35 +330,25 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
              support_floor: float | None = DEFAULT_FLOOR, ridge: float = 1e-6,
              data_meta: dict | None = None, provenance: dict | None = None, rgflow: bool = False,
              dequantise: float | None = None, gaussianise: bool = False, seed: int = 0,
-             stop: threading.Event | None = None,
-             ml_refine: int | str | None = "auto") -> Iterator[Progress]:
-    """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data) with
-    its provenance; the final report carries ``{"model", "report" (:func:`model_report`),
-    "rgflow" (the RG flow of the couplings when asked and the family has one), "seconds"}``.
-    ``dequantise``, ``gaussianise``, ``seed``: :func:`prepare_fit_data` (recorded in the model's
-    ``provenance["preprocessing"]``). ``ml_refine``: ``"auto"`` (score matching only) the
-    refinement of :func:`~explorer.core.model.default_refinement` for the family, depth and
-    data, None none, an int j0 that of :meth:`WCRGModel.iter_fit`."""
+             stop: threading.Event | None = None) -> Iterator[Progress]:
+    """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data, with
+    :func:`~explorer.core.defaults.default_refinement`) with its provenance; the final report
+    carries ``{"model", "report" (:func:`model_report`), "rgflow" (the couplings' RG flow when
+    asked and the family has one), "seconds"}``. ``dequantise``, ``gaussianise``, ``seed``:
+    :func:`prepare_fit_data` (recorded in the model's ``provenance["preprocessing"]``)."""
     x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
     if J is None:
         J = default_depth(x.shape[-1], meta.get("generator"))
     family = resolve_family(family)
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
-    if ml_refine == "auto":
-        refine = default_refinement(family, J, meta.get("generator")) if method == "score" else {}
-    elif ml_refine is None or isinstance(ml_refine, (int, np.integer)):
-        refine = {"ml_refine": ml_refine}
-    else:
-        raise ValueError(f"ml_refine must be 'auto', None or a scale index, got {ml_refine!r}")
+    refine = default_refinement(family, J, meta.get("generator"), method)
     prov = {"data_meta": {k: meta.get(k) for k in ("generator", "params", "seed")},
             "n_fields": len(x), **(provenance or {})}
     if pre:
         prov["preprocessing"] = pre
-    t0 = time.perf_counter()
-    final = None
-    for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov,
-                              **refine):
+    t0, final = time.perf_counter(), None
+    for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov, **refine):
         if rep.done:
             final = rep
             break
@@ -379,15 +369,11 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
 
 # ====================================================================== sampling
 REPORT_EVERY = 5  # MALA steps between progress reports (and energy-trace points)
-#: MALA steps per scale of `explorer sample` and the app (the burn-in as many again; the coarse
-#: factor runs min(16, 4^J) times more): docs/performance.md, "Interactive fitting defaults"
-DEFAULT_STEPS = 100
 
 
 def iter_sample(model: WCRGModel, n: int, steps: int = DEFAULT_STEPS, burn_in: int | None = None,
                 method: str = "mala", seed: int = 0, allow_unbounded: bool = False,
-                report_every: int = REPORT_EVERY,
-                stop: threading.Event | None = None,
+                report_every: int = REPORT_EVERY, stop: threading.Event | None = None,
                 size: int | None = None) -> Iterator[Progress]:
     """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``; ``size``: 2^k times
     the fitted side, the size transfer recorded in ``meta["size_transfer"]``). The final
