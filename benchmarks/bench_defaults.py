@@ -7,11 +7,19 @@ variation of the sign-symmetrised one-point histograms, and the largest deviatio
 per-scale detail std ratios (scales 1..4) — against the issue's targets: |dU| <= 0.02,
 spectrum <= 0.06, TV <= 0.03, std within 2 %, fit <= 5 s, 128 fields <= 15 s on 2 cores.
 
-Settings: the default depth (:func:`explorer.core.model.default_depth`, what `explorer fit` and
-the app use without options) with the default 200 steps per scale, and depth 4 with 200 and 100
-steps per scale (score matching throughout).
+Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4 here):
 
-    python benchmarks/bench_defaults.py [--samples 128] [--out PATH | --out -]
+* ``earlier default``: score matching only, 200 steps per scale and the earlier schedule (a
+  conditional j ran min(16, 4^(j-1)) times the steps: ``detail_boost=16``);
+* ``score, 100 steps``: score matching only, the current schedule (conditionals run ``steps``);
+* ``default``: what `explorer fit` / `explorer sample` and the app do without options — the fit
+  with :func:`explorer.core.defaults.default_refinement`, the sampler's default steps
+  (:data:`explorer.core.defaults.DEFAULT_STEPS`), with ``--seeds`` sampling seeds;
+* with ``--long``, ``default fit, 400 steps``: the same model sampled 4 times longer, which
+  separates what the sampler leaves (differences to this row) from what the model leaves (this
+  row's distances).
+
+    python benchmarks/bench_defaults.py [--samples 128] [--seeds 2] [--long] [--out PATH | --out -]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 from bench_phase_diagram import compare
 from common import emit, machine, timed
 from explorer.core.io import load_fields
+from explorer.core.defaults import DEFAULT_STEPS, default_refinement
 from explorer.core.model import WCRGModel, default_depth
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -31,35 +40,56 @@ TARGETS = {"binder": 0.02, "spectrum": 0.06, "tv_sym": 0.03, "std": 0.02, "fit_s
            "sample_seconds": 15.0}
 
 
+def row_for(name: str, x: np.ndarray, model: WCRGModel, fit_times: tuple, n: int, steps: int,
+            seed: int, **sample_kw) -> dict:
+    """Sample ``n`` fields of the fitted ``model`` and measure them against the data ``x``."""
+    s, wall, cpu = timed(model.sample, n, steps=steps, burn_in=steps, seed=seed, **sample_kw)
+    d = compare(x, s.fields.astype(np.float64), J=4)
+    row = {"setting": name, "J": model.J, "steps": steps, "seed": seed, "sample_kw": sample_kw,
+           "ml_refine": model.provenance.get("ml_refine"),
+           "fit_seconds": fit_times[0], "fit_cpu_seconds": fit_times[1],
+           "sample_seconds": wall, "sample_cpu_seconds": cpu,
+           "gradient_evaluations": s.meta["sampling"]["gradient_evaluations"],
+           "gradient_evaluations_per_scale": [sc["gradient_evaluations"]
+                                              for sc in s.meta["sampling"]["scales"]],
+           "binder_difference": abs(d["binder_samples"] - d["binder_data"]),
+           "spectrum_log_ratio": d["spectrum_log_ratio"], "tv_symmetrised": d["tv_symmetrised"],
+           "std_max_deviation": max(abs(r - 1) for r in d["detail_std_ratios"]),
+           "detail_std_ratios": d["detail_std_ratios"]}
+    row["accuracy_met"] = bool(row["binder_difference"] <= TARGETS["binder"]
+                               and row["spectrum_log_ratio"] <= TARGETS["spectrum"]
+                               and row["tv_symmetrised"] <= TARGETS["tv_sym"]
+                               and row["std_max_deviation"] <= TARGETS["std"])
+    print(row, flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=128)
+    ap.add_argument("--seeds", type=int, default=2, help="sampling seeds of the default setting")
+    ap.add_argument("--long", action="store_true", help="add the default fit sampled 400 steps")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     fs = load_fields(ASSETS / "phi4_L64_beta0.68.npz")
     x = fs.fields.astype(np.float64)
-    J0 = default_depth(x.shape[-1], fs.meta.get("generator"))
-    settings = [(f"default depth J={J0}, 200 steps", J0, 200), ("J=4, 200 steps", 4, 200),
-                ("J=4, 100 steps", 4, 100)]
+    gen = fs.meta.get("generator")
+    J = default_depth(x.shape[-1], gen)
     out = {"machine": machine(), "data": "phi4_L64_beta0.68.npz", "samples": a.samples,
            "targets": TARGETS, "settings": []}
-    for name, J, steps in settings:
-        model = WCRGModel("phi4", J=J)
-        _, fit_wall, fit_cpu = timed(model.fit, x)
-        s, wall, cpu = timed(model.sample, a.samples, steps=steps, burn_in=steps, seed=1)
-        d = compare(x, s.fields.astype(np.float64), J=4)
-        row = {"setting": name, "J": J, "steps": steps, "fit_seconds": fit_wall,
-               "fit_cpu_seconds": fit_cpu, "sample_seconds": wall, "sample_cpu_seconds": cpu,
-               "gradient_evaluations": s.meta["sampling"]["gradient_evaluations"],
-               "binder_difference": abs(d["binder_samples"] - d["binder_data"]),
-               "spectrum_log_ratio": d["spectrum_log_ratio"], "tv_symmetrised": d["tv_symmetrised"],
-               "std_max_deviation": max(abs(r - 1) for r in d["detail_std_ratios"]),
-               "detail_std_ratios": d["detail_std_ratios"]}
-        row["accuracy_met"] = bool(row["binder_difference"] <= TARGETS["binder"]
-                                   and row["spectrum_log_ratio"] <= TARGETS["spectrum"]
-                                   and row["tv_symmetrised"] <= TARGETS["tv_sym"]
-                                   and row["std_max_deviation"] <= TARGETS["std"])
-        out["settings"].append(row)
+    score = WCRGModel("phi4", J=J)
+    _, *score_t = timed(score.fit, x)
+    refined = WCRGModel("phi4", J=J)
+    _, *refined_t = timed(refined.fit, x, **default_refinement("phi4", J, gen))
+    rows = out["settings"]
+    rows.append(row_for("earlier default: score matching, 200 steps, detail_boost 16", x, score,
+                        score_t, a.samples, 200, 1, detail_boost=16))
+    rows.append(row_for("score matching, 100 steps", x, score, score_t, a.samples, 100, 1))
+    for seed in range(1, a.seeds + 1):
+        rows.append(row_for(f"default: refined fit, {DEFAULT_STEPS} steps", x, refined,
+                            refined_t, a.samples, DEFAULT_STEPS, seed))
+    if a.long:
+        rows.append(row_for("default fit, 400 steps", x, refined, refined_t, a.samples, 400, 1))
     emit("bench_defaults", out, a.out)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from explorer.cli import ASSET_COMMANDS, ProgressPrinter, main
+from explorer.core import workflows as wf
 from explorer.core.io import load_fields
 from explorer.core.model import WCRGModel
 from explorer.core.progress import Progress
@@ -330,7 +331,8 @@ def test_sweep_and_ensemble_are_explorer_commands(tmp_path, capsys):
 def test_help_shows_every_default(capsys):
     for command, needles in (("fit", ["(default: phi4)", "(default: even)", "--dequantise SIGMA",
                                       "--gaussianise", "--key NAME", "(default: db4)"]),
-                             ("sample", ["(default: 200)", "4^(j-1) times", "(default: mala)"]),
+                             ("sample", [f"(default: {wf.DEFAULT_STEPS})", "4^J times",
+                                         "(default: mala)"]),
                              ("compare", ["--observables", "gallery.png"])):
         with pytest.raises(SystemExit):
             main([command, "--help"])

@@ -200,10 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("sample", help="sample a fitted model coarse to fine")
     s.add_argument("model", help="model file made by 'explorer fit'")
     s.add_argument("--samples", type=positive_int, default=16, help="number of fields")
-    s.add_argument("--steps", type=int_in(1, 10_000_000), default=200,
-                   help="MALA steps per scale at the finest scale; a coarser scale j runs "
-                        "4^(j-1) times as many and the coarse field 4^J times (at most 16 "
-                        "times): they have 4x fewer variables per level")
+    s.add_argument("--steps", type=int_in(1, 10_000_000), default=wf.DEFAULT_STEPS,
+                   help="MALA steps per scale; the coarse field runs 4^J times as many (at most "
+                        "16 times): it has few variables and the slowest modes")
     s.add_argument("--burn-in", type=int_in(1, 10_000_000), default=None,
                    help="burn-in steps per scale (same multipliers); None: --steps")
     s.add_argument("--sampler", choices=["mala", "ula"], default="mala",

@@ -17,9 +17,8 @@ class ProgressPrinter:
     time elapsed and left); otherwise (a log file, a pipe) a line per stage and every 5 s.
 
     Warnings are always shown, also with ``quiet``. A sampler's stages are ``SCALE: burn-in`` and
-    ``SCALE: sampling``, their totals the MALA steps of that scale: coarser scales run more steps
-    than ``--steps`` (4^(j-1) times at j, 4^J for the coarse field, at most 16 times), being
-    smaller."""
+    ``SCALE: sampling``, their totals the MALA steps of that scale: the coarse field runs more
+    steps than ``--steps`` (4^J times, at most 16 times), being smaller."""
 
     #: the stream holding an unfinished live line (an error message must not be appended to it)
     open_line = None

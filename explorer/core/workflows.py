@@ -21,6 +21,7 @@ from explorer.core import diagnostics as dg
 from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet, as_batch, check_number
+from explorer.core.defaults import DEFAULT_STEPS, default_refinement
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.summary import domain_observables
@@ -330,24 +331,24 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
              data_meta: dict | None = None, provenance: dict | None = None, rgflow: bool = False,
              dequantise: float | None = None, gaussianise: bool = False, seed: int = 0,
              stop: threading.Event | None = None) -> Iterator[Progress]:
-    """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data) with
-    its provenance; the final report carries ``{"model", "report" (:func:`model_report`),
-    "rgflow" (the RG flow of the couplings when asked and the family has one), "seconds"}``.
-    ``dequantise``, ``gaussianise``, ``seed``: :func:`prepare_fit_data` (recorded in the model's
-    ``provenance["preprocessing"]``)."""
+    """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data, with
+    :func:`~explorer.core.defaults.default_refinement`) with its provenance; the final report
+    carries ``{"model", "report" (:func:`model_report`), "rgflow" (the couplings' RG flow when
+    asked and the family has one), "seconds"}``. ``dequantise``, ``gaussianise``, ``seed``:
+    :func:`prepare_fit_data` (recorded in the model's ``provenance["preprocessing"]``)."""
     x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
     if J is None:
         J = default_depth(x.shape[-1], meta.get("generator"), x)
     family = resolve_family(family)
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
+    refine = default_refinement(family, J, meta.get("generator"), method)
     prov = {"data_meta": {k: meta.get(k) for k in ("generator", "params", "seed")},
             "n_fields": len(x), **(provenance or {})}
     if pre:
         prov["preprocessing"] = pre
-    t0 = time.perf_counter()
-    final = None
-    for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov):
+    t0, final = time.perf_counter(), None
+    for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov, **refine):
         if rep.done:
             final = rep
             break
@@ -370,10 +371,9 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
 REPORT_EVERY = 5  # MALA steps between progress reports (and energy-trace points)
 
 
-def iter_sample(model: WCRGModel, n: int, steps: int = 200, burn_in: int | None = None,
+def iter_sample(model: WCRGModel, n: int, steps: int = DEFAULT_STEPS, burn_in: int | None = None,
                 method: str = "mala", seed: int = 0, allow_unbounded: bool = False,
-                report_every: int = REPORT_EVERY,
-                stop: threading.Event | None = None,
+                report_every: int = REPORT_EVERY, stop: threading.Event | None = None,
                 size: int | None = None) -> Iterator[Progress]:
     """Coarse-to-fine sampling of ``model`` (burn-in defaults to ``steps``; ``size``: 2^k times
     the fitted side, the size transfer recorded in ``meta["size_transfer"]``). The final

@@ -80,7 +80,7 @@ class Session(param.Parameterized):
 
     # ---- sampling the fitted model
     n_samples = param.Integer(default=16, bounds=(1, 256))
-    steps = param.Integer(default=100, bounds=(10, 5000), doc="MALA steps per scale")
+    steps = param.Integer(default=wf.DEFAULT_STEPS, bounds=(10, 5000), doc="MALA steps per scale")
     sample_method = param.Selector(default="mala", objects=["mala", "ula"],
                                    doc="Langevin sampler of the fitted model")
     sample_seed = param.Integer(default=0, bounds=(0, None))

@@ -270,3 +270,35 @@ def test_phi4_depth_avoids_coarse_fields_that_cross_zero_rarely():
     # the default depth of phi4 data follows it; without the fields (or for other data) the deepest
     assert default_depth(64, "phi4", y) == 2 and default_depth(64, "phi4", x) == 4
     assert default_depth(64, "phi4") == 4 and default_depth(64, "gaussian", y) == 4
+
+
+def test_steps_per_scale_follow_the_schedule(small_model):
+    """The coarse factor runs min(coarse_boost, 4^J) times the steps, a conditional j the steps
+    themselves unless ``detail_boost`` asks for min(detail_boost, 4^(j-1)) times more
+    (docs/sampling.md, "Steps per scale"). Gradient evaluations: the steps and the burn-in, plus
+    the initial state and the curvature estimate's few power iterations."""
+    m, _ = small_model
+
+    def evaluations(**kw) -> list[int]:
+        s = m.sample(2, steps=10, burn_in=10, seed=0, **kw)
+        return [sc["gradient_evaluations"] for sc in s.meta["sampling"]["scales"]]
+
+    coarse, j2, j1 = evaluations()
+    assert 16 * 20 <= coarse < 16 * 20 + 40
+    assert 20 <= j2 < 60 and 20 <= j1 < 60
+    _, j2_boosted, j1_boosted = evaluations(detail_boost=16)
+    assert 4 * 20 <= j2_boosted < 4 * 20 + 40 and 20 <= j1_boosted < 60
+    with pytest.raises(ValueError, match="detail_boost"):
+        m.sample(2, steps=5, burn_in=5, detail_boost=0)
+
+
+def test_the_default_refinement_is_where_it_was_measured():
+    from explorer.core.defaults import DEFAULT_REFINE_ITERATIONS, default_refinement
+
+    assert default_refinement("phi4", 4, "phi4") == {
+        "ml_refine": 3, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
+    assert default_refinement("phi4", 5, "phi4")["ml_refine"] == 4
+    for args in (("phi4", 3, "phi4"), ("phi4", 4, "turbulence"), ("phi4", 4, None),
+                 ("gaussian", 4, "phi4")):
+        assert default_refinement(*args) == {}
+    assert default_refinement("phi4", 4, "phi4", method="ml") == {}
