@@ -50,7 +50,9 @@ bench: install bench-scattering
 	mkdir -p $(RESULTS)
 	$(BIN)/python benchmarks/bench_phi4.py --out $(RESULTS)/bench_phi4.json
 	$(BIN)/python benchmarks/bench_gradient.py --out $(RESULTS)/bench_gradient.json
-	$(BIN)/python benchmarks/bench_mixing.py --out $(RESULTS)/bench_mixing.json
+	$(BIN)/python benchmarks/bench_mixing.py --sizes 32 64 --single-chains 4 --single-steps 80000 --skip-c2 --out $(RESULTS)/bench_mixing_32_64.json
+	$(BIN)/python benchmarks/bench_mixing.py --sizes 128 --chains 8 --single-chains 2 --single-steps 80000 --skip-c2 --cluster-iterations 300 --out $(RESULTS)/bench_mixing_128.json
+	$(BIN)/python benchmarks/bench_mixing.py --sizes --resume $(RESULTS)/bench_mixing_32_64.json $(RESULTS)/bench_mixing_128.json --out $(RESULTS)/bench_mixing.json
 	$(BIN)/python benchmarks/bench_defaults.py --out $(RESULTS)/bench_defaults.json
 	$(BIN)/python benchmarks/bench_fit.py > $(RESULTS)/bench_fit.json
 	$(BIN)/python benchmarks/bench_turbulence.py > $(RESULTS)/bench_turbulence.json
