@@ -27,8 +27,9 @@ from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_ch
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
-from explorer.core.tempering import (MIN_SIGN_CROSSING, coarse_magnetisation, geometric_ladder,
-                                     iter_tempered, sign_crossing)
+from explorer.core.tempering import (MIN_SIGN_CROSSING, RARE_SIGN_CROSSING, coarse_magnetisation,
+                                     crossing_depth, geometric_ladder, iter_tempered,
+                                     sign_crossing)
 from explorer.core.support import DEFAULT_FLOOR, SpectralSupport
 
 __all__ = ["WCRGModel", "ScaleModel", "UnboundedModelError", "unbounded_factors", "factor_name",
@@ -145,32 +146,6 @@ DEEPEST_DEPTH_GENERATORS = ("gaussian", "turbulence", "phi4")
 def max_depth(L: int) -> int:
     """Deepest WCRG depth offered for L x L fields: a coarse field of at least 4 x 4."""
     return max(0, min(wv.max_levels(L), int(np.log2(L)) - 2))
-
-
-#: coarse fields whose sites cross their field's sign less often than this (but at all) are in
-#: the "rare crossing" band [RARE_SIGN_CROSSING, MIN_SIGN_CROSSING) avoided by
-#: :func:`crossing_depth`
-RARE_SIGN_CROSSING = 1e-3
-
-
-def crossing_depth(fields: np.ndarray, jmax: int, wavelet: str = wv.DEFAULT_WAVELET) -> dict:
-    """The deepest depth J <= ``jmax`` whose coarse fields x_J are not in the rare-crossing band:
-    the share of coarse sites whose sign differs from their field's mean is either at least
-    ``MIN_SIGN_CROSSING`` (the data show both signs: the coarse factor's barrier is fitted and
-    replica exchange samples it) or below ``RARE_SIGN_CROSSING`` (one basin per field: exact sign
-    flips are the only crossing needed). In between, a few coarse sites tunnel: neither sampler
-    weights them right and score matching does not see their weight (docs/models.md, "Across the
-    phase diagram": at β = 0.70, 64², the coarse 4 x 4 fields cross at 0.0022 and depth 4 misses
-    ⟨|m|⟩ by 10 %; at depth 3 (0.013) every bound holds). Returns the depth and the crossings."""
-    x = np.asarray(fields, np.float64)
-    lows = wv.low_passes(x, jmax, wavelet)
-    crossings = {J: coarse_magnetisation(lows[J])["coarse_sign_crossing"]
-                 for J in range(1, jmax + 1)}
-    for J in range(jmax, 0, -1):
-        c = crossings[J]
-        if c >= MIN_SIGN_CROSSING or c < RARE_SIGN_CROSSING:
-            return {"depth": J, "crossings": crossings}
-    return {"depth": jmax, "crossings": crossings}
 
 
 def default_depth(L: int, generator: str | None = None, fields: np.ndarray | None = None) -> int:
