@@ -115,16 +115,17 @@ def suggested_depth(fields, meta: dict | None = None) -> dict:
     x = as_batch(fields)
     L = x.shape[-1]
     gen = (meta or {}).get("generator")
-    if gen == "phi4":
+    if gen == "phi4" and max_depth(L) >= 1:   # default_depth's rule, with its reason
         from explorer.core.model import crossing_depth
-        J = default_depth(L, gen, x)
-        if J < max_depth(L):
-            c = crossing_depth(x, max_depth(L))["crossings"][max_depth(L)]
-            return {"depth": J, "reason": f"the default for phi4 data: the deepest whose coarse "
-                                          f"fields are not in the rare sign-crossing band (at "
-                                          f"depth {max_depth(L)} they cross at {c:.4f})"}
-        return {"depth": J, "reason": "the default for phi4 data"}
-    if gen in ("gaussian", "turbulence"):
+        jmax = max_depth(L)
+        r = crossing_depth(x, jmax)
+        if r["depth"] < jmax:
+            return {"depth": r["depth"], "reason": f"the default for phi4 data: the deepest whose "
+                                                   f"coarse fields are not in the rare "
+                                                   f"sign-crossing band (at depth {jmax} they "
+                                                   f"cross at {r['crossings'][jmax]:.4f})"}
+        return {"depth": jmax, "reason": "the default for phi4 data"}
+    if gen in ("phi4", "gaussian", "turbulence"):
         return {"depth": default_depth(L, gen), "reason": f"the default for {gen} data"}
     fit = spectrum_slope_fit(x)
     if fit is not None and fit["slope"] <= STEEP_SLOPE:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from explorer.core.defaults import DEFAULT_STEPS
+
 
 @dataclass(frozen=True)
 class Story:
@@ -27,37 +29,43 @@ class Story:
         return self.actions[0]
 
 
-SAMPLER = {"n_samples": 16, "steps": 100, "sample_method": "mala", "sample_seed": 0}
+SAMPLER = {"n_samples": 16, "steps": DEFAULT_STEPS, "sample_method": "mala", "sample_seed": 0}
+
+
+def fit_and_sample(family: str, J: int) -> dict:
+    """A story's settings: fit ``family`` at depth ``J`` by score matching, then sample."""
+    return {"family": family, "J": J, "method": "score", **SAMPLER}
+
 
 STORIES: tuple[Story, ...] = (
     Story("critical-phi4", "Critical φ⁴", "phi4_L64_beta0.68.npz",
-          {"family": "phi4", "J": 4, "method": "score", **SAMPLER},
+          fit_and_sample("phi4", 4),
           look_for="At β = 0.68 the field has structure at every scale, yet the WCRG model "
           "learned scale by scale reproduces it: in Compare the spectra and histograms of data "
           "and samples overlap, and the table gives the Binder U difference. In the Hessian "
           "eigenvalues, the true pixel energy has many negative eigenvalues while the "
           "conditionals j=1, j=2 are nearly convex — why sampling coarse to fine is fast."),
     Story("ordered-phi4", "Ordered φ⁴", "phi4_L64_beta0.76.npz",
-          {"family": "phi4", "J": 4, "method": "score", **SAMPLER},
+          fit_and_sample("phi4", 4),
           look_for="Beyond the critical coupling the field orders: the data's histogram has two "
           "peaks at ±⟨|m|⟩ and the kurtosis of the coarse low-passes falls well below the "
           "Gaussian 3. Check in Compare whether the samples keep both peaks and that kurtosis; "
           "the broken symmetry lives in the coarse factor."),
     Story("gaussian-kappa", "The Gaussian κ theorem", "gaussian_L64_eta2.npz",
-          {"family": "gaussian", "J": 4, "method": "score", **SAMPLER},
+          fit_and_sample("gaussian", 4),
           look_for="For a Gaussian field with P ∝ |k|⁻² the Hessian in the pixel basis has a "
           "condition number growing like L², while each wavelet conditional's stays of order 1 "
           "whatever L (the conditioning theorem). Read κ in the legend of Compare's Hessian "
           "eigenvalues ('pixel (fitted)' against 'conditional j=…') and the τ_int per scale in "
           "the mixing table."),
     Story("turbulence-gaussian", "Turbulence: a Gaussian model", "turbulence_L128.npz",
-          {"family": "gaussian", "J": 5, "method": "score", **SAMPLER},
+          fit_and_sample("gaussian", 5),
           look_for="A Gaussian model gets the vorticity's power spectrum right but not its "
           "intermittency: in Compare the samples' kurtosis per scale stays near 3 where the "
           "data's rises at fine scales, and S3/S4 of the scattering spectra miss. Run the next "
           "story (modulus family) and compare the kurtosis rows and the differences per kind."),
     Story("turbulence-modulus", "Turbulence: the modulus family", "turbulence_L128.npz",
-          {"family": "modulus", "J": 5, "method": "score", **SAMPLER},
+          fit_and_sample("modulus", 5),
           look_for="The modulus family adds smooth moduli of the wavelet details and a one-point "
           "potential: at the same depth and sampler, the kurtosis per scale comes closer to the "
           "data's than the Gaussian model's. Compare the kurtosis rows and the scattering "

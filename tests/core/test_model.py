@@ -270,6 +270,11 @@ def test_phi4_depth_avoids_coarse_fields_that_cross_zero_rarely():
     # the default depth of phi4 data follows it; without the fields (or for other data) the deepest
     assert default_depth(64, "phi4", y) == 2 and default_depth(64, "phi4", x) == 4
     assert default_depth(64, "phi4") == 4 and default_depth(64, "gaussian", y) == 4
+    # `explorer info` and the fit's default say the same, with the reason
+    from explorer.core.statistics import suggested_depth
+    s = suggested_depth(y, {"generator": "phi4"})
+    assert s["depth"] == 2 and "rare sign-crossing band" in s["reason"]
+    assert suggested_depth(x, {"generator": "phi4"})["depth"] == 4
 
 
 def test_steps_per_scale_follow_the_schedule(small_model):
