@@ -188,10 +188,10 @@ class ConditionalPass:
         if n % 2 == 0:
             weight[-1] = 1.0
         E = np.concatenate([0.5 * K[:, :3], K[:, 3:]], axis=1) * (weight / (n * n))
-        rows = [K, wv.polyphase_spectra(n, self.wavelet), E] if method == "fourier" else [K, E]
+        P = wv.polyphase_spectra(n, self.wavelet) if method == "fourier" else None
+        rows = [K, P, E] if method == "fourier" else [K, E]
         ops = SimpleNamespace(M=_by_frequency(np.concatenate(rows)))
         if method == "fourier":
-            P = wv.polyphase_spectra(n, self.wavelet)
             ops.PH = _by_frequency(P.conj().transpose(1, 0, 2, 3)[:3])
         else:
             ops.G = wv.synthesis_matrix(2 * n, self.wavelet)
