@@ -339,7 +339,8 @@ def crossing_depth(fields: np.ndarray, jmax: int, wavelet: str = wv.DEFAULT_WAVE
     flips are the only crossing needed). In between, a few coarse sites tunnel: neither sampler
     weights them right and score matching does not see their weight (docs/models.md, "Across the
     phase diagram": at β = 0.70, 64², the coarse 4 x 4 fields cross at 0.0022 and depth 4 misses
-    ⟨|m|⟩ by 10 %; at depth 3 (0.013) every bound holds). Returns the depth and the crossings."""
+    ⟨|m|⟩ by 10 %; at depth 3 (0.013) every bound holds). The deepest when every depth is in the
+    band. Returns the depth and the crossings."""
     x = np.asarray(fields, np.float64)
     lows = wv.low_passes(x, jmax, wavelet)
     crossings = {J: coarse_magnetisation(lows[J])["coarse_sign_crossing"]

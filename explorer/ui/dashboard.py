@@ -478,7 +478,6 @@ class Dashboard(pn.viewable.Viewer):
                                        sizing_mode="stretch_width")
         self.panels["Sweep"].param.watch(self._on_sweep_opened, "collapsed")
         self.layout = pn.Column(self.alert, self.status, sizing_mode="stretch_width")
-        self._later: list[pn.Card] = []  # cards not sent with the page yet (show_all)
         self.show_all()
         self._callback = None
         self._ticking = False
@@ -500,7 +499,6 @@ class Dashboard(pn.viewable.Viewer):
         """Send only the ``first`` views with the page; the others follow once the browser
         has drawn it (:meth:`show_all` on the page's load). The first render then waits for
         the figures a visitor sees first, not for the whole page."""
-        self._later = [card for name, card in self.panels.items() if name not in first]
         self.layout.objects = [self.alert, self.status,
                                *(card for name, card in self.panels.items() if name in first)]
 
@@ -510,7 +508,6 @@ class Dashboard(pn.viewable.Viewer):
         missing = [card for card in self.panels.values() if all(card is not o for o in shown)]
         if missing:
             self.layout.extend(missing)
-        self._later = []
 
     def _on_message(self, event) -> None:
         self.alert.object = event.new
