@@ -307,3 +307,22 @@ def test_the_default_refinement_is_where_it_was_measured():
                  ("gaussian", 4, "phi4")):
         assert default_refinement(*args) == {}
     assert default_refinement("phi4", 4, "phi4", method="ml") == {}
+
+
+def test_the_refinement_matches_a_given_target_from_other_starts():
+    # U = theta/2 sum x^2 on 8 x 8 fields: chains start at unit-variance fields (theta0 = 1, their
+    # own law) and match the moment of fields of variance 1.2, so theta goes to 1/1.2; without a
+    # target the same starts are their own target and theta stays at 1
+    from explorer.core.fit import refine_maximum_likelihood
+
+    feats = make_features("gaussian", level="depth0", L=8, radius=0)
+    rng = np.random.default_rng(3)
+    v = rng.standard_normal((256, 8, 8))
+    wide = feats.phi(feats.prepare(np.sqrt(1.2) * rng.standard_normal((256, 8, 8)), None)).mean(axis=0)
+    theta, info = refine_maximum_likelihood(feats, v, None, np.ones(1), iterations=30, seed=1,
+                                            target=wide)
+    assert theta[0] == pytest.approx(1 / 1.2, rel=0.03)
+    same, _ = refine_maximum_likelihood(feats, v, None, np.ones(1), iterations=30, seed=1)
+    assert same[0] == pytest.approx(1.0, rel=0.03)
+    with pytest.raises(ValueError, match="moments"):
+        refine_maximum_likelihood(feats, v, None, np.ones(1), iterations=1, target=np.ones(2))

@@ -41,7 +41,8 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
                               theta0: np.ndarray, iterations: int = 30, mala_steps: int = 10,
                               copies: int = 2, damping: float = 0.7, ridge: float = 1e-3,
                               average: float = 0.5, seed: int = 0,
-                              start: str = "data", fixed=()) -> tuple[np.ndarray, dict]:
+                              start: str = "data", fixed=(),
+                              target: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """A few maximum-likelihood (moment-matching) Newton steps starting at ``theta0`` (the
     score-matching solution): removes the bias of score matching under misspecification.
 
@@ -53,6 +54,12 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     ``fixed``: indices of parameters kept at their value in ``theta0`` (e.g. a potential held
     at 0); the Newton steps move the others. The features' ``nonnegative`` parameters (the
     leading power, which keeps the energy bounded) are kept >= 0 after every step.
+
+    ``target``: the feature means to match; None, those of ``(v_data, c_data)``. Given, the
+    chains run on the conditions ``c_data`` (and start at ``v_data``) while the moments matched
+    are another set's, e.g. the data's moments on conditions a coarser model generated, with
+    ``v_data`` that model's own details there (docs/performance.md, "Interactive fitting
+    defaults").
     """
     if copies < 2:
         raise ValueError("copies must be >= 2 (within-condition covariance)")
@@ -69,8 +76,12 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         # data never visit (docs/fitting.md, "Blindness to mode weights")
         chains = float(np.sqrt(np.mean(v_data ** 2))) * rng.standard_normal(chains.shape)
     cond = None if c_data is None else np.concatenate([np.asarray(c_data, np.float64)] * copies)
-    target = features.phi(features.prepare(v_data, c_data)).mean(axis=0)
+    if target is None:
+        target = features.phi(features.prepare(v_data, c_data)).mean(axis=0)
+    target = np.asarray(target, np.float64)
     K = len(target)
+    if K != features.n_features:
+        raise ValueError(f"target has {K} moments, the features {features.n_features}")
     theta = np.array(theta0, dtype=np.float64)
     free = np.ones(K, dtype=bool)
     free[list(fixed)] = False
