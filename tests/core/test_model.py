@@ -318,7 +318,8 @@ def test_the_refinement_matches_a_given_target_from_other_starts():
     feats = make_features("gaussian", level="depth0", L=8, radius=0)
     rng = np.random.default_rng(3)
     v = rng.standard_normal((256, 8, 8))
-    wide = feats.phi(feats.prepare(np.sqrt(1.2) * rng.standard_normal((256, 8, 8)), None)).mean(axis=0)
+    wider = np.sqrt(1.2) * rng.standard_normal((256, 8, 8))
+    wide = feats.phi(feats.prepare(wider, None)).mean(axis=0)
     theta, info = refine_maximum_likelihood(feats, v, None, np.ones(1), iterations=30, seed=1,
                                             target=wide)
     assert theta[0] == pytest.approx(1 / 1.2, rel=0.03)
