@@ -31,7 +31,8 @@ def default_refinement(family: str, J: int, generator: str | None = None,
     bias where it is largest and cheapest (small factors); j >= 2 at 64^2 costs 3.5 CPU s more
     (the fit 8.6 s against 5.1, over its 5 s budget) and leaves the excess the sampled chain
     brings at j = 3 (docs/performance.md, "Routes to 2 %"). ``ml_refine=J - 1`` is the recipe of
-    tests/core/test_phase_diagram.py (30 iterations at depth 3); these defaults were checked on the 64^2 assets at beta = 0.50, 0.68 and 0.76."""
+    tests/core/test_phase_diagram.py (30 iterations at depth 3); these defaults were checked on the
+    64^2 assets at beta = 0.50, 0.68 and 0.76."""
     if method != "score" or family != "phi4" or generator != "phi4" or J < 4:
         return {}
     return {"ml_refine": J - 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
