@@ -8,14 +8,21 @@ Write f̃(k) = DFT(f)(k) / m² for a field f on a grid of side m, so that the sp
 Σ_k f̃(k) g̃(k)* (Parseval): S2, S3, S4 are all weighted cross-spectra of the rows {x̃, Ũ_μ}, for
 each λ3 one weighted Gram matrix over the (small) support of ψ̂_λ3, summed over the rfft
 half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``scipy.fft`` and
-``workers`` threads, float64 throughout.
+``workers`` threads.
+
+Precision follows the fields: float64 fields (the statistics, always) are computed in float64
+throughout; float32 fields (the synthesis's single-precision option) in float32 / complex64
+throughout — FFTs, Gram sums and adjoint, with the filters and weights of :func:`_single_bank`
+— and the statistics are returned as float64 / complex128 arrays either way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
@@ -29,11 +36,17 @@ WORKERS = -1
 _POOL: ThreadPoolExecutor | None = None
 
 
+def n_threads(workers) -> int:
+    """The number of threads that ``workers`` (-1 or None: all cores) stands for."""
+    return (os.cpu_count() or 1) if workers is None or workers < 0 else max(1, int(workers))
+
+
 def _map(fn, items: list, workers) -> list:
     """[fn(i) for i in items], on up to ``workers`` threads (-1: all cores). The tasks are numpy
     and BLAS calls, which release the GIL; BLAS itself stays on one thread (the caller holds
-    :func:`_one_blas_thread`)."""
-    n = (os.cpu_count() or 1) if workers is None or workers < 0 else int(workers)
+    :func:`_one_blas_thread`). Tasks must not call :func:`_map` with more than one thread (the
+    pool is shared)."""
+    n = n_threads(workers)
     if n <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
     global _POOL
@@ -63,14 +76,38 @@ def _one_blas_thread():
         return contextlib.nullcontext()
 
 
-def _half_adjoint(g: np.ndarray, m: int, workers) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _single_bank(bank: FilterBank) -> FilterBank:
+    """``bank`` with its filters and Gram weights in float32 (the same points, layouts and
+    indices), for float32 fields."""
+    def cast(a):
+        return None if a is None or a.dtype.kind != "f" else a.astype(np.float32)
+
+    psi = tuple(p.astype(np.float32) for p in bank.psi)
+    parts = tuple(tuple(tuple((sub, *(cast(w) for w in ws)) for sub, *ws in pl) for pl in pj)
+                  for pj in bank.parts)
+    return dataclasses.replace(bank, psi=psi, parts=parts)
+
+
+def _bank_for(bank: FilterBank, dtype) -> FilterBank:
+    """The bank in the precision of real dtype ``dtype``."""
+    return _single_bank(bank) if np.dtype(dtype) == np.float32 else bank
+
+
+def _half_adjoint(g: np.ndarray, m: int, workers, overwrite: bool = False,
+                  halve: bool = True) -> np.ndarray:
     """Gradient wrt a real field f (..., m, m) of a loss whose gradient wrt f̃ = rfft2(f)/m² is
     g (..., m, m//2+1): Re(Rᴴ g)/m² = irfft2(g')/2 with g' = g with the k_x = 0 and k_x = m/2
-    columns doubled (irfft2 keeps only their real, Hermitian part)."""
-    g = g.copy()
+    columns doubled (irfft2 keeps only their real, Hermitian part). ``overwrite``: g may be
+    destroyed; ``halve=False`` returns twice the gradient (irfft2(g'), the caller folds the ½)."""
+    if not overwrite:
+        g = g.copy()
     g[..., 0] *= 2.0
     g[..., -1] *= 2.0
-    return 0.5 * sfft.irfft2(g, s=(m, m), workers=workers)
+    out = sfft.irfft2(g, s=(m, m), workers=workers, overwrite_x=True)
+    if halve:
+        out *= 0.5
+    return out
 
 
 def _box(xf: np.ndarray, bank: FilterBank, j: int) -> np.ndarray:
@@ -82,9 +119,9 @@ def _box(xf: np.ndarray, bank: FilterBank, j: int) -> np.ndarray:
 
 
 def _box_adjoint(g_xh: np.ndarray, gX: np.ndarray, bank: FilterBank, j: int) -> None:
-    """g_xh (N, T) += adjoint of :func:`_box` applied to gX (N, m, m) (real-gradient convention)."""
+    """g_xh (N, T) += adjoint of :func:`_box` applied to gX (N, m, m) (real-gradient convention);
+    gX is overwritten."""
     m = bank.side[j]
-    gX = gX.copy()
     np.conjugate(gX[..., m // 2:], out=gX[..., m // 2:])
     idx = bank.box_idx[j].reshape(m, m)
     g_xh[:, idx[:, : m // 2].ravel()] += gX[..., : m // 2].reshape(len(gX), -1)
@@ -93,13 +130,15 @@ def _box_adjoint(g_xh: np.ndarray, gX: np.ndarray, bank: FilterBank, j: int) -> 
 
 def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
     """The rows {x̃, Ũ_μ (μ <= j3)} on the union of the supports of grid j3 (in its half block), in
-    the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) float64, R = 1 + L (j3 + 1)."""
+    the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) real (the precision of the
+    rows), R = 1 + L (j3 + 1)."""
     N, P2 = halves[0].shape[0], bank.gather[j3][bank.M].size
-    A = np.empty((N, 1 + bank.L * (j3 + 1), P2))
+    real = halves[0].real.dtype
+    A = np.empty((N, 1 + bank.L * (j3 + 1), P2), dtype=real)
     a = 0
     for H in halves[: j3 + 2]:
         r = H.shape[1]
-        np.take(H.reshape(N, r, -1).view(np.float64), bank.gather[j3][H.shape[-2]], axis=2,
+        np.take(H.reshape(N, r, -1).view(real), bank.gather[j3][H.shape[-2]], axis=2,
                 out=A[:, a: a + r], mode="clip")
         a += r
     return A
@@ -111,8 +150,11 @@ def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> N
     a = 0
     for gH in g_halves[: j3 + 2]:
         r = gH.shape[1]
-        gf = gH.reshape(N, r, -1).view(np.float64)
-        gf[:, :, bank.gather[j3][gH.shape[-2]]] += gA[:, a: a + r]   # indices unique: plain +=
+        gf = gH.reshape(N * r, -1).view(gA.dtype)
+        idx = bank.gather[j3][gH.shape[-2]]
+        t = np.take(gf, idx, axis=1)                     # indices unique: gather, add, put back
+        t += gA[:, a: a + r].reshape(N * r, -1)
+        gf[:, idx] = t
         a += r
 
 
@@ -123,8 +165,8 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     complex."""
     N, R = A.shape[:2]
     L = bank.L
-    Gr = np.zeros((N, L, R, R))
-    C = np.zeros((N, L, R, R))
+    Gr = np.zeros((N, L, R, R), dtype=A.dtype)
+    C = np.zeros((N, L, R, R), dtype=A.dtype)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
@@ -157,7 +199,7 @@ def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np
                     continue
                 As = Ac if sub is None else Ac[:, sub]
                 h = o.size
-                X = np.empty((2 * R, 2 * h))
+                X = np.empty((2 * R, 2 * h), dtype=A.dtype)
                 np.multiply(As, e2, out=X[:R])
                 np.multiply(As[:, h:], -o, out=X[R:, :h])
                 np.multiply(As[:, :h], o, out=X[R:, h:])
@@ -171,10 +213,9 @@ def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np
 
 @dataclass
 class _Forward:
-    bank: FilterBank
+    bank: FilterBank               # in the precision of the fields (:func:`_bank_for`)
     xh: np.ndarray                 # (N, M, M//2+1) x̃
-    W: list                        # per scale (N, L, m, m) complex
-    U: list                        # per scale (N, L, m, m)
+    phase: list                    # per scale (N, L, m, m) complex W / |W| (0 where W = 0)
     A: list                        # per j3: the gathered rows of :func:`_gather` (N, R, 2P)
     mean: np.ndarray               # (N,)
     S1: np.ndarray                 # (N, J, L)
@@ -184,31 +225,36 @@ class _Forward:
 
 
 def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False) -> _Forward:
+    """Statistics of the fields x (N, M, M), in their precision (float64 or float32); ``keep``
+    keeps what :func:`_backward` needs."""
     with _one_blas_thread():
-        return _forward_impl(x, bank, workers, keep)
+        return _forward_impl(x, _bank_for(bank, x.dtype), workers, keep)
 
 
 def _forward_impl(x, bank, workers, keep) -> _Forward:
     N, M = x.shape[0], bank.M
     J, L = bank.J, bank.L
-    xh = sfft.rfft2(x, workers=workers) / (M * M)
+    xh = sfft.rfft2(x, workers=workers)
+    xh /= M * M
     xf = xh.reshape(N, -1)
     halves = [xh[:, None]]                                      # rows: x̃, then Ũ_μ per scale
-    Ws, Us = [], []
+    phases = []
     S1 = np.empty((N, J, L))
     for j in range(J):
         m = bank.side[j]
-        W = sfft.ifft2(_box(xf, bank, j)[:, None] * bank.psi[j], workers=workers,
+        X = _box(xf, bank, j)
+        X *= m * m
+        W = sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
                        overwrite_x=True)
-        W *= m * m
         U = np.abs(W)
         Uh = sfft.rfft2(U, workers=workers)
         Uh /= m * m
         S1[:, j] = Uh[..., 0, 0].real
         halves.append(Uh)
-        if keep:
-            Ws.append(W)
-            Us.append(U)
+        if keep:                                                # W becomes W / |W| in place
+            np.divide(1.0, U, out=U, where=U > 0)
+            np.multiply(W, U, out=W)
+            phases.append(W)
     S2 = np.empty((N, J, L))
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
@@ -221,7 +267,8 @@ def _forward_impl(x, bank, workers, keep) -> _Forward:
             G[:, :, 1:, 1:].reshape(N, L, j3 + 1, L, j3 + 1, L), 1, -1)
     jj = np.arange(J)
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
-    return _Forward(bank, xh, Ws, Us, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2, S3, S4)
+    return _Forward(bank, xh, phases, As if keep else [], xh[:, 0, 0].real.astype(np.float64),
+                    S1, S2, S3, S4)
 
 
 def _by_cost(bank: FilterBank) -> list:
@@ -240,9 +287,10 @@ def _backward(fw: _Forward, gS1, gS2, gS3, gS4, gxh=None, workers=WORKERS) -> np
 def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
     bank = fw.bank
     N, M, J, L = fw.xh.shape[0], bank.M, bank.J, bank.L
-    g_xh = (np.zeros((N, M, M // 2 + 1), dtype=complex) if gxh is None
-            else np.array(gxh, dtype=complex).reshape(N, M, M // 2 + 1))
-    g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=complex) for s in bank.side]
+    cdt = fw.xh.dtype
+    g_xh = (np.zeros((N, M, M // 2 + 1), dtype=cdt) if gxh is None
+            else np.array(gxh, dtype=cdt).reshape(N, M, M // 2 + 1))
+    g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=cdt) for s in bank.side]
     g_halves = [g_xh[:, None]] + g_Uh
     jj = np.arange(J)
     gS4 = gS4 * (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
@@ -256,7 +304,7 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
             N, L, R - 1, R - 1)
         K = np.concatenate([gG.real + gG.real.swapaxes(-1, -2),
                             gG.imag - gG.imag.swapaxes(-1, -2)], axis=-1)   # (N, L, R, 2R)
-        return _gram_adjoint(fw.A[j3], K, bank, j3)
+        return _gram_adjoint(fw.A[j3], K.astype(fw.A[j3].dtype), bank, j3)
 
     order = _by_cost(bank)
     for j3, gA in zip(order, _map(adjoint, order, workers)):
@@ -266,10 +314,22 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
         m = bank.side[j]
         g = g_Uh[j]
         g[..., 0, 0] += gS1[:, j]
-        gU = _half_adjoint(g, m, workers)
-        W, U = fw.W[j], fw.U[j]
-        gW = gU * np.divide(W, U, out=np.zeros_like(W), where=U > 0)
+        gU2 = _half_adjoint(g, m, workers, overwrite=True, halve=False)   # 2 × ∂/∂U
+        gW = fw.phase[j]                                        # ∂/∂W = ∂/∂U × W/|W|, in place
+        np.multiply(gW, gU2, out=gW)
         gWt = sfft.fft2(gW, workers=workers, overwrite_x=True)
-        gX = np.einsum("nlab,lab->nab", gWt, bank.psi[j])
+        gX = _sum_filtered(gWt, bank.psi[j])
+        gX *= 0.5
         _box_adjoint(g_xf, gX, bank, j)
-    return _half_adjoint(g_xh, M, workers)
+    return _half_adjoint(g_xh, M, workers, overwrite=True)
+
+
+def _sum_filtered(Z: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """Σ_l Z[:, l] ψ[l] for complex Z (N, L, m, m) and real filters ψ (L, m, m) (complex × real
+    products, without a complex copy of ψ)."""
+    out = np.multiply(Z[:, 0], psi[0])
+    tmp = np.empty_like(out)
+    for l in range(1, len(psi)):
+        np.multiply(Z[:, l], psi[l], out=tmp)
+        out += tmp
+    return out
