@@ -158,27 +158,56 @@ def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> N
         a += r
 
 
+@lru_cache(maxsize=64)
+def _dense(bank: FilterBank, j3: int) -> tuple:
+    """Per chunk of grid j3, the orientations that read the whole chunk (see :class:`FilterBank`)
+    with their weights stacked: (ls, E, O, -O), E (n, 2h) the even weights for both halves, O
+    (n, h) the odd ones; ``ls`` empty (and None arrays) when there is none."""
+    out = []
+    for i in range(len(bank.chunks[j3])):
+        ls = [l for l in range(bank.L) if bank.parts[j3][l][i][0] is None]
+        if not ls:
+            out.append(((), None, None, None))
+            continue
+        E = np.stack([bank.parts[j3][l][i][2] for l in ls])
+        O = np.stack([bank.parts[j3][l][i][3] for l in ls])
+        out.append((tuple(ls), E, O, -O))
+    return tuple(out)
+
+
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
-    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') = B Bᵀ with B = [ar | ai] √e
-    (BLAS syrk), Im G = Σ o (ai ar' - ar ai') = C - Cᵀ with C = (ai o) arᵀ. (N, L, R, R)
+    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
+    = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
+    one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
+    points: one tall product is far cheaper than one small product per orientation); the
+    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). (N, L, R, R)
     complex."""
     N, R = A.shape[:2]
     L = bank.L
     Gr = np.zeros((N, L, R, R), dtype=A.dtype)
     C = np.zeros((N, L, R, R), dtype=A.dtype)
+    dense = _dense(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
+            h = w // 2
+            ls, E, O, _ = dense[i]
+            if ls:
+                k = len(ls)
+                Y = np.multiply(Ac[None], E[:, None, :])
+                Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
+                Z = np.multiply(Ac[None, :, h:], O[:, None, :])
+                C[n, list(ls)] += (Z.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
             for l3 in range(L):
                 sub, se2, _, o = bank.parts[j3][l3][i]
-                if o.size == 0:
+                if sub is None or o.size == 0:
                     continue
-                As = Ac if sub is None else Ac[:, sub]
-                h = o.size
+                As = Ac[:, sub]
+                hs = o.size
                 B = As * se2
                 Gr[n, l3] += B @ B.T
-                C[n, l3] += (As[:, h:] * o) @ As[:, :h].T
+                C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
     return Gr + 1j * (C - C.swapaxes(-1, -2))
 
 
@@ -186,28 +215,36 @@ def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np
     """Gradient wrt A (N, R, 2P) of Σ_l3 <gG_l3, G_l3> (real-gradient convention) given
     K[n, l3] = [Hs Ha] (R, 2R), Hs = Re gG + Re gGᵀ, Ha = Im gG - Im gGᵀ:
     ∇ar = Hs (ar e) - Ha (ai o), ∇ai = Hs (ai e) + Ha (ar o), i.e.
-    [∇ar | ∇ai] = [Hs Ha] [[ar e, ai e], [-ai o, ar o]], chunk by chunk."""
+    [∇ar | ∇ai] = [Hs Ha] [[ar e, ai e], [-ai o, ar o]] = K_l3 X_l3, chunk by chunk; the
+    orientations that read the whole chunk summed in one product [K_1 K_2 ...] [X_1; X_2; ...]."""
     N, R = A.shape[:2]
     gA = np.zeros_like(A)
+    dense = _dense(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
             gc = gA[n, :, a: a + w]
+            h = w // 2
+            ls, E, O, mO = dense[i]
+            if ls:
+                k = len(ls)
+                X = np.empty((k, 2 * R, w), dtype=A.dtype)
+                np.multiply(Ac[None], E[:, None, :], out=X[:, :R])
+                np.multiply(Ac[None, :, h:], mO[:, None, :], out=X[:, R:, :h])
+                np.multiply(Ac[None, :, :h], O[:, None, :], out=X[:, R:, h:])
+                Kd = np.moveaxis(K[n, list(ls)], 0, 1).reshape(R, k * 2 * R)
+                gc += Kd @ X.reshape(k * 2 * R, w)
             for l3 in range(bank.L):
                 sub, _, e2, o = bank.parts[j3][l3][i]
-                if o.size == 0:
+                if sub is None or o.size == 0:
                     continue
-                As = Ac if sub is None else Ac[:, sub]
-                h = o.size
-                X = np.empty((2 * R, 2 * h), dtype=A.dtype)
+                As = Ac[:, sub]
+                hs = o.size
+                X = np.empty((2 * R, 2 * hs), dtype=A.dtype)
                 np.multiply(As, e2, out=X[:R])
-                np.multiply(As[:, h:], -o, out=X[R:, :h])
-                np.multiply(As[:, :h], o, out=X[R:, h:])
-                Y = K[n, l3] @ X
-                if sub is None:
-                    gc += Y
-                else:
-                    gc[:, sub] += Y                              # indices unique: plain +=
+                np.multiply(As[:, hs:], -o, out=X[R:, :hs])
+                np.multiply(As[:, :hs], o, out=X[R:, hs:])
+                gc[:, sub] += K[n, l3] @ X                   # indices unique: plain +=
     return gA
 
 
