@@ -57,16 +57,18 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return float(np.median(wall)), float(np.median(cpu))
 
 
-def synthesis_timing(M: int, J: int, iterations: int, repeats: int) -> dict:
+def synthesis_timing(M: int, J: int, iterations: int, repeats: int,
+                     precision: str | None = None) -> dict:
     """Loss-and-gradient and full-loop timings of two syntheses from field 0 (this process's
-    ``explorer``)."""
+    ``explorer``), in ``precision`` (None: the code's default; older code has no option)."""
     d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
-    obj = sc.SynthesisObjective(d, J=J, L=4)
+    opt = {} if precision is None else {"precision": precision}
+    obj = sc.SynthesisObjective(d, J=J, L=4, **opt)
     x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
     obj(x0)
     t_eval, c_eval = timed(lambda: obj(x0), max(1, repeats))
     t, c = time.perf_counter(), time.process_time()
-    fs = sc.synthesize(d, 2, J=J, L=4, iterations=iterations, seed=0)
+    fs = sc.synthesize(d, 2, J=J, L=4, iterations=iterations, seed=0, **opt)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     meta = fs.meta["synthesis"]
     return {"size": M, "J": J, "L": 4, "syntheses": 2, "iterations": meta["iterations"],
@@ -74,6 +76,7 @@ def synthesis_timing(M: int, J: int, iterations: int, repeats: int) -> dict:
             "cpu_seconds_per_loss_and_gradient": c_eval, "wall_seconds": wall, "cpu_seconds": cpu,
             "seconds_per_iteration": wall / meta["iterations"],
             "cpu_seconds_per_iteration": cpu / meta["iterations"], "final_loss": meta["loss"],
+            "precision": fs.meta["params"].get("precision", "double"),
             "explorer": str(Path(sc.__file__).resolve().parents[3].name)}
 
 
@@ -119,6 +122,8 @@ def main() -> None:
     ap.add_argument("--synthesis-sizes", nargs="+", type=int, default=[128, 256])
     ap.add_argument("--before", default=None, metavar="REV",
                     help="also time the synthesis of the code at this git revision, alternating")
+    ap.add_argument("--precision", choices=("double", "single"), default=None,
+                    help="precision of our synthesis (default: the code's default)")
     ap.add_argument("--synthesis-only", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.synthesis_only:                 # the subprocess of --before
@@ -177,15 +182,16 @@ def main() -> None:
             row = {"load_average_1min_start": os.getloadavg()[0]}
             if a.before:                 # before, ours, before, ours: alternating under load
                 runs = [before_timing(tmp, M, J, a.iterations, a.repeats),
-                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2)),
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2), a.precision),
                         before_timing(tmp, M, J, a.iterations, a.repeats),
-                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2), a.precision)]
                 row["before"] = [runs[0], runs[2]]
                 row["ours"] = [runs[1], runs[3]]
                 for k in ("seconds_per_iteration", "cpu_seconds_per_iteration"):
                     row[f"speedup_{k}"] = [b[k] / o[k] for b, o in zip(row["before"], row["ours"])]
             else:
-                row["ours"] = [synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+                row["ours"] = [synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2),
+                                                a.precision)]
             row["load_average_1min_end"] = os.getloadavg()[0]
             out["synthesis"].append(row)
             print(json.dumps(row), flush=True)

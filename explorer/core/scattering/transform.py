@@ -124,8 +124,11 @@ def _box_adjoint(g_xh: np.ndarray, gX: np.ndarray, bank: FilterBank, j: int) -> 
     m = bank.side[j]
     np.conjugate(gX[..., m // 2:], out=gX[..., m // 2:])
     idx = bank.box_idx[j].reshape(m, m)
-    g_xh[:, idx[:, : m // 2].ravel()] += gX[..., : m // 2].reshape(len(gX), -1)
-    g_xh[:, idx[:, m // 2:].ravel()] += gX[..., m // 2:].reshape(len(gX), -1)
+    for half in (slice(0, m // 2), slice(m // 2, m)):          # indices unique within a half
+        at = idx[:, half].ravel()
+        t = np.take(g_xh, at, axis=1)
+        t += gX[..., half].reshape(len(gX), -1)
+        g_xh[:, at] = t
 
 
 def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
