@@ -183,17 +183,21 @@ def test_synthesis_gradient_matches_finite_differences(group):
 
 @pytest.mark.parametrize("L", [4, 8])
 def test_single_precision_objective_matches_double(L):
-    """The synthesis's float32 path: loss and gradient within 1e-5 of the float64 ones (measured
-    ~1e-7), the same split of the syntheses between threads or not, a bad precision refused."""
+    """The synthesis's float32 path against the float64 one at phase-randomised copies of the data
+    (spectrum matched: the scattering terms dominate the loss): loss within 1e-5, gradient within
+    1e-4 (measured ~1e-7 and ~1e-6); the same with or without the split of the syntheses between
+    threads; a bad precision refused."""
     g = np.random.default_rng(SEED + 3)
     data = g.standard_normal((1, 64, 64)) ** 3 + 0.3
-    x = g.standard_normal((3, 64, 64))
+    x = sc.phase_randomise(np.repeat(data, 3, axis=0), seed=SEED)
     exact = sc.SynthesisObjective(data, J=4, L=L, precision="double")
     single = sc.SynthesisObjective(data, J=4, L=L, precision="single")
     (l64, g64), (l32, g32) = exact(x), single(x)
     assert g32.dtype == np.float64 and g32.shape == x.shape
+    print("relative differences: loss", abs(l32 / l64 - 1), "gradient",
+          np.linalg.norm(g32 - g64) / np.linalg.norm(g64))
     assert abs(l32 - l64) <= 1e-5 * l64
-    assert np.linalg.norm(g32 - g64) <= 1e-5 * np.linalg.norm(g64)
+    assert np.linalg.norm(g32 - g64) <= 1e-4 * np.linalg.norm(g64)
     for k, v in exact.last_parts.items():
         assert single.last_parts[k] == pytest.approx(v, rel=1e-4, abs=1e-9 * l64), k
     one = sc.SynthesisObjective(data, J=4, L=L, precision="double", workers=1)

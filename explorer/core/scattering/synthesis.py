@@ -64,9 +64,10 @@ class SynthesisObjective:
     ``targets`` come from the data (averaged over the data fields, always in float64);
     ``weights`` per group ("mean", "S1", "S2", "S3", "S4", "spectrum"), default 1.
     ``precision`` of the syntheses' statistics and gradient (see :data:`PRECISIONS`): "double"
-    computes them in float64 (exact to rounding); "single" in float32 / complex64 (FFTs, Gram
-    sums and adjoint; about 1e-6 relative error on the statistics and the gradient), the loss
-    still summed in float64 and the gradient returned as float64.
+    computes them in float64 (exact to rounding); "single" computes the wavelet coefficients,
+    moduli, Gram sums and their adjoint in float32 / complex64 (about 1e-7 relative error on
+    the loss and gradient), x̃, the spectrum and mean terms and the final adjoint in float64; the
+    loss is summed in float64 and the gradient returned as float64.
     """
 
     GROUPS = ("mean", "S1", "S2", "S3", "S4", "spectrum")
@@ -76,7 +77,6 @@ class SynthesisObjective:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         self.precision = precision
-        self.dtype = np.float32 if precision == "single" else np.float64
         d = as_batch(data, "data")
         self.M = d.shape[-1]
         self.bank = filter_bank(self.M, default_J(self.M) if J is None else J, L, **bank_options)
@@ -125,7 +125,7 @@ class SynthesisObjective:
         """(loss, gradient) for syntheses x (N, M, M). With several syntheses and several worker
         threads, the syntheses are split between the threads (each computes its share on one
         thread: the terms of the loss are sums over the syntheses)."""
-        x = np.asarray(x, dtype=self.dtype)
+        x = np.asarray(x, dtype=np.float64)
         groups = _split(len(x), n_threads(self.workers))
         if len(groups) == 1:
             parts, g = self._evaluate(x, self.workers)
@@ -141,7 +141,7 @@ class SynthesisObjective:
     def _evaluate(self, x: np.ndarray, workers) -> tuple[dict, np.ndarray]:
         """The loss's parts (floats) and the gradient for syntheses x (N, M, M), on ``workers``."""
         w = self.weights
-        fw = _forward(x, self.bank, workers, keep=True)
+        fw = _forward(x, self.bank, workers, keep=True, single=self.precision == "single")
         N = x.shape[0]
         parts = {}
         dm = fw.mean - self.t_mean

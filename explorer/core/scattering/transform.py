@@ -10,10 +10,12 @@ each λ3 one weighted Gram matrix over the (small) support of ψ̂_λ3, summed o
 half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``scipy.fft`` and
 ``workers`` threads.
 
-Precision follows the fields: float64 fields (the statistics, always) are computed in float64
-throughout; float32 fields (the synthesis's single-precision option) in float32 / complex64
-throughout — FFTs, Gram sums and adjoint, with the filters and weights of :func:`_single_bank`
-— and the statistics are returned as float64 / complex128 arrays either way.
+Precision: float64 throughout by default (the statistics, always). ``single=True`` (the
+synthesis's single-precision option) computes the wavelet coefficients, moduli, Gram sums and
+their adjoint in float32 / complex64 (the filters and weights of :func:`_single_bank`), from x̃
+computed in float64 and rounded per mode (x̃ spans ~11 decades of power at high k, beyond what
+a float32 FFT of x resolves); the final adjoint back to x is float64 again. The statistics are
+returned as float64 / complex128 arrays either way.
 """
 
 from __future__ import annotations
@@ -87,11 +89,6 @@ def _single_bank(bank: FilterBank) -> FilterBank:
     parts = tuple(tuple(tuple((sub, *(cast(w) for w in ws)) for sub, *ws in pl) for pl in pj)
                   for pj in bank.parts)
     return dataclasses.replace(bank, psi=psi, parts=parts)
-
-
-def _bank_for(bank: FilterBank, dtype) -> FilterBank:
-    """The bank in the precision of real dtype ``dtype``."""
-    return _single_bank(bank) if np.dtype(dtype) == np.float32 else bank
 
 
 def _half_adjoint(g: np.ndarray, m: int, workers, overwrite: bool = False,
@@ -253,8 +250,9 @@ def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np
 
 @dataclass
 class _Forward:
-    bank: FilterBank               # in the precision of the fields (:func:`_bank_for`)
-    xh: np.ndarray                 # (N, M, M//2+1) x̃
+    bank: FilterBank               # in the working precision (:func:`_single_bank` if single)
+    single: bool                   # float32 / complex64 working precision
+    xh: np.ndarray                 # (N, M, M//2+1) x̃ (complex128)
     phase: list                    # per scale (N, L, m, m) complex W / |W| (0 where W = 0)
     A: list                        # per j3: the gathered rows of :func:`_gather` (N, R, 2P)
     mean: np.ndarray               # (N,)
@@ -264,20 +262,23 @@ class _Forward:
     S4: np.ndarray                 # (N, J, L, J, L, J, L) unnormalised, 0 outside j1<=j2<=j3
 
 
-def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False) -> _Forward:
-    """Statistics of the fields x (N, M, M), in their precision (float64 or float32); ``keep``
-    keeps what :func:`_backward` needs."""
+def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False,
+             single: bool = False) -> _Forward:
+    """Statistics of the float64 fields x (N, M, M), in float64 or (``single``) float32 working
+    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs."""
     with _one_blas_thread():
-        return _forward_impl(x, _bank_for(bank, x.dtype), workers, keep)
+        return _forward_impl(np.asarray(x, dtype=np.float64),
+                             _single_bank(bank) if single else bank, workers, keep, single)
 
 
-def _forward_impl(x, bank, workers, keep) -> _Forward:
+def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     N, M = x.shape[0], bank.M
     J, L = bank.J, bank.L
     xh = sfft.rfft2(x, workers=workers)
     xh /= M * M
-    xf = xh.reshape(N, -1)
-    halves = [xh[:, None]]                                      # rows: x̃, then Ũ_μ per scale
+    xs = xh.astype(np.complex64) if single else xh
+    xf = xs.reshape(N, -1)
+    halves = [xs[:, None]]                                      # rows: x̃, then Ũ_μ per scale
     phases = []
     S1 = np.empty((N, J, L))
     for j in range(J):
@@ -307,8 +308,8 @@ def _forward_impl(x, bank, workers, keep) -> _Forward:
             G[:, :, 1:, 1:].reshape(N, L, j3 + 1, L, j3 + 1, L), 1, -1)
     jj = np.arange(J)
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
-    return _Forward(bank, xh, phases, As if keep else [], xh[:, 0, 0].real.astype(np.float64),
-                    S1, S2, S3, S4)
+    return _Forward(bank, single, xh, phases, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2,
+                    S3, S4)
 
 
 def _by_cost(bank: FilterBank) -> list:
@@ -327,9 +328,8 @@ def _backward(fw: _Forward, gS1, gS2, gS3, gS4, gxh=None, workers=WORKERS) -> np
 def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
     bank = fw.bank
     N, M, J, L = fw.xh.shape[0], bank.M, bank.J, bank.L
-    cdt = fw.xh.dtype
-    g_xh = (np.zeros((N, M, M // 2 + 1), dtype=cdt) if gxh is None
-            else np.array(gxh, dtype=cdt).reshape(N, M, M // 2 + 1))
+    cdt = np.complex64 if fw.single else np.complex128
+    g_xh = np.zeros((N, M, M // 2 + 1), dtype=cdt)
     g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=cdt) for s in bank.side]
     g_halves = [g_xh[:, None]] + g_Uh
     jj = np.arange(J)
@@ -361,7 +361,10 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
         gX = _sum_filtered(gWt, bank.psi[j])
         gX *= 0.5
         _box_adjoint(g_xf, gX, bank, j)
-    return _half_adjoint(g_xh, M, workers, overwrite=True)
+    g = g_xh.astype(np.complex128) if fw.single else g_xh
+    if gxh is not None:
+        g += np.asarray(gxh).reshape(N, M, M // 2 + 1)
+    return _half_adjoint(g, M, workers, overwrite=True)
 
 
 def _sum_filtered(Z: np.ndarray, psi: np.ndarray) -> np.ndarray:
