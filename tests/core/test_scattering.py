@@ -120,7 +120,7 @@ def test_chunked_support_sums_match_the_definitions(small_chunks, L):
 def test_chunked_support_gradient_matches_finite_differences(small_chunks):
     g = np.random.default_rng(SEED + 2)
     data = g.standard_normal((1, 32, 32)) ** 3 + 0.3
-    obj = sc.SynthesisObjective(data, J=3, L=8)
+    obj = sc.SynthesisObjective(data, J=3, L=8, precision="double")
     x = g.standard_normal((2, 32, 32))
     loss, grad = obj(x)
     for _ in range(2):
@@ -170,7 +170,7 @@ def test_synthesis_gradient_matches_finite_differences(group):
     g = np.random.default_rng(SEED + 1)
     data = g.standard_normal((1, 32, 32)) ** 3 + 0.3
     weights = None if group is None else {k: float(k == group) for k in sc.SynthesisObjective.GROUPS}
-    obj = sc.SynthesisObjective(data, J=3, L=4, weights=weights)
+    obj = sc.SynthesisObjective(data, J=3, L=4, weights=weights, precision="double")
     x = g.standard_normal((2, 32, 32))
     loss, grad = obj(x)
     assert loss > 0
