@@ -9,13 +9,14 @@ Side by side in one run (these machines are noisy: read the ratios):
 * microcanonical synthesis: wall and process CPU time per L-BFGS iteration (two syntheses at
   once) at 128² and 256², and the full-loop seconds for ``--iterations``; with ``--before REV``
   the same synthesis timings of the code at git revision REV (its ``explorer`` package extracted
-  to a temporary directory and run in a subprocess), alternating with ours in the same run.
+  to a temporary directory and run in a subprocess), alternating with ours in the same run;
+  ``--precision`` sets our synthesis's precision (default: the code's, recorded in each row).
 
 Process CPU time is reported next to wall time everywhere (these machines are shared: wall time
 is inflated by waiting for a core, CPU time is what the work costs).
 
     .venv-bench/bin/python benchmarks/bench_scattering.py [--repeats 5] [--iterations 20] \
-        [--before REV] [--synthesis-sizes 256]
+        [--before REV] [--synthesis-sizes 256] [--precision single|double]
 """
 
 from __future__ import annotations
