@@ -158,6 +158,9 @@ def main() -> None:
                 c_peer.append(c)
                 ratios.append(t_peer[-1] / t_one[-1])
                 c_ratios.append(c_peer[-1] / c_one[-1])
+        # the batch of 8 after the pairs: its ~100 MB of frees hand the heap back to the OS, and
+        # the next one-image call paid ~2700 page faults (+15 ms CPU at J5 L4) to fault it back in
+        for _ in range(a.repeats):
             t_batch.append(median_time(ours8, 1) / len(batch))
         row = {"J": J, "L": L, "count_isotropic": sc.isotropic_count(J, L),
                "ours_images_per_s": 1.0 / float(np.median(t_one)),
