@@ -315,7 +315,9 @@ def test_one_sample_256_synthesis_reproduces_turbulence_and_gaussian_does_not():
 
 # measured (2 syntheses, J=6, L=4): 300 iterations -> flatness(4 px) +21 % (fails); 400 -> the first
 # synthesis within all bounds; 600 -> spectrum 0.006, kurtosis +0.8 %, flatness +0.6/+7.3/+10.6/-0.6/
-# -3.5 %, TV 0.044. ~0.3 s per iteration on an idle 2-core machine, 1 s on a busy one.
+# -3.5 %, TV 0.044. ~0.3 s per iteration on an idle 2-core machine, 1 s on a busy one (float64);
+# in single precision (the default) 500 iterations: flatness -1.0/+7.1/+13.4/-0.6/-2.9 %, TV 0.042,
+# 0.18 s per iteration at load ~5.
 SYNTH_ITERATIONS = 500
 
 
