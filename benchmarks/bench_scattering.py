@@ -9,13 +9,14 @@ Side by side in one run (these machines are noisy: read the ratios):
 * microcanonical synthesis: wall and process CPU time per L-BFGS iteration (two syntheses at
   once) at 128² and 256², and the full-loop seconds for ``--iterations``; with ``--before REV``
   the same synthesis timings of the code at git revision REV (its ``explorer`` package extracted
-  to a temporary directory and run in a subprocess), alternating with ours in the same run.
+  to a temporary directory and run in a subprocess), alternating with ours in the same run;
+  ``--precision`` sets our synthesis's precision (default: the code's, recorded in each row).
 
 Process CPU time is reported next to wall time everywhere (these machines are shared: wall time
 is inflated by waiting for a core, CPU time is what the work costs).
 
     .venv-bench/bin/python benchmarks/bench_scattering.py [--repeats 5] [--iterations 20] \
-        [--before REV] [--synthesis-sizes 256]
+        [--before REV] [--synthesis-sizes 256] [--precision single|double]
 """
 
 from __future__ import annotations
@@ -57,16 +58,18 @@ def timed(fn, repeats: int) -> tuple[float, float]:
     return float(np.median(wall)), float(np.median(cpu))
 
 
-def synthesis_timing(M: int, J: int, iterations: int, repeats: int) -> dict:
+def synthesis_timing(M: int, J: int, iterations: int, repeats: int,
+                     precision: str | None = None) -> dict:
     """Loss-and-gradient and full-loop timings of two syntheses from field 0 (this process's
-    ``explorer``)."""
+    ``explorer``), in ``precision`` (None: the code's default; older code has no option)."""
     d = load_fields(ASSETS / f"turbulence_L{M}.npz").fields[:1].astype(np.float64)
-    obj = sc.SynthesisObjective(d, J=J, L=4)
+    opt = {} if precision is None else {"precision": precision}
+    obj = sc.SynthesisObjective(d, J=J, L=4, **opt)
     x0 = np.random.default_rng(0).standard_normal((2, M, M)) * d.std()
     obj(x0)
     t_eval, c_eval = timed(lambda: obj(x0), max(1, repeats))
     t, c = time.perf_counter(), time.process_time()
-    fs = sc.synthesize(d, 2, J=J, L=4, iterations=iterations, seed=0)
+    fs = sc.synthesize(d, 2, J=J, L=4, iterations=iterations, seed=0, **opt)
     wall, cpu = time.perf_counter() - t, time.process_time() - c
     meta = fs.meta["synthesis"]
     return {"size": M, "J": J, "L": 4, "syntheses": 2, "iterations": meta["iterations"],
@@ -74,6 +77,7 @@ def synthesis_timing(M: int, J: int, iterations: int, repeats: int) -> dict:
             "cpu_seconds_per_loss_and_gradient": c_eval, "wall_seconds": wall, "cpu_seconds": cpu,
             "seconds_per_iteration": wall / meta["iterations"],
             "cpu_seconds_per_iteration": cpu / meta["iterations"], "final_loss": meta["loss"],
+            "precision": fs.meta["params"].get("precision", "double"),
             "explorer": str(Path(sc.__file__).resolve().parents[3].name)}
 
 
@@ -119,6 +123,8 @@ def main() -> None:
     ap.add_argument("--synthesis-sizes", nargs="+", type=int, default=[128, 256])
     ap.add_argument("--before", default=None, metavar="REV",
                     help="also time the synthesis of the code at this git revision, alternating")
+    ap.add_argument("--precision", choices=("double", "single"), default=None,
+                    help="precision of our synthesis (default: the code's default)")
     ap.add_argument("--synthesis-only", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.synthesis_only:                 # the subprocess of --before
@@ -152,6 +158,9 @@ def main() -> None:
                 c_peer.append(c)
                 ratios.append(t_peer[-1] / t_one[-1])
                 c_ratios.append(c_peer[-1] / c_one[-1])
+        # the batch of 8 after the pairs: its ~100 MB of frees hand the heap back to the OS, and
+        # the next one-image call paid ~2700 page faults (+15 ms CPU at J5 L4) to fault it back in
+        for _ in range(a.repeats):
             t_batch.append(median_time(ours8, 1) / len(batch))
         row = {"J": J, "L": L, "count_isotropic": sc.isotropic_count(J, L),
                "ours_images_per_s": 1.0 / float(np.median(t_one)),
@@ -177,15 +186,16 @@ def main() -> None:
             row = {"load_average_1min_start": os.getloadavg()[0]}
             if a.before:                 # before, ours, before, ours: alternating under load
                 runs = [before_timing(tmp, M, J, a.iterations, a.repeats),
-                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2)),
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2), a.precision),
                         before_timing(tmp, M, J, a.iterations, a.repeats),
-                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+                        synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2), a.precision)]
                 row["before"] = [runs[0], runs[2]]
                 row["ours"] = [runs[1], runs[3]]
                 for k in ("seconds_per_iteration", "cpu_seconds_per_iteration"):
                     row[f"speedup_{k}"] = [b[k] / o[k] for b, o in zip(row["before"], row["ours"])]
             else:
-                row["ours"] = [synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2))]
+                row["ours"] = [synthesis_timing(M, J, a.iterations, max(1, a.repeats // 2),
+                                                a.precision)]
             row["load_average_1min_end"] = os.getloadavg()[0]
             out["synthesis"].append(row)
             print(json.dumps(row), flush=True)

@@ -362,7 +362,8 @@ def cmd_synthesize(args, argv) -> dict:
                  f"float32 output plus {format_bytes(working)} of float64 working arrays",
                  "use fewer --samples, fewer --fields or a smaller --L")
     result = run(iter_synthesize(x, args.samples, J=args.J, L=args.L, iterations=args.iterations,
-                                 seed=args.seed, model=args.model), ProgressPrinter(args.quiet))
+                                 seed=args.seed, model=args.model, precision=args.precision),
+                 ProgressPrinter(args.quiet))
     result.meta["command"] = _command(argv)
     result.meta["data"] = {"file": Path(args.data).name, "fields": args.fields,
                            "generator": fs_data.meta.get("generator")}

@@ -135,6 +135,9 @@ def _add_scattering(sub) -> None:
     sy.add_argument("--model", choices=["scattering", "gaussian"], default="scattering",
                     help="gaussian: phase-randomised data (power spectrum only)")
     sy.add_argument("--seed", type=int_in(0), default=0, help="random seed")
+    sy.add_argument("--precision", choices=["single", "double"], default="single",
+                    help="precision of the statistics and gradient during the optimisation "
+                         "(single: float32 wavelet transforms and sums, ~1.6x faster, same quality)")
     sy.add_argument("--out", required=True, help="output .npz file")
     sy.add_argument("--quiet", action="store_true", help="no progress display")
 

@@ -5,7 +5,8 @@ Modules: :mod:`.filters` (the Morlet filter bank), :mod:`.transform` (forward pa
 adjoint), :mod:`.statistics` (S1–S4, reductions, coefficient names), :mod:`.synthesis`
 (microcanonical synthesis by L-BFGS). Every public name is re-exported here.
 
-Conventions: batches (N, M, M), M a power of two >= 2^J (in practice >= 2^(J+1)); float64.
+Conventions: batches (N, M, M), M a power of two >= 2^J (in practice >= 2^(J+1)); float64 (the
+synthesis's loss and gradient in float32 where :data:`PRECISIONS` "single" says so).
 """
 
 from explorer.core.scattering.filters import (SIGMA0, TOL, XI0, FilterBank, filter_bank,
@@ -15,14 +16,14 @@ from explorer.core.scattering.statistics import (REDUCTIONS, ScatteringSpectra,
                                                  isotropic_count, reduce_spectra,
                                                  scattering_spectra, scattering_statistics,
                                                  snr_threshold)
-from explorer.core.scattering.synthesis import (SUPPORT_FLOOR, SynthesisObjective,
+from explorer.core.scattering.synthesis import (PRECISIONS, SUPPORT_FLOOR, SynthesisObjective,
                                                 gaussian_synthesis, iter_synthesize, n_shells,
                                                 shell_spectrum, synthesize)
 from explorer.core.scattering.transform import WORKERS
 from explorer.core.spectra import phase_randomise
 
 __all__ = [
-    "REDUCTIONS", "SIGMA0", "SUPPORT_FLOOR", "TOL", "WORKERS", "XI0",
+    "PRECISIONS", "REDUCTIONS", "SIGMA0", "SUPPORT_FLOOR", "TOL", "WORKERS", "XI0",
     "FilterBank", "ScatteringSpectra", "ScatteringStatistics", "SynthesisObjective",
     "coefficient_name", "default_J", "filter_bank", "gaussian_synthesis", "isotropic_count",
     "iter_synthesize", "morlet_bank", "morlet_transform", "n_shells", "phase_randomise",

@@ -152,7 +152,7 @@ def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
         h = m // 2
         km = _signed(m)
         ky, kx = np.meshgrid(km, km, indexing="ij")
-        f = full[j][:, ky % M, kx % M]                          # (L, m, m) values on the box
+        f = np.ascontiguousarray(full[j][:, ky % M, kx % M])    # (L, m, m) values on the box
         peak = np.abs(full[j]).max(axis=(1, 2), keepdims=True)
         f = np.where(np.abs(f) >= tol * peak, f, 0.0)
         f[:, h, :] = 0.0                                        # open box: k = -m/2 excluded

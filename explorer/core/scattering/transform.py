@@ -8,14 +8,23 @@ Write f̃(k) = DFT(f)(k) / m² for a field f on a grid of side m, so that the sp
 Σ_k f̃(k) g̃(k)* (Parseval): S2, S3, S4 are all weighted cross-spectra of the rows {x̃, Ũ_μ}, for
 each λ3 one weighted Gram matrix over the (small) support of ψ̂_λ3, summed over the rfft
 half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``scipy.fft`` and
-``workers`` threads, float64 throughout.
+``workers`` threads.
+
+Precision: float64 throughout by default (the statistics, always). ``single=True`` (the
+synthesis's single-precision option) computes the wavelet coefficients, moduli, Gram sums and
+their adjoint in float32 / complex64 (the filters and weights of :func:`_single_bank`), from x̃
+computed in float64 and rounded per mode (x̃ spans ~11 decades of power at high k, beyond what
+a float32 FFT of x resolves); the final adjoint back to x is float64 again. The statistics are
+returned as float64 / complex128 arrays either way.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
@@ -29,11 +38,17 @@ WORKERS = -1
 _POOL: ThreadPoolExecutor | None = None
 
 
+def n_threads(workers) -> int:
+    """The number of threads that ``workers`` (-1 or None: all cores) stands for."""
+    return (os.cpu_count() or 1) if workers is None or workers < 0 else max(1, int(workers))
+
+
 def _map(fn, items: list, workers) -> list:
     """[fn(i) for i in items], on up to ``workers`` threads (-1: all cores). The tasks are numpy
     and BLAS calls, which release the GIL; BLAS itself stays on one thread (the caller holds
-    :func:`_one_blas_thread`)."""
-    n = (os.cpu_count() or 1) if workers is None or workers < 0 else int(workers)
+    :func:`_one_blas_thread`). Tasks must not call :func:`_map` with more than one thread (the
+    pool is shared)."""
+    n = n_threads(workers)
     if n <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
     global _POOL
@@ -63,14 +78,33 @@ def _one_blas_thread():
         return contextlib.nullcontext()
 
 
-def _half_adjoint(g: np.ndarray, m: int, workers) -> np.ndarray:
+@lru_cache(maxsize=16)
+def _single_bank(bank: FilterBank) -> FilterBank:
+    """``bank`` with its filters and Gram weights in float32 (the same points, layouts and
+    indices), for float32 fields."""
+    def cast(a):
+        return None if a is None or a.dtype.kind != "f" else a.astype(np.float32)
+
+    psi = tuple(p.astype(np.float32) for p in bank.psi)
+    parts = tuple(tuple(tuple((sub, *(cast(w) for w in ws)) for sub, *ws in pl) for pl in pj)
+                  for pj in bank.parts)
+    return dataclasses.replace(bank, psi=psi, parts=parts)
+
+
+def _half_adjoint(g: np.ndarray, m: int, workers, overwrite: bool = False,
+                  halve: bool = True) -> np.ndarray:
     """Gradient wrt a real field f (..., m, m) of a loss whose gradient wrt f̃ = rfft2(f)/m² is
     g (..., m, m//2+1): Re(Rᴴ g)/m² = irfft2(g')/2 with g' = g with the k_x = 0 and k_x = m/2
-    columns doubled (irfft2 keeps only their real, Hermitian part)."""
-    g = g.copy()
+    columns doubled (irfft2 keeps only their real, Hermitian part). ``overwrite``: g may be
+    destroyed; ``halve=False`` returns twice the gradient (irfft2(g'), the caller folds the ½)."""
+    if not overwrite:
+        g = g.copy()
     g[..., 0] *= 2.0
     g[..., -1] *= 2.0
-    return 0.5 * sfft.irfft2(g, s=(m, m), workers=workers)
+    out = sfft.irfft2(g, s=(m, m), workers=workers, overwrite_x=True)
+    if halve:
+        out *= 0.5
+    return out
 
 
 def _box(xf: np.ndarray, bank: FilterBank, j: int) -> np.ndarray:
@@ -82,24 +116,29 @@ def _box(xf: np.ndarray, bank: FilterBank, j: int) -> np.ndarray:
 
 
 def _box_adjoint(g_xh: np.ndarray, gX: np.ndarray, bank: FilterBank, j: int) -> None:
-    """g_xh (N, T) += adjoint of :func:`_box` applied to gX (N, m, m) (real-gradient convention)."""
+    """g_xh (N, T) += adjoint of :func:`_box` applied to gX (N, m, m) (real-gradient convention);
+    gX is overwritten."""
     m = bank.side[j]
-    gX = gX.copy()
     np.conjugate(gX[..., m // 2:], out=gX[..., m // 2:])
     idx = bank.box_idx[j].reshape(m, m)
-    g_xh[:, idx[:, : m // 2].ravel()] += gX[..., : m // 2].reshape(len(gX), -1)
-    g_xh[:, idx[:, m // 2:].ravel()] += gX[..., m // 2:].reshape(len(gX), -1)
+    for half in (slice(0, m // 2), slice(m // 2, m)):          # indices unique within a half
+        at = idx[:, half].ravel()
+        t = np.take(g_xh, at, axis=1)
+        t += gX[..., half].reshape(len(gX), -1)
+        g_xh[:, at] = t
 
 
 def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
     """The rows {x̃, Ũ_μ (μ <= j3)} on the union of the supports of grid j3 (in its half block), in
-    the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) float64, R = 1 + L (j3 + 1)."""
+    the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) real (the precision of the
+    rows), R = 1 + L (j3 + 1)."""
     N, P2 = halves[0].shape[0], bank.gather[j3][bank.M].size
-    A = np.empty((N, 1 + bank.L * (j3 + 1), P2))
+    real = halves[0].real.dtype
+    A = np.empty((N, 1 + bank.L * (j3 + 1), P2), dtype=real)
     a = 0
     for H in halves[: j3 + 2]:
         r = H.shape[1]
-        np.take(H.reshape(N, r, -1).view(np.float64), bank.gather[j3][H.shape[-2]], axis=2,
+        np.take(H.reshape(N, r, -1).view(real), bank.gather[j3][H.shape[-2]], axis=2,
                 out=A[:, a: a + r], mode="clip")
         a += r
     return A
@@ -111,32 +150,64 @@ def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> N
     a = 0
     for gH in g_halves[: j3 + 2]:
         r = gH.shape[1]
-        gf = gH.reshape(N, r, -1).view(np.float64)
-        gf[:, :, bank.gather[j3][gH.shape[-2]]] += gA[:, a: a + r]   # indices unique: plain +=
+        gf = gH.reshape(N * r, -1).view(gA.dtype)
+        idx = bank.gather[j3][gH.shape[-2]]
+        t = np.take(gf, idx, axis=1)                     # indices unique: gather, add, put back
+        t += gA[:, a: a + r].reshape(N * r, -1)
+        gf[:, idx] = t
         a += r
+
+
+@lru_cache(maxsize=64)
+def _dense(bank: FilterBank, j3: int) -> tuple:
+    """Per chunk of grid j3, the orientations that read the whole chunk (see :class:`FilterBank`)
+    with their weights stacked: (ls, E, O, -O), E (n, 2h) the even weights for both halves, O
+    (n, h) the odd ones; ``ls`` empty (and None arrays) when there is none."""
+    out = []
+    for i in range(len(bank.chunks[j3])):
+        ls = [l for l in range(bank.L) if bank.parts[j3][l][i][0] is None]
+        if not ls:
+            out.append(((), None, None, None))
+            continue
+        E = np.stack([bank.parts[j3][l][i][2] for l in ls])
+        O = np.stack([bank.parts[j3][l][i][3] for l in ls])
+        out.append((tuple(ls), E, O, -O))
+    return tuple(out)
 
 
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
-    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') = B Bᵀ with B = [ar | ai] √e
-    (BLAS syrk), Im G = Σ o (ai ar' - ar ai') = C - Cᵀ with C = (ai o) arᵀ. (N, L, R, R)
+    A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
+    = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
+    one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
+    points: one tall product is far cheaper than one small product per orientation); the
+    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). (N, L, R, R)
     complex."""
     N, R = A.shape[:2]
     L = bank.L
-    Gr = np.zeros((N, L, R, R))
-    C = np.zeros((N, L, R, R))
+    Gr = np.zeros((N, L, R, R), dtype=A.dtype)
+    C = np.zeros((N, L, R, R), dtype=A.dtype)
+    dense = _dense(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
+            h = w // 2
+            ls, E, O, _ = dense[i]
+            if ls:
+                k = len(ls)
+                Y = np.multiply(Ac[None], E[:, None, :])
+                Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
+                Z = np.multiply(Ac[None, :, h:], O[:, None, :])
+                C[n, list(ls)] += (Z.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
             for l3 in range(L):
                 sub, se2, _, o = bank.parts[j3][l3][i]
-                if o.size == 0:
+                if sub is None or o.size == 0:
                     continue
-                As = Ac if sub is None else Ac[:, sub]
-                h = o.size
+                As = Ac[:, sub]
+                hs = o.size
                 B = As * se2
                 Gr[n, l3] += B @ B.T
-                C[n, l3] += (As[:, h:] * o) @ As[:, :h].T
+                C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
     return Gr + 1j * (C - C.swapaxes(-1, -2))
 
 
@@ -144,37 +215,45 @@ def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np
     """Gradient wrt A (N, R, 2P) of Σ_l3 <gG_l3, G_l3> (real-gradient convention) given
     K[n, l3] = [Hs Ha] (R, 2R), Hs = Re gG + Re gGᵀ, Ha = Im gG - Im gGᵀ:
     ∇ar = Hs (ar e) - Ha (ai o), ∇ai = Hs (ai e) + Ha (ar o), i.e.
-    [∇ar | ∇ai] = [Hs Ha] [[ar e, ai e], [-ai o, ar o]], chunk by chunk."""
+    [∇ar | ∇ai] = [Hs Ha] [[ar e, ai e], [-ai o, ar o]] = K_l3 X_l3, chunk by chunk; the
+    orientations that read the whole chunk summed in one product [K_1 K_2 ...] [X_1; X_2; ...]."""
     N, R = A.shape[:2]
     gA = np.zeros_like(A)
+    dense = _dense(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
             gc = gA[n, :, a: a + w]
+            h = w // 2
+            ls, E, O, mO = dense[i]
+            if ls:
+                k = len(ls)
+                X = np.empty((k, 2 * R, w), dtype=A.dtype)
+                np.multiply(Ac[None], E[:, None, :], out=X[:, :R])
+                np.multiply(Ac[None, :, h:], mO[:, None, :], out=X[:, R:, :h])
+                np.multiply(Ac[None, :, :h], O[:, None, :], out=X[:, R:, h:])
+                Kd = np.moveaxis(K[n, list(ls)], 0, 1).reshape(R, k * 2 * R)
+                gc += Kd @ X.reshape(k * 2 * R, w)
             for l3 in range(bank.L):
                 sub, _, e2, o = bank.parts[j3][l3][i]
-                if o.size == 0:
+                if sub is None or o.size == 0:
                     continue
-                As = Ac if sub is None else Ac[:, sub]
-                h = o.size
-                X = np.empty((2 * R, 2 * h))
+                As = Ac[:, sub]
+                hs = o.size
+                X = np.empty((2 * R, 2 * hs), dtype=A.dtype)
                 np.multiply(As, e2, out=X[:R])
-                np.multiply(As[:, h:], -o, out=X[R:, :h])
-                np.multiply(As[:, :h], o, out=X[R:, h:])
-                Y = K[n, l3] @ X
-                if sub is None:
-                    gc += Y
-                else:
-                    gc[:, sub] += Y                              # indices unique: plain +=
+                np.multiply(As[:, hs:], -o, out=X[R:, :hs])
+                np.multiply(As[:, :hs], o, out=X[R:, hs:])
+                gc[:, sub] += K[n, l3] @ X                   # indices unique: plain +=
     return gA
 
 
 @dataclass
 class _Forward:
-    bank: FilterBank
-    xh: np.ndarray                 # (N, M, M//2+1) x̃
-    W: list                        # per scale (N, L, m, m) complex
-    U: list                        # per scale (N, L, m, m)
+    bank: FilterBank               # in the working precision (:func:`_single_bank` if single)
+    single: bool                   # float32 / complex64 working precision
+    xh: np.ndarray                 # (N, M, M//2+1) x̃ (complex128)
+    phase: list                    # per scale (N, L, m, m) complex W / |W| (0 where W = 0)
     A: list                        # per j3: the gathered rows of :func:`_gather` (N, R, 2P)
     mean: np.ndarray               # (N,)
     S1: np.ndarray                 # (N, J, L)
@@ -183,32 +262,40 @@ class _Forward:
     S4: np.ndarray                 # (N, J, L, J, L, J, L) unnormalised, 0 outside j1<=j2<=j3
 
 
-def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False) -> _Forward:
+def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False,
+             single: bool = False) -> _Forward:
+    """Statistics of the float64 fields x (N, M, M), in float64 or (``single``) float32 working
+    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs."""
     with _one_blas_thread():
-        return _forward_impl(x, bank, workers, keep)
+        return _forward_impl(np.asarray(x, dtype=np.float64),
+                             _single_bank(bank) if single else bank, workers, keep, single)
 
 
-def _forward_impl(x, bank, workers, keep) -> _Forward:
+def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     N, M = x.shape[0], bank.M
     J, L = bank.J, bank.L
-    xh = sfft.rfft2(x, workers=workers) / (M * M)
-    xf = xh.reshape(N, -1)
-    halves = [xh[:, None]]                                      # rows: x̃, then Ũ_μ per scale
-    Ws, Us = [], []
+    xh = sfft.rfft2(x, workers=workers)
+    xh /= M * M
+    xs = xh.astype(np.complex64) if single else xh
+    xf = xs.reshape(N, -1)
+    halves = [xs[:, None]]                                      # rows: x̃, then Ũ_μ per scale
+    phases = []
     S1 = np.empty((N, J, L))
     for j in range(J):
         m = bank.side[j]
-        W = sfft.ifft2(_box(xf, bank, j)[:, None] * bank.psi[j], workers=workers,
+        X = _box(xf, bank, j)
+        X *= m * m
+        W = sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
                        overwrite_x=True)
-        W *= m * m
         U = np.abs(W)
         Uh = sfft.rfft2(U, workers=workers)
         Uh /= m * m
         S1[:, j] = Uh[..., 0, 0].real
         halves.append(Uh)
-        if keep:
-            Ws.append(W)
-            Us.append(U)
+        if keep:                                                # W becomes W / |W| in place
+            np.divide(1.0, U, out=U, where=U > 0)
+            np.multiply(W, U, out=W)
+            phases.append(W)
     S2 = np.empty((N, J, L))
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
@@ -221,7 +308,8 @@ def _forward_impl(x, bank, workers, keep) -> _Forward:
             G[:, :, 1:, 1:].reshape(N, L, j3 + 1, L, j3 + 1, L), 1, -1)
     jj = np.arange(J)
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
-    return _Forward(bank, xh, Ws, Us, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2, S3, S4)
+    return _Forward(bank, single, xh, phases, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2,
+                    S3, S4)
 
 
 def _by_cost(bank: FilterBank) -> list:
@@ -240,9 +328,9 @@ def _backward(fw: _Forward, gS1, gS2, gS3, gS4, gxh=None, workers=WORKERS) -> np
 def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
     bank = fw.bank
     N, M, J, L = fw.xh.shape[0], bank.M, bank.J, bank.L
-    g_xh = (np.zeros((N, M, M // 2 + 1), dtype=complex) if gxh is None
-            else np.array(gxh, dtype=complex).reshape(N, M, M // 2 + 1))
-    g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=complex) for s in bank.side]
+    cdt = np.complex64 if fw.single else np.complex128
+    g_xh = np.zeros((N, M, M // 2 + 1), dtype=cdt)
+    g_Uh = [np.zeros((N, L, s, s // 2 + 1), dtype=cdt) for s in bank.side]
     g_halves = [g_xh[:, None]] + g_Uh
     jj = np.arange(J)
     gS4 = gS4 * (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
@@ -256,7 +344,7 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
             N, L, R - 1, R - 1)
         K = np.concatenate([gG.real + gG.real.swapaxes(-1, -2),
                             gG.imag - gG.imag.swapaxes(-1, -2)], axis=-1)   # (N, L, R, 2R)
-        return _gram_adjoint(fw.A[j3], K, bank, j3)
+        return _gram_adjoint(fw.A[j3], K.astype(fw.A[j3].dtype), bank, j3)
 
     order = _by_cost(bank)
     for j3, gA in zip(order, _map(adjoint, order, workers)):
@@ -266,10 +354,25 @@ def _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers) -> np.ndarray:
         m = bank.side[j]
         g = g_Uh[j]
         g[..., 0, 0] += gS1[:, j]
-        gU = _half_adjoint(g, m, workers)
-        W, U = fw.W[j], fw.U[j]
-        gW = gU * np.divide(W, U, out=np.zeros_like(W), where=U > 0)
+        gU2 = _half_adjoint(g, m, workers, overwrite=True, halve=False)   # 2 × ∂/∂U
+        gW = fw.phase[j]                                        # ∂/∂W = ∂/∂U × W/|W|, in place
+        np.multiply(gW, gU2, out=gW)
         gWt = sfft.fft2(gW, workers=workers, overwrite_x=True)
-        gX = np.einsum("nlab,lab->nab", gWt, bank.psi[j])
+        gX = _sum_filtered(gWt, bank.psi[j])
+        gX *= 0.5
         _box_adjoint(g_xf, gX, bank, j)
-    return _half_adjoint(g_xh, M, workers)
+    g = g_xh.astype(np.complex128) if fw.single else g_xh
+    if gxh is not None:
+        g += np.asarray(gxh).reshape(N, M, M // 2 + 1)
+    return _half_adjoint(g, M, workers, overwrite=True)
+
+
+def _sum_filtered(Z: np.ndarray, psi: np.ndarray) -> np.ndarray:
+    """Σ_l Z[:, l] ψ[l] for complex Z (N, L, m, m) and real filters ψ (L, m, m) (complex × real
+    products, without a complex copy of ψ)."""
+    out = np.multiply(Z[:, 0], psi[0])
+    tmp = np.empty_like(out)
+    for l in range(1, len(psi)):
+        np.multiply(Z[:, l], psi[l], out=tmp)
+        out += tmp
+    return out
