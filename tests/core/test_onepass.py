@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from explorer.core import features as ft
-from explorer.core.features import onepass
+from explorer.core.features import onepass, products
 
 SEED = 18_2026
 WINDOWS = {"potential": "windows", "n_windows": 7, "vmin": -3.0, "vmax": 3.0}
@@ -225,3 +225,13 @@ def test_in_place_potential_matches_combine(powers, chain_axis):
             e = b.energy_and_derivative(theta_b, x, chain_axis, out, work)
             assert np.allclose(out, acc[1], rtol=1e-12, atol=1e-12)
             assert np.allclose(e, acc[0].sum(axis=sites), rtol=1e-12, atol=1e-12)
+
+
+def test_products_matmul_is_numpy_matmul():
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((7, 3, 4)) + 1j * rng.standard_normal((7, 3, 4))
+    b = rng.standard_normal((7, 4, 5)) + 1j * rng.standard_normal((7, 4, 5))
+    out = np.empty((7, 3, 5), dtype=complex)
+    y = products.matmul(a, b, out=out)
+    assert y is out and np.array_equal(out, np.matmul(a, b))
+    assert np.array_equal(products.matmul(a.real, b.real), a.real @ b.real)

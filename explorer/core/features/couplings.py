@@ -11,6 +11,7 @@ import scipy.fft as sfft
 
 from explorer.core import wavelets as wv
 from explorer.core.features.base import CONDITIONAL_CHANNELS, Context, Features, FitProtocol
+from explorer.core.features.products import matmul
 
 Term = tuple  # (c, d, (dy, dx)): Σ_i x_c(i) x_d(i - s)
 
@@ -308,7 +309,7 @@ def _apply_kernel(Kh: np.ndarray, Xh: np.ndarray) -> np.ndarray:
     N = Xh.shape[0]
     K = Kh.reshape(A, E, -1).transpose(2, 0, 1)            # (k, A, E)
     Xt = Xh.reshape(N, E, -1).transpose(2, 1, 0)           # (k, E, N)
-    return np.matmul(K, Xt).transpose(2, 1, 0).reshape((N, A) + Xh.shape[2:])
+    return matmul(K, Xt).transpose(2, 1, 0).reshape((N, A) + Xh.shape[2:])
 
 
 def _real_inner(Ah: np.ndarray, Bh: np.ndarray, n: int) -> np.ndarray:

@@ -38,6 +38,7 @@ from explorer.core import wavelets as wv
 from explorer.core.features.base import Context, Features
 from explorer.core.features.couplings import QuadraticCouplings
 from explorer.core.features.potentials import ScalarPotential
+from explorer.core.features.products import clear_vector_state, matmul
 
 METHODS = ("fourier", "matrix")
 #: fields of at most this side take the wavelet step as matrix products, larger ones in Fourier
@@ -123,7 +124,7 @@ class ConditionalPass:
         _rfft2_into(v, w.C[:, :3])
         _rfft2_into(c, w.C[:, 3])
         _fields(w.Xf, n)[...] = w.C                                  # frequency-major
-        np.matmul(ops.M, w.Xf, out=w.Y)                              # (k, rows, N)
+        matmul(ops.M, w.Xf, out=w.Y)                                 # (k, rows, N)
         # couplings' energy: Re Σ_k conj(V̂) · (weighted ½ K_v V̂ + K_c Ĉ), the weights in ops.M
         inner = np.einsum("kcj,kcj->j", w.Xf[:, :3].view(np.float64), w.Y[:, -3:].view(np.float64))
         if method == "fourier":
@@ -137,7 +138,7 @@ class ConditionalPass:
         energy = self._potentials(theta, w.x, 0, w.gp, w.work)
         _rfft2_into(w.gp, w.C)
         _fields(w.Xf, n)[...] = w.C                                  # (the channels' are used)
-        np.matmul(ops.PH, w.Xf, out=w.D)                             # back to the details
+        matmul(ops.PH, w.Xf, out=w.D)                                # back to the details
         w.D += w.Y[:, :3]
         _irfft2_into(_fields(w.D, n), n, g, w.C[:, :3])
         return energy
@@ -276,14 +277,18 @@ def _fields(buf: np.ndarray, n: int) -> np.ndarray:
 
 
 def _product_rows(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """out = A @ B, the rows of A cut so that every product stays on one BLAS thread."""
+    """out = A @ B, the rows of A cut so that every product stays on one BLAS thread (then the
+    vector state cleared for the FFTs: :mod:`explorer.core.features.products`)."""
     step = max(1, _ONE_THREAD_PRODUCT // (A.shape[1] * B.shape[1]))
     for a in range(0, A.shape[0], step):
         np.matmul(A[a: a + step], B, out=out[a: a + step])
+    clear_vector_state()
 
 
 def _product_cols(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """out = A @ B, the columns of B cut so that every product stays on one BLAS thread."""
+    """out = A @ B, the columns of B cut so that every product stays on one BLAS thread (then the
+    vector state cleared)."""
     step = max(1, _ONE_THREAD_PRODUCT // (A.shape[0] * A.shape[1]))
     for a in range(0, B.shape[1], step):
         np.matmul(A, B[:, a: a + step], out=out[:, a: a + step])
+    clear_vector_state()
