@@ -123,23 +123,25 @@ class ConditionalPass:
         w = self._workspace(method, N, n)
         _rfft2_into(v, w.C[:, :3])
         _rfft2_into(c, w.C[:, 3])
-        _spectra_in(w.C, w.Xf, n)                                    # frequency-major, and i ×
-        matmul(ops.M, w.Xf.view(np.float64), out=w.Y.view(np.float64))   # (k, rows, N)
+        _fields(w.Xf, n)[...] = w.C                                  # frequency-major
+        rows = w.Y[:, :, 4:] if method == "fourier" else w.Y          # K, [P,] E: see _workspace
+        matmul(w.Xf.view(np.float64), ops.M, out=rows.view(np.float64))
         # couplings' energy: Re Σ_k conj(V̂) · (weighted ½ K_v V̂ + K_c Ĉ), the weights in ops.M
-        inner = np.einsum("kcj,kcj->j", w.Xf[:, :3].view(np.float64), w.Y[:, -3:].view(np.float64))
+        inner = np.einsum("kjc,kjc->j", w.Xf[:, :, :3].view(np.float64),
+                          w.Y[:, :, -3:].view(np.float64))
         if method == "fourier":
             energy = self._fourier_rest(theta, ops, w, n, g)
         else:
             energy = self._matrix_rest(theta, ops, w, v, c, g)
-        return energy + inner.reshape(N, 2).sum(axis=1)
+        return energy + inner
 
     def _fourier_rest(self, theta, ops, w, n, g):
-        _irfft2_into(_fields(w.Y[:, 3:7], n), n, w.x, w.C)         # polyphase components of x
+        _irfft2_into(_fields(w.Y[:, :, 7:11], n), n, w.x, w.C)     # polyphase components of x
         energy = self._potentials(theta, w.x, 0, w.gp, w.work)
         _rfft2_into(w.gp, w.C)
-        _spectra_in(w.C, w.Xf, n)                                    # (the channels' are used)
-        matmul(ops.PH, w.Xf.view(np.float64), out=w.D.view(np.float64))  # back to the details
-        w.D += w.Y[:, :3]
+        _fields(w.Y[:, :, :4], n)[...] = w.C                         # beside the couplings' K
+        # back to the details, plus the couplings' gradient: D = PH ĝ' + K in one product
+        matmul(w.Y[:, :, :7].view(np.float64), ops.PH, out=w.D.view(np.float64))
         _irfft2_into(_fields(w.D, n), n, g, w.C[:, :3])
         return energy
 
@@ -156,7 +158,7 @@ class ConditionalPass:
                                   w.work.reshape(L, N, L))
         _product_cols(ops.GT, w.gp, w.T.reshape(L, N * L))           # back: Gᵀ g' G
         _product_rows(w.T.reshape(L * N, L), ops.G, w.Z.reshape(L * N, L))
-        _irfft2_into(_fields(w.Y[:, :3], n), n, g, w.C[:, :3])
+        _irfft2_into(_fields(w.Y[:, :, :3], n), n, g, w.C[:, :3])
         for ch, (by, bx) in enumerate(wv.CHANNEL_BANDS[:3]):
             g[:, ch] += Z[by, :, :, bx, :].transpose(1, 0, 2)
         return energy
@@ -193,7 +195,9 @@ class ConditionalPass:
         rows = [K, P, E] if method == "fourier" else [K, E]
         ops = SimpleNamespace(M=_real_form(_by_frequency(np.concatenate(rows))))
         if method == "fourier":
-            ops.PH = _real_form(_by_frequency(P.conj().transpose(1, 0, 2, 3)[:3]))
+            eye = np.broadcast_to(np.eye(3)[:, :, None, None], (3, 3, n, m))
+            ops.PH = _real_form(_by_frequency(
+                np.concatenate([P.conj().transpose(1, 0, 2, 3)[:3], eye], axis=1)))
         else:
             ops.G = wv.synthesis_matrix(2 * n, self.wavelet)
             ops.GT = np.ascontiguousarray(ops.G.T)
@@ -209,12 +213,13 @@ class ConditionalPass:
             return kept[key]
         k, L = n * (n // 2 + 1), 2 * n
         real, cplx = np.float64, np.complex128
-        shapes = {"C": ((N, 4, n, n // 2 + 1), cplx), "Xf": ((k, 8, N), cplx)}
+        shapes = {"C": ((N, 4, n, n // 2 + 1), cplx), "Xf": ((k, N, 4), cplx)}
         if method == "fourier":
-            shapes.update(Y=((k, 10, N), cplx), x=((N, 4, n, n), real), gp=((N, 4, n, n), real),
-                          work=((N, 4, n, n), real), D=((k, 3, N), cplx))
+            # Y: the potential's derivative ĝ' (4) | the products K (3), P (4), E (3)
+            shapes.update(Y=((k, N, 14), cplx), x=((N, 4, n, n), real), gp=((N, 4, n, n), real),
+                          work=((N, 4, n, n), real), D=((k, N, 3), cplx))
         else:
-            shapes.update(Y=((k, 6, N), cplx), Z=((L, N, L), real), T=((L * N, L), real),
+            shapes.update(Y=((k, N, 6), cplx), Z=((L, N, L), real), T=((L * N, L), real),
                           x=((L, N * L), real), gp=((L, N * L), real), work=((L, N * L), real))
         w = SimpleNamespace(**{name: np.empty(shape, dtype) for name, (shape, dtype) in shapes.items()})
         if sum(a.nbytes for a in vars(w).values()) <= WORKSPACE_MAX_BYTES:
@@ -271,24 +276,25 @@ def _by_frequency(A: np.ndarray) -> np.ndarray:
 
 
 def _real_form(A: np.ndarray) -> np.ndarray:
-    """(k, R, C) complex -> (k, R, 2C) real [Re A | Im A], contiguous: with the spectra X stacked
-    over i X (:func:`_spectra_in`), A X = Re A · X + Im A · (i X) is one real matrix product per
-    frequency on the real views, which OpenBLAS runs about twice as fast as the complex one at
-    these sizes (a few rows, 8 chains)."""
-    return np.ascontiguousarray(np.concatenate([A.real, A.imag], axis=2))
-
-
-def _spectra_in(C: np.ndarray, Xf: np.ndarray, n: int) -> None:
-    """Xf (k, 2c, N) = the spectra C (N, c, n, n//2 + 1) frequency-major over i × them."""
-    c = C.shape[1]
-    _fields(Xf[:, :c], n)[...] = C
-    np.multiply(Xf[:, :c], 1j, out=Xf[:, c:])
+    """(k, R, C) complex -> B (k, 2C, 2R) real, contiguous, such that the spectra X (k, N, C)
+    (chains × channels per frequency) give Y = X Aᵀ as the real product X B of their real views:
+    (x, y) · [[a, b], [-b, a]] = (xa - yb, xb + ya) is the product of x + iy and a + ib. OpenBLAS
+    runs these real products about twice as fast as the complex ones at these sizes (8 chains,
+    a few channels)."""
+    k, R, C = A.shape
+    B = np.empty((k, C, 2, R, 2))
+    At = A.transpose(0, 2, 1)
+    B[:, :, 0, :, 0] = At.real
+    B[:, :, 0, :, 1] = At.imag
+    B[:, :, 1, :, 0] = -At.imag
+    B[:, :, 1, :, 1] = At.real
+    return B.reshape(k, 2 * C, 2 * R)
 
 
 def _fields(buf: np.ndarray, n: int) -> np.ndarray:
-    """The (k, C, N) frequency-major buffer seen as the spectra (N, C, n, n//2 + 1) (a view)."""
-    k, C, N = buf.shape
-    return buf.reshape(n, k // n, C, N).transpose(3, 2, 0, 1)
+    """The (k, N, C) frequency-major buffer seen as the spectra (N, C, n, n//2 + 1) (a view)."""
+    k, N, C = buf.shape
+    return buf.reshape(n, k // n, N, C).transpose(2, 3, 0, 1)
 
 
 def _product_rows(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
