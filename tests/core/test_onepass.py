@@ -235,3 +235,28 @@ def test_products_matmul_is_numpy_matmul():
     y = products.matmul(a, b, out=out)
     assert y is out and np.array_equal(out, np.matmul(a, b))
     assert np.array_equal(products.matmul(a.real, b.real), a.real @ b.real)
+
+
+@pytest.mark.parametrize("powers, coefs, single", [
+    ([4], [0.7], (4, 0.7)),              # the phi4 default: the factor 4θ goes into the products
+    ([2, 4], [0.0, -0.3], (4, -0.3)),
+    ([2, 3, 4], [0.5, 0.0, 0.0], (2, 0.5)),
+    ([1, 3], [0.0, 0.2], (3, 0.2)),
+    ([2, 4], [0.5, 0.2], None),          # two powers: the general path
+    ([1], [0.4], None),                  # a linear term: the general path
+])
+def test_a_single_power_matches_the_block_by_block_evaluation(powers, coefs, single):
+    L = 32
+    quad = ft.QuadraticCouplings.gaussian("conditional", L)
+    pot = ft.ScalarPotential(ft.PolynomialBasis(powers), "conditional", L)
+    F = ft.FeatureSum([quad, pot])
+    theta = np.concatenate([0.1 * np.random.default_rng(SEED).standard_normal(quad.n_features),
+                            coefs])
+    v, c = inputs(L, N=3, seed=11)
+    e0, g0 = block_by_block(F, theta, v, c)
+    for method in onepass.METHODS:
+        F.one_pass.method = method
+        e, g = F.energy_and_grad(theta, v, c)
+        assert F.one_pass._operators[1].power == single
+        assert np.abs(e - e0).max() < 1e-12 * (1.0 + np.abs(e0).max())
+        assert np.abs(g - g0).max() < 1e-12 * (1.0 + np.abs(g0).max())
