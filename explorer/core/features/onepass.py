@@ -138,8 +138,8 @@ class ConditionalPass:
     def _fourier_rest(self, theta, ops, w, n, g):
         _irfft2_into(_fields(w.Y[:, :, 7:11], n), n, w.x, w.C)     # polyphase components of x
         energy = self._potentials(theta, ops, w.x, 0, w.gp, w.work)
-        _rfft2_into(w.gp, w.C)
-        _fields(w.Y[:, :, :4], n)[...] = w.C                         # beside the couplings' K
+        _rfft_last_into(w.gp, _fields(w.Y[:, :, :4], n))             # beside the couplings' K
+        _fft_first_in_place(w.Y.reshape(n, -1, w.Y.shape[2])[:, :, :4])   # now the rfft2
         # back to the details, plus the couplings' gradient: D = PH ĝ' + K in one product
         matmul(w.Y[:, :, :7].view(np.float64), ops.PH, out=w.D.view(np.float64))
         _irfft2_into(_fields(w.D, n), n, g, w.C[:, :3])
@@ -293,6 +293,24 @@ def _rfft2_into(x: np.ndarray, out: np.ndarray) -> None:
         out[...] = sfft.rfft2(x)
         return
     _POCKETFFT.r2c(x, (x.ndim - 2, x.ndim - 1), True, 0, out, 1)
+
+
+def _rfft_last_into(x: np.ndarray, out: np.ndarray) -> None:
+    """out[...] = rfft(x) along the last axis: the first half of an rfft2, written straight into
+    a frequency-major buffer (no copy of the spectra)."""
+    if _POCKETFFT is None:
+        out[...] = sfft.rfft(x, axis=-1)
+        return
+    _POCKETFFT.r2c(x, (x.ndim - 1,), True, 0, out, 1)
+
+
+def _fft_first_in_place(X: np.ndarray) -> None:
+    """X[...] = fft(X) along the first axis: the other half, on a frequency-major buffer (whose
+    chains and channels vary fastest)."""
+    if _POCKETFFT is None:
+        X[...] = sfft.fft(X, axis=0)
+        return
+    _POCKETFFT.c2c(X, (0,), True, 0, X, 1)
 
 
 def _irfft2_into(X: np.ndarray, n: int, out: np.ndarray, work: np.ndarray) -> None:
