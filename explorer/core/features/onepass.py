@@ -10,10 +10,14 @@ couplings plus a PyWavelets synthesis and analysis for the potential. Here:
 * the forward FFT of the four channels is taken once; per frequency, one matrix product applies the
   couplings' kernels, the weights of their energy (Parseval) and — for the ``"fourier"`` method —
   the wavelet synthesis to the polyphase components of x_{j-1}
-  (:func:`explorer.core.wavelets.polyphase_spectra`);
+  (:func:`explorer.core.wavelets.polyphase_spectra`). The spectra are laid out (frequency, chain,
+  channel), so that these products are real matrix products on the real views (:func:`_real_form`,
+  twice as fast as complex ones at these sizes), and the vector registers are cleared after each
+  (:mod:`explorer.core.features.products`: the FFT that follows otherwise runs at half speed);
 * the potential acts on those polyphase components (it is site by site, so their order is free);
-  its derivative goes back to the details by the conjugate matrices, is added to the couplings'
-  gradient spectrum, and one inverse FFT of the three detail channels gives the whole gradient;
+  its derivative goes back to the details by the conjugate matrices in a product that also adds
+  the couplings' gradient spectrum (an identity block), and one inverse FFT of the three detail
+  channels gives the whole gradient; a single power θ x^p leaves its factor p θ to that product;
 * the ``"matrix"`` method (small sides, where FFTs of tiny fields cost more than they save) does
   the wavelet step in real space instead, as products with the 1D synthesis matrix G
   (:func:`explorer.core.wavelets.synthesis_matrix`) on the field laid out (row, chain, column), so
