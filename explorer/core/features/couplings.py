@@ -304,9 +304,13 @@ def _symmetrised(c: int, d: int, s: tuple) -> dict:
 
 def _apply_kernel(Kh: np.ndarray, Xh: np.ndarray) -> np.ndarray:
     """Y[n, a] = Σ_e Kh[a, e] Xh[n, e] for spectra Kh (A, E, *k) and Xh (N, E, *k): one batched
-    matrix product over the frequencies (faster than einsum for these small channel counts)."""
+    matrix product over the frequencies (faster than einsum for these small channel counts), or
+    for a single channel E = 1 an elementwise product (the batched product of 1 × 1 matrices
+    cost ten times as much: 1.4 ms against 0.13 ms for 64 fields of 64²)."""
     A, E = Kh.shape[:2]
     N = Xh.shape[0]
+    if E == 1:  # one input channel (the depth-0 factors): a product per frequency, no matrices
+        return Kh[None, :, 0] * Xh[:, :1]
     K = Kh.reshape(A, E, -1).transpose(2, 0, 1)            # (k, A, E)
     Xt = Xh.reshape(N, E, -1).transpose(2, 1, 0)           # (k, E, N)
     return matmul(K, Xt).transpose(2, 1, 0).reshape((N, A) + Xh.shape[2:])
