@@ -3,11 +3,11 @@
 numpy hands ``matmul`` on float64/complex128 arrays to OpenBLAS, whose kernels use 256-bit AVX
 registers and may return without clearing their upper halves (``vzeroupper``). SSE code run next
 (scipy's pocketfft here) then pays a state-transition penalty on every instruction, until some AVX
-code clears the state: measured on this project's machine, the inverse FFT of the ``phi4``
+code clears the state: measured on a 2-core AMD EPYC, the inverse FFT of the ``phi4``
 conditional's polyphase components (64 chains of 4 × 32² fields) took 1.7-1.8 ms right after the
-product and 0.9 ms once any numpy AVX2 loop had run (a copy does not clear it; an add does).
-:func:`matmul` therefore ends with one tiny numpy addition, which costs about a microsecond and
-changes no result. See docs/performance.md, "Gradient floor".
+product and 0.9 ms once a numpy addition of 16 or more doubles had run (a copy did not clear the
+state, nor did an addition of 8 or fewer). :func:`matmul` therefore ends with one small numpy
+addition, which costs about a microsecond and changes no result. See docs/performance.md, "Gradient floor".
 """
 
 from __future__ import annotations
