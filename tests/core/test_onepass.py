@@ -136,14 +136,14 @@ def test_chains_evaluated_in_chunks_give_the_same_values():
     for method in onepass.METHODS:
         F.one_pass.method = method
         for sites in (L * L, 3 * L * L, 1 << 30):   # 1, 3 (and a remainder of 1), all 7 chains
-            F.one_pass.CHUNK_SITES = sites
+            F.one_pass.CHUNK_SITES = F.one_pass.CHUNK_SITES_FOURIER = sites
             e, g = F.energy_and_grad(theta, v, c[:1])
             e0b, g0b = block_by_block(F, theta, v, c[:1])
             assert np.allclose(e, e0b, rtol=1e-12) and np.allclose(g, g0b, rtol=1e-12, atol=1e-12)
             e, g = F.energy_and_grad(theta, v, c)
             assert np.allclose(e, e0, rtol=1e-12) and np.allclose(g, g0, rtol=1e-12, atol=1e-12)
         # 3 chains a chunk: the arrays of the full chunks and of the last one are both kept
-        F.one_pass.CHUNK_SITES = 3 * L * L
+        F.one_pass.CHUNK_SITES = F.one_pass.CHUNK_SITES_FOURIER = 3 * L * L
         F.one_pass._local.kept.clear()
         F.energy_and_grad(theta, v, c)
         kept = F.one_pass._local.kept

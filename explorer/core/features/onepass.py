@@ -105,11 +105,13 @@ class ConditionalPass:
     # ---------------------------------------------------------------- evaluation
     def energy_and_grad(self, theta: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         """(U (N,), ∇_v U (N, 3, n, n)) for the validated inputs of ``ctx``, a few chains at a
-        time (:attr:`CHUNK_SITES`: the working arrays then stay in cache)."""
+        time (:attr:`CHUNK_SITES`, :attr:`CHUNK_SITES_FOURIER`: the working arrays then stay in
+        cache)."""
         n, N = ctx.n, ctx.N
         method = self.method or ("matrix" if 2 * n <= MATRIX_MAX_SIDE else "fourier")
         ops = self._operators_for(theta, n, method)
-        step = max(1, self.CHUNK_SITES // (4 * n * n))
+        sites = self.CHUNK_SITES_FOURIER if method == "fourier" else self.CHUNK_SITES
+        step = max(1, sites // (4 * n * n))
         energy = np.empty(N)
         g = np.empty((N, 3, n, n))
         for a in range(0, N, step):
@@ -117,10 +119,13 @@ class ConditionalPass:
             energy[part] = self._evaluate(theta, ops, method, ctx.v[part], ctx.c[part], g[part])
         return energy, g
 
-    #: at most this many sites (chains × L²) are evaluated together: 16 chains of 64², all 64 of
-    #: 32² (measured with 64 chains of 64²: 16 at a time 4.55-4.66 ms per call, 8 at a time
-    #: 4.81-4.88 ms, 32 at a time 4.59-4.74 ms with a wider spread, 4 at a time 5.37 ms)
-    CHUNK_SITES = 1 << 16
+    #: at most this many sites (chains × L²) are evaluated together by the ``"matrix"`` method
+    #: (32 chains of 32²: all 64 at once measured slower in bench_gradient.py, 1.38 against 1.25 ms)
+    CHUNK_SITES = 1 << 15
+    #: the same for the ``"fourier"`` method: 16 chains of 64² (measured with 64 chains: 16 at a
+    #: time 4.55-4.66 ms per call, 8 at a time 4.81-4.88 ms, 32 at a time 4.59-4.74 ms with a
+    #: wider spread, 4 at a time 5.37 ms)
+    CHUNK_SITES_FOURIER = 1 << 16
 
     def _evaluate(self, theta, ops, method, v, c, g) -> np.ndarray:
         """The energies of the chains of v (N, 3, n, n), c (N, n, n); their gradient into g."""
