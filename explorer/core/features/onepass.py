@@ -342,7 +342,7 @@ def _real_form(A: np.ndarray) -> np.ndarray:
     """(k, R, C) complex -> B (k, 2C, 2R) real, contiguous, such that the spectra X (k, N, C)
     (chains × channels per frequency) give Y = X Aᵀ as the real product X B of their real views:
     (x, y) · [[a, b], [-b, a]] = (xa - yb, xb + ya) is the product of x + iy and a + ib. OpenBLAS
-    runs these real products about twice as fast as the complex ones at these sizes (8 chains,
+    runs these real products about twice as fast as the complex ones at these sizes (8-16 chains,
     a few channels)."""
     k, R, C = A.shape
     B = np.empty((k, C, 2, R, 2))
