@@ -574,3 +574,15 @@ def test_fit_protocol_is_frozen_and_validated():
         ft.FitProtocol(stage_base=-1)
     with pytest.raises(TypeError, match="FitProtocol"):
         ft.FeatureSum([ft.make_features("gaussian", level="depth0", L=8)], fit_protocol={})
+
+
+@pytest.mark.parametrize("A, E", [(1, 1), (3, 1), (3, 4)])
+def test_kernel_application_is_the_per_frequency_matrix_product(A, E):
+    from explorer.core.features.couplings import _apply_kernel
+
+    rng = np.random.default_rng(7)
+    Kh = rng.standard_normal((A, E, 6, 4)) + 1j * rng.standard_normal((A, E, 6, 4))
+    Xh = rng.standard_normal((5, E, 6, 4)) + 1j * rng.standard_normal((5, E, 6, 4))
+    Y = _apply_kernel(Kh, Xh)
+    assert Y.shape == (5, A, 6, 4)
+    assert np.allclose(Y, np.einsum("aekm,nekm->nakm", Kh, Xh), rtol=1e-14, atol=1e-14)

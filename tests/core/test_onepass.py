@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from explorer.core import features as ft
-from explorer.core.features import onepass
+from explorer.core.features import onepass, products
 
 SEED = 18_2026
 WINDOWS = {"potential": "windows", "n_windows": 7, "vmin": -3.0, "vmax": 3.0}
@@ -136,14 +136,14 @@ def test_chains_evaluated_in_chunks_give_the_same_values():
     for method in onepass.METHODS:
         F.one_pass.method = method
         for sites in (L * L, 3 * L * L, 1 << 30):   # 1, 3 (and a remainder of 1), all 7 chains
-            F.one_pass.CHUNK_SITES = sites
+            F.one_pass.CHUNK_SITES = F.one_pass.CHUNK_SITES_FOURIER = sites
             e, g = F.energy_and_grad(theta, v, c[:1])
             e0b, g0b = block_by_block(F, theta, v, c[:1])
             assert np.allclose(e, e0b, rtol=1e-12) and np.allclose(g, g0b, rtol=1e-12, atol=1e-12)
             e, g = F.energy_and_grad(theta, v, c)
             assert np.allclose(e, e0, rtol=1e-12) and np.allclose(g, g0, rtol=1e-12, atol=1e-12)
         # 3 chains a chunk: the arrays of the full chunks and of the last one are both kept
-        F.one_pass.CHUNK_SITES = 3 * L * L
+        F.one_pass.CHUNK_SITES = F.one_pass.CHUNK_SITES_FOURIER = 3 * L * L
         F.one_pass._local.kept.clear()
         F.energy_and_grad(theta, v, c)
         kept = F.one_pass._local.kept
@@ -225,3 +225,38 @@ def test_in_place_potential_matches_combine(powers, chain_axis):
             e = b.energy_and_derivative(theta_b, x, chain_axis, out, work)
             assert np.allclose(out, acc[1], rtol=1e-12, atol=1e-12)
             assert np.allclose(e, acc[0].sum(axis=sites), rtol=1e-12, atol=1e-12)
+
+
+def test_products_matmul_is_numpy_matmul():
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((7, 3, 4)) + 1j * rng.standard_normal((7, 3, 4))
+    b = rng.standard_normal((7, 4, 5)) + 1j * rng.standard_normal((7, 4, 5))
+    out = np.empty((7, 3, 5), dtype=complex)
+    y = products.matmul(a, b, out=out)
+    assert y is out and np.array_equal(out, np.matmul(a, b))
+    assert np.array_equal(products.matmul(a.real, b.real), a.real @ b.real)
+
+
+@pytest.mark.parametrize("powers, coefs, single", [
+    ([4], [0.7], (4, 0.7)),              # the phi4 default: the factor 4θ goes into the products
+    ([2, 4], [0.0, -0.3], (4, -0.3)),
+    ([2, 3, 4], [0.5, 0.0, 0.0], (2, 0.5)),
+    ([1, 3], [0.0, 0.2], (3, 0.2)),
+    ([2, 4], [0.5, 0.2], None),          # two powers: the general path
+    ([1], [0.4], None),                  # a linear term: the general path
+])
+def test_a_single_power_matches_the_block_by_block_evaluation(powers, coefs, single):
+    L = 32
+    quad = ft.QuadraticCouplings.gaussian("conditional", L)
+    pot = ft.ScalarPotential(ft.PolynomialBasis(powers), "conditional", L)
+    F = ft.FeatureSum([quad, pot])
+    theta = np.concatenate([0.1 * np.random.default_rng(SEED).standard_normal(quad.n_features),
+                            coefs])
+    v, c = inputs(L, N=3, seed=11)
+    e0, g0 = block_by_block(F, theta, v, c)
+    for method in onepass.METHODS:
+        F.one_pass.method = method
+        e, g = F.energy_and_grad(theta, v, c)
+        assert F.one_pass._operators[1].power == single
+        assert np.abs(e - e0).max() < 1e-12 * (1.0 + np.abs(e0).max())
+        assert np.abs(g - g0).max() < 1e-12 * (1.0 + np.abs(g0).max())

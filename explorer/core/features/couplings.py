@@ -11,6 +11,7 @@ import scipy.fft as sfft
 
 from explorer.core import wavelets as wv
 from explorer.core.features.base import CONDITIONAL_CHANNELS, Context, Features, FitProtocol
+from explorer.core.features.products import matmul
 
 Term = tuple  # (c, d, (dy, dx)): Σ_i x_c(i) x_d(i - s)
 
@@ -225,12 +226,15 @@ class QuadraticCouplings(Features):
         v = X[:, :A]
         Xh = sfft.rfft2(X)
         Kh = self._kernel_spectrum(theta, n)
+        # the products are fresh arrays (and Xh is not used again): the inverse FFT may overwrite
+        # them and the one-channel product is taken in place (fewer fresh pages: see
+        # docs/performance.md, "Gradient floor")
         if self.n_channels == A:
-            g = sfft.irfft2(_apply_kernel(Kh, Xh), s=(n, n))
+            g = sfft.irfft2(_apply_kernel(Kh, Xh, in_place=True), s=(n, n), overwrite_x=True)
             e = 0.5 * np.einsum("naij,naij->n", v, g)                # U = ½ vᵀQv
         else:
             Yl = _apply_kernel(Kh[:, A:], Xh[:, A:])                 # linear part (condition)
-            g = sfft.irfft2(_apply_kernel(Kh[:, :A], Xh[:, :A]) + Yl, s=(n, n))
+            g = sfft.irfft2(_apply_kernel(Kh[:, :A], Xh[:, :A]) + Yl, s=(n, n), overwrite_x=True)
             # U = ½ vᵀQv + bᵀv = ½ vᵀ(Qv + b) + ½ bᵀv
             e = 0.5 * (np.einsum("naij,naij->n", v, g) + _real_inner(Xh[:, :A], Yl, n))
         return e, self._to_output(g)
@@ -301,14 +305,21 @@ def _symmetrised(c: int, d: int, s: tuple) -> dict:
     return {(c, d, s): 0.5, (d, c, ms): 0.5}
 
 
-def _apply_kernel(Kh: np.ndarray, Xh: np.ndarray) -> np.ndarray:
+def _apply_kernel(Kh: np.ndarray, Xh: np.ndarray, in_place: bool = False) -> np.ndarray:
     """Y[n, a] = Σ_e Kh[a, e] Xh[n, e] for spectra Kh (A, E, *k) and Xh (N, E, *k): one batched
-    matrix product over the frequencies (faster than einsum for these small channel counts)."""
+    matrix product over the frequencies (faster than einsum for these small channel counts), or
+    for a single channel E = 1 an elementwise product (the batched product of 1 × 1 matrices
+    cost ten times as much: 1.4 ms against 0.13 ms for 64 fields of 64²), written into Xh when
+    ``in_place`` and A = E = 1."""
     A, E = Kh.shape[:2]
     N = Xh.shape[0]
+    if E == 1:  # one input channel (the depth-0 factors): a product per frequency, no matrices
+        if in_place and A == 1 and Xh.shape[1] == 1:
+            return np.multiply(Xh, Kh[None, :, 0], out=Xh)
+        return Kh[None, :, 0] * Xh[:, :1]
     K = Kh.reshape(A, E, -1).transpose(2, 0, 1)            # (k, A, E)
     Xt = Xh.reshape(N, E, -1).transpose(2, 1, 0)           # (k, E, N)
-    return np.matmul(K, Xt).transpose(2, 1, 0).reshape((N, A) + Xh.shape[2:])
+    return matmul(K, Xt).transpose(2, 1, 0).reshape((N, A) + Xh.shape[2:])
 
 
 def _real_inner(Ah: np.ndarray, Bh: np.ndarray, n: int) -> np.ndarray:

@@ -10,10 +10,14 @@ couplings plus a PyWavelets synthesis and analysis for the potential. Here:
 * the forward FFT of the four channels is taken once; per frequency, one matrix product applies the
   couplings' kernels, the weights of their energy (Parseval) and — for the ``"fourier"`` method —
   the wavelet synthesis to the polyphase components of x_{j-1}
-  (:func:`explorer.core.wavelets.polyphase_spectra`);
+  (:func:`explorer.core.wavelets.polyphase_spectra`). The spectra are laid out (frequency, chain,
+  channel), so that these products are real matrix products on the real views (:func:`_real_form`,
+  twice as fast as complex ones at these sizes), and the vector registers are cleared after each
+  (:mod:`explorer.core.features.products`: the FFT that follows otherwise runs at half speed);
 * the potential acts on those polyphase components (it is site by site, so their order is free);
-  its derivative goes back to the details by the conjugate matrices, is added to the couplings'
-  gradient spectrum, and one inverse FFT of the three detail channels gives the whole gradient;
+  its derivative goes back to the details by the conjugate matrices in a product that also adds
+  the couplings' gradient spectrum (an identity block), and one inverse FFT of the three detail
+  channels gives the whole gradient; a single power θ x^p leaves its factor p θ to that product;
 * the ``"matrix"`` method (small sides, where FFTs of tiny fields cost more than they save) does
   the wavelet step in real space instead, as products with the 1D synthesis matrix G
   (:func:`explorer.core.wavelets.synthesis_matrix`) on the field laid out (row, chain, column), so
@@ -37,7 +41,8 @@ import scipy.fft as sfft
 from explorer.core import wavelets as wv
 from explorer.core.features.base import Context, Features
 from explorer.core.features.couplings import QuadraticCouplings
-from explorer.core.features.potentials import ScalarPotential
+from explorer.core.features.potentials import PolynomialBasis, ScalarPotential
+from explorer.core.features.products import clear_vector_state, matmul
 
 METHODS = ("fourier", "matrix")
 #: fields of at most this side take the wavelet step as matrix products, larger ones in Fourier
@@ -100,11 +105,13 @@ class ConditionalPass:
     # ---------------------------------------------------------------- evaluation
     def energy_and_grad(self, theta: np.ndarray, ctx: Context) -> tuple[np.ndarray, np.ndarray]:
         """(U (N,), ∇_v U (N, 3, n, n)) for the validated inputs of ``ctx``, a few chains at a
-        time (:attr:`CHUNK_SITES`: the working arrays then stay in cache)."""
+        time (:attr:`CHUNK_SITES`, :attr:`CHUNK_SITES_FOURIER`: the working arrays then stay in
+        cache)."""
         n, N = ctx.n, ctx.N
         method = self.method or ("matrix" if 2 * n <= MATRIX_MAX_SIDE else "fourier")
         ops = self._operators_for(theta, n, method)
-        step = max(1, self.CHUNK_SITES // (4 * n * n))
+        sites = self.CHUNK_SITES_FOURIER if method == "fourier" else self.CHUNK_SITES
+        step = max(1, sites // (4 * n * n))
         energy = np.empty(N)
         g = np.empty((N, 3, n, n))
         for a in range(0, N, step):
@@ -112,9 +119,13 @@ class ConditionalPass:
             energy[part] = self._evaluate(theta, ops, method, ctx.v[part], ctx.c[part], g[part])
         return energy, g
 
-    #: at most this many sites (chains × L²) are evaluated together (measured: 16 chains of 64²
-    #: take 10-15 % less time per chain than 64 chains at once, whose working arrays leave the cache)
+    #: at most this many sites (chains × L²) are evaluated together by the ``"matrix"`` method
+    #: (32 chains of 32²: all 64 at once measured slower in bench_gradient.py, 1.38 against 1.25 ms)
     CHUNK_SITES = 1 << 15
+    #: the same for the ``"fourier"`` method: 16 chains of 64² (measured with 64 chains: 16 at a
+    #: time 4.55-4.66 ms per call, 8 at a time 4.81-4.88 ms, 32 at a time 4.59-4.74 ms with a
+    #: wider spread, 4 at a time 5.37 ms)
+    CHUNK_SITES_FOURIER = 1 << 16
 
     def _evaluate(self, theta, ops, method, v, c, g) -> np.ndarray:
         """The energies of the chains of v (N, 3, n, n), c (N, n, n); their gradient into g."""
@@ -123,22 +134,24 @@ class ConditionalPass:
         _rfft2_into(v, w.C[:, :3])
         _rfft2_into(c, w.C[:, 3])
         _fields(w.Xf, n)[...] = w.C                                  # frequency-major
-        np.matmul(ops.M, w.Xf, out=w.Y)                              # (k, rows, N)
+        rows = w.Y[:, :, 4:] if method == "fourier" else w.Y          # K, [P,] E: see _workspace
+        matmul(w.Xf.view(np.float64), ops.M, out=rows.view(np.float64))
         # couplings' energy: Re Σ_k conj(V̂) · (weighted ½ K_v V̂ + K_c Ĉ), the weights in ops.M
-        inner = np.einsum("kcj,kcj->j", w.Xf[:, :3].view(np.float64), w.Y[:, -3:].view(np.float64))
+        inner = np.einsum("kjc,kjc->j", w.Xf[:, :, :3].view(np.float64),
+                          w.Y[:, :, -3:].view(np.float64))
         if method == "fourier":
             energy = self._fourier_rest(theta, ops, w, n, g)
         else:
             energy = self._matrix_rest(theta, ops, w, v, c, g)
-        return energy + inner.reshape(N, 2).sum(axis=1)
+        return energy + inner
 
     def _fourier_rest(self, theta, ops, w, n, g):
-        _irfft2_into(_fields(w.Y[:, 3:7], n), n, w.x, w.C)         # polyphase components of x
-        energy = self._potentials(theta, w.x, 0, w.gp, w.work)
-        _rfft2_into(w.gp, w.C)
-        _fields(w.Xf, n)[...] = w.C                                  # (the channels' are used)
-        np.matmul(ops.PH, w.Xf, out=w.D)                             # back to the details
-        w.D += w.Y[:, :3]
+        _irfft2_into(_fields(w.Y[:, :, 7:11], n), n, w.x, w.C)     # polyphase components of x
+        energy = self._potentials(theta, ops, w.x, 0, w.gp, w.work)
+        _rfft_last_into(w.gp, _fields(w.Y[:, :, :4], n))             # beside the couplings' K
+        _fft_first_in_place(w.Y.reshape(n, -1, w.Y.shape[2])[:, :, :4])   # now the rfft2
+        # back to the details, plus the couplings' gradient: D = PH ĝ' + K in one product
+        matmul(w.Y[:, :, :7].view(np.float64), ops.PH, out=w.D.view(np.float64))
         _irfft2_into(_fields(w.D, n), n, g, w.C[:, :3])
         return energy
 
@@ -151,17 +164,24 @@ class ConditionalPass:
         Z[0, :, :, 0, :] = c.transpose(1, 0, 2)
         _product_rows(w.Z.reshape(L * N, L), ops.GT, w.T)            # along x: Z Gᵀ
         _product_cols(ops.G, w.T.reshape(L, N * L), w.x)             # along y: G (Z Gᵀ)
-        energy = self._potentials(theta, w.x.reshape(L, N, L), 1, w.gp.reshape(L, N, L),
+        energy = self._potentials(theta, ops, w.x.reshape(L, N, L), 1, w.gp.reshape(L, N, L),
                                   w.work.reshape(L, N, L))
-        _product_cols(ops.GT, w.gp, w.T.reshape(L, N * L))           # back: Gᵀ g' G
+        _product_cols(ops.GT_back, w.gp, w.T.reshape(L, N * L))      # back: Gᵀ g' G
         _product_rows(w.T.reshape(L * N, L), ops.G, w.Z.reshape(L * N, L))
-        _irfft2_into(_fields(w.Y[:, :3], n), n, g, w.C[:, :3])
+        _irfft2_into(_fields(w.Y[:, :, :3], n), n, g, w.C[:, :3])
         for ch, (by, bx) in enumerate(wv.CHANNEL_BANDS[:3]):
             g[:, ch] += Z[by, :, :, bx, :].transpose(1, 0, 2)
         return energy
 
-    def _potentials(self, theta, x, chain_axis, out, work) -> np.ndarray:
-        """Σ of the potentials' energies per chain; ``out`` = the sum of their derivatives."""
+    def _potentials(self, theta, ops, x, chain_axis, out, work) -> np.ndarray:
+        """Σ of the potentials' energies per chain; ``out`` = the sum of their derivatives, but
+        for a single power θ_p x^p (``ops.power``): x^(p-1), the factor p θ_p being applied by
+        the products back to the details (one elementwise pass less)."""
+        if ops.power is not None:
+            p, t = ops.power
+            _power_into(x, p - 1, out)
+            idx = list(range(x.ndim))
+            return t * np.einsum(x, idx, out, idx, [chain_axis])
         energy = None
         for k, (block, s) in enumerate(self.potentials):
             target = out if k == 0 else work
@@ -189,13 +209,19 @@ class ConditionalPass:
             weight[-1] = 1.0
         E = np.concatenate([0.5 * K[:, :3], K[:, 3:]], axis=1) * (weight / (n * n))
         P = wv.polyphase_spectra(n, self.wavelet) if method == "fourier" else None
+        power = _single_power(self.potentials, theta)
+        scale = 1.0 if power is None else power[0] * power[1]   # of the potential's derivative
         rows = [K, P, E] if method == "fourier" else [K, E]
-        ops = SimpleNamespace(M=_by_frequency(np.concatenate(rows)))
+        ops = SimpleNamespace(M=_real_form(_by_frequency(np.concatenate(rows))))
         if method == "fourier":
-            ops.PH = _by_frequency(P.conj().transpose(1, 0, 2, 3)[:3])
+            eye = np.broadcast_to(np.eye(3)[:, :, None, None], (3, 3, n, m))
+            ops.PH = _real_form(_by_frequency(
+                np.concatenate([scale * P.conj().transpose(1, 0, 2, 3)[:3], eye], axis=1)))
         else:
             ops.G = wv.synthesis_matrix(2 * n, self.wavelet)
             ops.GT = np.ascontiguousarray(ops.G.T)
+            ops.GT_back = scale * ops.GT
+        ops.power = power
         self._operators = (key, ops)
         return ops
 
@@ -208,12 +234,13 @@ class ConditionalPass:
             return kept[key]
         k, L = n * (n // 2 + 1), 2 * n
         real, cplx = np.float64, np.complex128
-        shapes = {"C": ((N, 4, n, n // 2 + 1), cplx), "Xf": ((k, 4, N), cplx)}
+        shapes = {"C": ((N, 4, n, n // 2 + 1), cplx), "Xf": ((k, N, 4), cplx)}
         if method == "fourier":
-            shapes.update(Y=((k, 10, N), cplx), x=((N, 4, n, n), real), gp=((N, 4, n, n), real),
-                          work=((N, 4, n, n), real), D=((k, 3, N), cplx))
+            # Y: the potential's derivative ĝ' (4) | the products K (3), P (4), E (3)
+            shapes.update(Y=((k, N, 14), cplx), x=((N, 4, n, n), real), gp=((N, 4, n, n), real),
+                          work=((N, 4, n, n), real), D=((k, N, 3), cplx))
         else:
-            shapes.update(Y=((k, 6, N), cplx), Z=((L, N, L), real), T=((L * N, L), real),
+            shapes.update(Y=((k, N, 6), cplx), Z=((L, N, L), real), T=((L * N, L), real),
                           x=((L, N * L), real), gp=((L, N * L), real), work=((L, N * L), real))
         w = SimpleNamespace(**{name: np.empty(shape, dtype) for name, (shape, dtype) in shapes.items()})
         if sum(a.nbytes for a in vars(w).values()) <= WORKSPACE_MAX_BYTES:
@@ -246,12 +273,54 @@ def _pocketfft():
 _POCKETFFT = _pocketfft()
 
 
+def _single_power(potentials: list, theta: np.ndarray) -> tuple[int, float] | None:
+    """(p, θ_p) when the potentials are one polynomial block with a single non-zero coefficient
+    θ_p, p >= 2 (the ``phi4`` default: θ x⁴), else None."""
+    if len(potentials) != 1:
+        return None
+    block, s = potentials[0]
+    if type(block.basis) is not PolynomialBasis:
+        return None
+    terms = [(p, float(t)) for p, t in zip(block.basis.powers, theta[s]) if t != 0.0]
+    if len(terms) != 1 or terms[0][0] < 2:
+        return None
+    return terms[0]
+
+
+def _power_into(x: np.ndarray, d: int, out: np.ndarray) -> None:
+    """out = x^d (d >= 1) by repeated products, in place."""
+    if d == 1:
+        np.copyto(out, x)
+        return
+    np.multiply(x, x, out=out)
+    for _ in range(d - 2):
+        out *= x
+
+
 def _rfft2_into(x: np.ndarray, out: np.ndarray) -> None:
     """out[...] = rfft2(x) over the last two axes."""
     if _POCKETFFT is None:
         out[...] = sfft.rfft2(x)
         return
     _POCKETFFT.r2c(x, (x.ndim - 2, x.ndim - 1), True, 0, out, 1)
+
+
+def _rfft_last_into(x: np.ndarray, out: np.ndarray) -> None:
+    """out[...] = rfft(x) along the last axis: the first half of an rfft2, written straight into
+    a frequency-major buffer (no copy of the spectra)."""
+    if _POCKETFFT is None:
+        out[...] = sfft.rfft(x, axis=-1)
+        return
+    _POCKETFFT.r2c(x, (x.ndim - 1,), True, 0, out, 1)
+
+
+def _fft_first_in_place(X: np.ndarray) -> None:
+    """X[...] = fft(X) along the first axis: the other half, on a frequency-major buffer (whose
+    chains and channels vary fastest)."""
+    if _POCKETFFT is None:
+        X[...] = sfft.fft(X, axis=0)
+        return
+    _POCKETFFT.c2c(X, (0,), True, 0, X, 1)
 
 
 def _irfft2_into(X: np.ndarray, n: int, out: np.ndarray, work: np.ndarray) -> None:
@@ -269,21 +338,41 @@ def _by_frequency(A: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(A.reshape(R, C, -1).transpose(2, 0, 1))
 
 
+def _real_form(A: np.ndarray) -> np.ndarray:
+    """(k, R, C) complex -> B (k, 2C, 2R) real, contiguous, such that the spectra X (k, N, C)
+    (chains × channels per frequency) give Y = X Aᵀ as the real product X B of their real views:
+    (x, y) · [[a, b], [-b, a]] = (xa - yb, xb + ya) is the product of x + iy and a + ib. OpenBLAS
+    runs these real products about twice as fast as the complex ones at these sizes (8-16 chains,
+    a few channels)."""
+    k, R, C = A.shape
+    B = np.empty((k, C, 2, R, 2))
+    At = A.transpose(0, 2, 1)
+    B[:, :, 0, :, 0] = At.real
+    B[:, :, 0, :, 1] = At.imag
+    B[:, :, 1, :, 0] = -At.imag
+    B[:, :, 1, :, 1] = At.real
+    return B.reshape(k, 2 * C, 2 * R)
+
+
 def _fields(buf: np.ndarray, n: int) -> np.ndarray:
-    """The (k, C, N) frequency-major buffer seen as the spectra (N, C, n, n//2 + 1) (a view)."""
-    k, C, N = buf.shape
-    return buf.reshape(n, k // n, C, N).transpose(3, 2, 0, 1)
+    """The (k, N, C) frequency-major buffer seen as the spectra (N, C, n, n//2 + 1) (a view)."""
+    k, N, C = buf.shape
+    return buf.reshape(n, k // n, N, C).transpose(2, 3, 0, 1)
 
 
 def _product_rows(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """out = A @ B, the rows of A cut so that every product stays on one BLAS thread."""
+    """out = A @ B, the rows of A cut so that every product stays on one BLAS thread (then the
+    vector state cleared for the FFTs: :mod:`explorer.core.features.products`)."""
     step = max(1, _ONE_THREAD_PRODUCT // (A.shape[1] * B.shape[1]))
     for a in range(0, A.shape[0], step):
         np.matmul(A[a: a + step], B, out=out[a: a + step])
+    clear_vector_state()
 
 
 def _product_cols(A: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:
-    """out = A @ B, the columns of B cut so that every product stays on one BLAS thread."""
+    """out = A @ B, the columns of B cut so that every product stays on one BLAS thread (then the
+    vector state cleared)."""
     step = max(1, _ONE_THREAD_PRODUCT // (A.shape[0] * A.shape[1]))
     for a in range(0, B.shape[1], step):
         np.matmul(A, B[:, a: a + step], out=out[:, a: a + step])
+    clear_vector_state()
