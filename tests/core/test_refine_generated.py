@@ -9,7 +9,7 @@ import pytest
 
 from explorer.core import wavelets as wv
 from explorer.core.fields.phi4 import generate_phi4
-from explorer.core.fit import refine_on_generated
+from explorer.core.fit import generated, refine_on_generated
 from explorer.core.fit.generated import (MIN_DATA_FIELDS, _conditional_samples,
                                          _generated_coarse, default_levels)
 from explorer.core.model import WCRGModel
@@ -90,3 +90,28 @@ def test_refuses_what_it_cannot_do(fitted):
         refine_on_generated(gauss, x)
     with pytest.raises(ValueError, match="not fitted"):
         refine_on_generated(WCRGModel("phi4", 2), x)
+
+
+@pytest.mark.parametrize("flip,mismatches,reason", [
+    (-1.0, (1.0, 0.5), "not bounded below"),
+    (1.0, (0.5, 0.6), "did not bring the feature means closer"),
+])
+def test_a_refinement_that_would_make_the_model_worse_is_not_kept(monkeypatch, flip, mismatches,
+                                                                   reason):
+    """The Newton steps replaced by a θ that is not bounded below (every sign flipped), or by
+    one that ended farther from the target: that level keeps its fitted θ and says why."""
+    x = generate_phi4(size=16, n_samples=MIN_DATA_FIELDS, beta=0.68, seed=4).fields
+    model = WCRGModel("phi4", 1, "db4", radius=1).fit(x.astype(np.float64))
+
+    def worse(features, v, c, theta0, **kw):
+        return flip * 1.5 * np.asarray(theta0), {
+            "ml_refine_first_mismatch": mismatches[0], "ml_refine_last_mismatch": mismatches[1],
+            "ml_refine_relative_change": 0.5}
+
+    monkeypatch.setattr(generated, "refine_maximum_likelihood", worse)
+    out = refine_on_generated(model, x, steps=20)
+    info = out.provenance["refine_generated"]
+    assert info["kept_previous"] == [1] and not info["per_level"]["j=1"]["kept"]
+    assert reason in info["per_level"]["j=1"]["reason"]
+    assert np.array_equal(out.conditionals[0].theta, model.conditionals[0].theta)
+    assert out.conditionals[0].fit == model.conditionals[0].fit
