@@ -14,7 +14,8 @@ from explorer.core.fit.score import (ScoreMatchingFit, fit_score_matching,
                                      solve_score_matching_nonnegative, solve_score_matching_staged)
 
 __all__ = [
-    "refine_on_generated", "MaximumLikelihoodFit", "feature_means", "iter_maximum_likelihood", "refine_maximum_likelihood",
+    "refine_on_generated",
+    "MaximumLikelihoodFit", "feature_means", "iter_maximum_likelihood", "refine_maximum_likelihood",
     "DEFINITE_MARGIN", "DEGENERATE_KAPPA", "boundedness_check", "couplings_block",
     "couplings_check", "definite_path", "fit_factor", "fit_warnings", "gaussian_start",
     "quadratic_base_check", "ScoreMatchingFit", "fit_score_matching", "score_matching_statistics",

@@ -147,15 +147,17 @@ def refine_on_generated(model: WCRGModel, fields, levels=None, n: int = DEFAULT_
     refined conditional's sample. A refinement whose energy is not bounded below (on the
     generated or on the data's conditions), whose chains diverge or whose Newton steps end
     farther from the target than they started is not kept: that level keeps its parameters (and
-    the finer levels are refined on the fields it generates). Measured on critical phi^4 64^2 at depth 4 (256 fields): every per-scale
-    detail std within 1 % (512 samples), for 19 CPU s on top of the fit's 5.
+    the finer levels are refined on the fields it generates). Measured on critical phi^4 64^2 at
+    depth 4 (256 fields, the default fit): every per-scale detail std within 1 % (512 samples),
+    for 18-19 CPU s on top of the fit's 5.
 
-    Records ``provenance["refine_generated"] = {"levels", "n", "steps", "seed", "cpu_seconds",
-    "seconds", "per_level": {"j=J": {"mismatch_before", "mismatch", "relative_change",
-    "kept", "reason"?}}, "kept_previous": [levels left at their previous parameters]}``, the
-    mismatches being the RMS z-score of the feature means against the target at the first and
-    the last Newton iteration.
-    Raises ValueError where it cannot apply (see :func:`_check`)."""
+    Records ``provenance["refine_generated"] = {"levels", "n", "steps", "seed", "iterations",
+    "cpu_seconds", "seconds", "per_level": {"j=J": {"mismatch_before", "mismatch",
+    "relative_change", "kept", "reason"?}}, "kept_previous": [levels left at their previous
+    parameters]}``, the mismatches being the RMS z-score of the feature means against the target
+    at the first and the last Newton iteration; a kept level's ``fit`` gets the new θ, its
+    checks and warnings, and ``theta_before_generated``. Raises ValueError where it cannot apply
+    (see :func:`_check`)."""
     x = np.asarray(fields, np.float64)
     levels = default_levels(model.J) if levels is None else tuple(int(j) for j in levels)
     _check(model, x, levels, int(n))
