@@ -21,7 +21,8 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
 * with ``--candidates``, two routes to the detail stds measured next to the default (neither is a
   default): ``ml_refine=2`` (the conditional j = 2 refined too, on the data's conditions), and
   the default fit followed by the refinement of j = 4, 3, 2 on the coarse fields the model itself
-  generates (:func:`refine_on_generated`; its fit time is the default fit's plus that pass).
+  generates (:func:`explorer.core.fit.refine_on_generated`, what `explorer fit
+  --refine-generated` adds; its fit time is the default fit's plus that pass).
 
     python benchmarks/bench_defaults.py [--samples 128] [--seeds 2] [--long] [--candidates]
                                         [--out PATH | --out -]
@@ -30,20 +31,16 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
 from __future__ import annotations
 
 import argparse
-import copy
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench_phase_diagram import compare
 from common import emit, machine, timed
-from explorer.core import wavelets as wv
 from explorer.core.io import load_fields
-from explorer.core.defaults import DEFAULT_REFINE_ITERATIONS, DEFAULT_STEPS, default_refinement
-from explorer.core.fit import boundedness_check, refine_maximum_likelihood
+from explorer.core.defaults import DEFAULT_STEPS, default_refinement
+from explorer.core.fit import refine_on_generated
 from explorer.core.model import WCRGModel, default_depth
-from explorer.core.sampling import langevin
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 TARGETS = {"binder": 0.02, "spectrum": 0.06, "tv_sym": 0.03, "std": 0.02, "fit_seconds": 5.0,
@@ -72,56 +69,6 @@ def row_for(name: str, x: np.ndarray, model: WCRGModel, fit_times: tuple, n: int
                                and row["std_max_deviation"] <= TARGETS["std"])
     print(row, flush=True)
     return row
-
-
-def _conditional_samples(m, cond: np.ndarray, sigma: float, steps: int, seed: int) -> np.ndarray:
-    """Details of the conditional ``m`` sampled by MALA given the coarse fields ``cond`` (noise
-    start of the data's detail std ``sigma``, ``steps`` burn-in and ``steps`` steps, as the
-    model's sampler runs a scale)."""
-    rng = np.random.default_rng(seed)
-    v0 = sigma * rng.standard_normal((len(cond), 3) + cond.shape[1:])
-    res = langevin(lambda v: m.energy(v, cond), lambda v: m.grad(v, cond), v0, n_steps=steps,
-                   burn_in=steps, seed=seed, x_scale=sigma)
-    return res.x
-
-
-def refine_on_generated(model: WCRGModel, x: np.ndarray, levels=(4, 3, 2), n: int = 256,
-                        steps: int = DEFAULT_STEPS, seed: int = 100) -> tuple[WCRGModel, dict]:
-    """A copy of the fitted ``model`` whose conditionals ``levels`` (coarse to fine) are refined
-    by maximum likelihood on the coarse fields the model generates instead of the data's: ``n``
-    coarse fields x_J are sampled from the coarse factor; at each level j the conditional's
-    details are sampled given the current fields x_j, the refinement matches the data's feature
-    means from those equilibrium starts on those conditions (``target``), and the fields x_{j-1}
-    passed on are the refined conditional's samples (docs/performance.md, "Routes to 2 %": why
-    this is the factor's maximum-entropy law under the conditions it is sampled on, and what it
-    costs). Returns (copy, {"cpu_seconds", ...})."""
-    if sorted(levels, reverse=True) != list(range(model.J, model.J - len(levels), -1)):
-        raise ValueError(f"levels must be J, J-1, ... without gaps (J = {model.J}), got {levels}")
-    c0, t0 = time.process_time(), time.perf_counter()
-    out = copy.deepcopy(model)
-    coarse_only = copy.copy(out)
-    coarse_only.conditionals, coarse_only.support = [], None
-    xj = coarse_only.sample(n, steps=steps, burn_in=steps, seed=seed).fields.astype(np.float64)
-    lows = wv.low_passes(x, out.J, out.wavelet)
-    _, details = wv.decompose(x, out.J, out.wavelet)
-    info = {"levels": list(levels), "n": n}
-    for j in sorted(levels, reverse=True):
-        m = out.conditionals[j - 1]
-        sigma = out.stats["detail_std"][j - 1]
-        target = m.features.phi(m.features.prepare(details[j - 1], lows[j])).mean(axis=0)
-        v = _conditional_samples(m, xj, sigma, steps, seed + 10 * j)
-        theta, extra = refine_maximum_likelihood(m.features, v, xj, m.theta,
-                                                 iterations=DEFAULT_REFINE_ITERATIONS,
-                                                 seed=seed + 10 * j + 1, target=target)
-        if boundedness_check(m.features, theta, v, xj).get("bounded") is not False:
-            m.theta = theta
-        info[f"j={j}"] = {"mismatch": extra["ml_refine_last_mismatch"],
-                          "relative_change": extra["ml_refine_relative_change"]}
-        if j > min(levels):
-            xj = wv.synthesis(xj, _conditional_samples(m, xj, sigma, steps, seed + 10 * j + 2),
-                              out.wavelet)
-    info.update(cpu_seconds=time.process_time() - c0, seconds=time.perf_counter() - t0)
-    return out, info
 
 
 def main() -> None:
@@ -156,8 +103,8 @@ def main() -> None:
         deeper = WCRGModel("phi4", J=J)
         kw = {**default_refinement("phi4", J, gen), "ml_refine": 2}
         _, *deeper_t = timed(deeper.fit, x, **kw)
-        generated, info = refine_on_generated(refined, x)
-        out["refine_on_generated"] = info
+        generated = refine_on_generated(refined, x, levels=(4, 3, 2))
+        info = out["refine_on_generated"] = generated.provenance["refine_generated"]
         gen_t = (refined_t[0] + info["seconds"], refined_t[1] + info["cpu_seconds"])
         for seed in range(1, a.seeds + 1):
             rows.append(row_for("candidate: ml_refine=2 (j = 2 refined on the data too)", x,

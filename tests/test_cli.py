@@ -210,6 +210,39 @@ def test_fit_and_sample_print_a_table_row_per_scale(tmp_path, capsys):
     assert lines[-1].startswith(f"total: 2 fields of 16x16 -> {out}, {total} gradient evaluations")
 
 
+def test_fit_refine_generated_reaches_the_fit_and_is_recorded(tmp_path, capsys, monkeypatch):
+    """--refine-generated runs the refinement on the fitted model and the fit's own data, and
+    the saved model and the printed header say what it did (fewer sampler steps here)."""
+    from explorer.core.fit import refine_on_generated
+
+    calls = []
+
+    def shorter(model, x, **kw):
+        calls.append((model.J, len(x)))
+        return refine_on_generated(model, x, steps=30, **kw)
+
+    monkeypatch.setattr(wf, "refine_on_generated", shorter)
+    data, model = tmp_path / "d.npz", tmp_path / "m.npz"
+    assert main(["generate", "phi4", "--size", "16", "--samples", "32", "--beta", "0.68",
+                 "--out", str(data), "--quiet"]) == 0
+    assert main(["fit", str(data), "--depth", "1", "--out", str(tmp_path / "plain.npz"),
+                 "--quiet"]) == 0
+    assert calls == [] and "refine_generated" not in WCRGModel.load(
+        tmp_path / "plain.npz").provenance
+    capsys.readouterr()
+    assert main(["fit", str(data), "--depth", "1", "--refine-generated", "--out", str(model),
+                 "--quiet"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    info = WCRGModel.load(model).provenance["refine_generated"]
+    assert calls == [(1, 32)] and info["levels"] == [1] and info["steps"] == 30
+    assert set(info["per_level"]["j=1"]) >= {"kept", "mismatch_before"}
+    assert info["per_level"]["j=1"]["kept"] and info["kept_previous"] == []
+    assert header.endswith("; j=1 refined on generated fields")
+    assert main(["fit", str(data), "--depth", "1", "--family", "gaussian", "--refine-generated",
+                 "--out", str(tmp_path / "g.npz"), "--quiet"]) == 2
+    assert "only for the phi4 family" in capsys.readouterr().err
+
+
 def test_fit_quiet_still_warns_about_an_unbounded_factor(tmp_path, capsys):
     """8 free-field samples of 16x16: the coarsest 8x8 Gaussian factor comes out indefinite."""
     data, model = tmp_path / "d.npz", tmp_path / "m.npz"

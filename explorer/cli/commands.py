@@ -156,7 +156,7 @@ def cmd_fit(args, argv) -> dict:
                                                             "key": args.key,
                                                             "command": _command(argv)},
                              dequantise=args.dequantise, gaussianise=args.gaussianise,
-                             seed=args.seed),
+                             seed=args.seed, refine_generated=args.refine_generated),
                  ProgressPrinter(args.quiet), allow_partial=False)
     model = result["model"]
     with atomic_path(out) as tmp:

@@ -197,6 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "heavy-tailed fields such as log-normal maps")
     f.add_argument("--seed", type=int_in(0), default=0,
                    help="seed of the dequantisation noise")
+    f.add_argument("--refine-generated", action="store_true",
+                   help="phi4: then refine the three coarsest conditionals by maximum likelihood "
+                        "on coarse fields the model generates (per-scale detail stds within 1 "
+                        "%% instead of 2-3 %% at 64x64, for a fit about 5 times longer)")
     f.add_argument("--out", required=True, help="model file (.npz)")
     add_output_flags(f)
 

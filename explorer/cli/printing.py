@@ -170,6 +170,12 @@ def print_fit(r: dict) -> None:
         extra.append(f"dequantised with N(0, {pre['dequantise']['sigma']:g}^2) noise")
     if pre.get("marginal"):
         extra.append("one-point law Gaussianised (anamorphosis)")
+    gen = (r.get("provenance") or {}).get("refine_generated")
+    if gen:
+        kept = [j for j in gen["levels"] if j not in gen["kept_previous"]]
+        extra.append(f"j={', '.join(map(str, kept)) or 'none'} refined on generated fields"
+                     + (f" (j={', '.join(map(str, gen['kept_previous']))} kept as fitted)"
+                        if gen["kept_previous"] else ""))
     opts = ", ".join(f"{k} {v}" for k, v in (r.get("options") or {}).items())
     print(f"{r['out']}: {r['family']} model ({opts}), depth {r['J']}, wavelet {r['wavelet']}, "
           f"fitted on {st.get('n_fields', '?')} fields of {L}x{L}"

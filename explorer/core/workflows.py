@@ -22,6 +22,7 @@ from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet, as_batch, check_number
 from explorer.core.defaults import DEFAULT_STEPS, default_refinement
+from explorer.core.fit import refine_on_generated
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.summary import domain_observables
@@ -44,8 +45,6 @@ GENERATOR_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
 
 
 def check_generate(kind: str, size: int, n_samples: int, **params) -> dict:
@@ -134,13 +133,9 @@ def _wcrg_capable(name: str) -> bool:
 def family_aliases() -> dict[str, str]:
     """{alias: family} for registered names sharing another registered family's builder."""
     seen: dict[int, str] = {}
-    out = {}
     for name, builder in FAMILIES.items():
-        if id(builder) in seen:
-            out[name] = seen[id(builder)]
-        else:
-            seen[id(builder)] = name
-    return out
+        seen.setdefault(id(builder), name)
+    return {name: seen[id(b)] for name, b in FAMILIES.items() if seen[id(b)] != name}
 
 
 def wcrg_families() -> list[str]:
@@ -330,12 +325,14 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
              support_floor: float | None = DEFAULT_FLOOR, ridge: float = 1e-6,
              data_meta: dict | None = None, provenance: dict | None = None, rgflow: bool = False,
              dequantise: float | None = None, gaussianise: bool = False, seed: int = 0,
+             refine_generated: bool = False,
              stop: threading.Event | None = None) -> Iterator[Progress]:
     """Fit a :class:`WCRGModel` (depth ``J``, default :func:`default_depth` for the data, with
     :func:`~explorer.core.defaults.default_refinement`) with its provenance; the final report
     carries ``{"model", "report" (:func:`model_report`), "rgflow" (the couplings' RG flow when
     asked and the family has one), "seconds"}``. ``dequantise``, ``gaussianise``, ``seed``:
-    :func:`prepare_fit_data` (recorded in the model's ``provenance["preprocessing"]``)."""
+    :func:`prepare_fit_data` (recorded in the model's ``provenance["preprocessing"]``).
+    ``refine_generated``: then :func:`~explorer.core.fit.refine_on_generated` (~5x the fit)."""
     x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
     if J is None:
@@ -356,6 +353,9 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     if final is None or final.stopped:
         yield Progress(0, 1, "fit", done=True, stopped=True)
         return
+    if refine_generated:
+        yield Progress(model.J + 1, model.J + 2, "refinement on generated fields")
+        model = refine_on_generated(model, x)
     flow = None
     if rgflow and family in ("phi4", "gaussian") and x.shape[-1] >= 8:
         from explorer.core.rgflow import rg_flow

@@ -86,7 +86,7 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     free = np.ones(K, dtype=bool)
     free[list(fixed)] = False
     nonneg = list(features.fit_protocol.nonnegative)
-    iterates, h, mismatch = [], None, float("nan")
+    iterates, h, mismatch, first = [], None, float("nan"), float("nan")
     for it in range(iterations):
         chains, h, _, _ = _advance_chains(features, theta, chains, cond, h, mala_steps, rng, it,
                                        "ML refinement")
@@ -99,6 +99,7 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
         z = (target - phi.mean(axis=(0, 1))) / sd
         mismatch = float(np.sqrt(np.mean(z[free] ** 2)))
+        first = mismatch if it == 0 else first   # at theta0, before any Newton step
         cp = (cov / np.outer(sd, sd))[np.ix_(free, free)]
         theta[free] -= damping * np.linalg.solve(cp + ridge * np.eye(int(free.sum())),
                                                  z[free]) / sd[free]
@@ -106,7 +107,8 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         iterates.append(theta.copy())
     theta = np.mean(iterates[int(iterations * (1.0 - average)):], axis=0)
     return theta, {"ml_refine_iterations": iterations, "ml_refine_start": start, "ml_refine_mala_steps": mala_steps,
-                   "ml_refine_copies": copies, "ml_refine_last_mismatch": mismatch,
+                   "ml_refine_copies": copies, "ml_refine_first_mismatch": first,
+                   "ml_refine_last_mismatch": mismatch,
                    "ml_refine_relative_change": float(np.linalg.norm(theta - theta0)
                                                       / max(np.linalg.norm(theta0), 1e-300)),
                    "ml_refine_seconds": time.perf_counter() - t0}
