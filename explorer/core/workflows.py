@@ -22,7 +22,7 @@ from explorer.core import wavelets as wv
 from explorer.core.features import FAMILIES, make_features
 from explorer.core.fields.base import FieldSet, as_batch, check_number
 from explorer.core.defaults import DEFAULT_STEPS, default_refinement
-from explorer.core.fit import refine_on_generated
+from explorer.core.fit.generated import precheck as precheck_generated, refine_on_generated
 from explorer.core.model import UnboundedModelError, WCRGModel, default_depth
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.summary import domain_observables
@@ -338,6 +338,7 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     if J is None:
         J = default_depth(x.shape[-1], meta.get("generator"), x)
     family = resolve_family(family)
+    precheck_generated(family, J, len(x), wanted=refine_generated)
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
     refine = default_refinement(family, J, meta.get("generator"), method)
     prov = {"data_meta": {k: meta.get(k) for k in ("generator", "params", "seed")},
@@ -596,5 +597,4 @@ def comparison_report(data, samples, *, J: int | None = None, wavelet: str | Non
     return run(iter_comparison_report(data, samples, J=J, wavelet=wavelet, model=model,
                                       data_meta=data_meta, sample_meta=sample_meta,
                                       hessian_fields=hessian_fields, observables=observables),
-               callback,
-               allow_partial=False)
+               callback, allow_partial=False)

@@ -92,6 +92,26 @@ def test_refuses_what_it_cannot_do(fitted):
         refine_on_generated(WCRGModel("phi4", 2), x)
 
 
+def test_the_pipeline_refuses_before_it_fits(fitted, monkeypatch):
+    """iter_fit with refine_generated says what cannot be refined before spending the fit."""
+    from explorer.core import workflows
+
+    x, _, _ = fitted
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran before the refusal")
+
+    monkeypatch.setattr(WCRGModel, "iter_fit", no_fit)
+    for kw, match in [({"family": "gaussian", "J": 1}, "'gaussian' family"),
+                      ({"family": "phi4", "J": 0}, "no conditionals")]:
+        with pytest.raises(ValueError, match=match):
+            list(workflows.iter_fit(x, refine_generated=True, **kw))
+    with pytest.raises(ValueError, match=f"at least {MIN_DATA_FIELDS}"):
+        list(workflows.iter_fit(x[:8], J=2, refine_generated=True))
+    with pytest.raises(AssertionError, match="before the refusal"):
+        list(workflows.iter_fit(x, J=2, refine_generated=False))
+
+
 @pytest.mark.parametrize("flip,mismatches,reason", [
     (-1.0, (1.0, 0.5), "not bounded below"),
     (1.0, (0.5, 0.6), "did not bring the feature means closer"),

@@ -49,17 +49,30 @@ def default_levels(J: int) -> tuple[int, ...]:
     return tuple(range(J, max(J - 3, 0), -1))
 
 
+def precheck(family: str, J: int, n_fields: int, wanted: bool = True) -> None:
+    """ValueError saying why the refinement cannot apply to a fit of ``family`` at depth ``J`` on
+    ``n_fields`` data fields: what can be refused before the fit runs (nothing if not ``wanted``,
+    so that a pipeline can call it unconditionally)."""
+    if not wanted:
+        return
+    if family not in FAMILIES:
+        raise ValueError(f"refinement on generated fields: only for the {', '.join(FAMILIES)} "
+                         f"family (measured there, and its boundedness check decides whether a "
+                         f"refinement is kept); the model is of the {family!r} family")
+    if J < 1:
+        raise ValueError("refinement on generated fields: the model has no conditionals "
+                         f"(depth {J}); it refines conditionals given coarse fields")
+    if n_fields < MIN_DATA_FIELDS:
+        raise ValueError(f"refinement on generated fields: {n_fields} data fields, at least "
+                         f"{MIN_DATA_FIELDS} needed (the data's feature means are its target; "
+                         f"with fewer, their noise is as large as the bias it removes)")
+
+
 def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: int) -> None:
     """ValueError saying why the refinement cannot apply to ``model`` and the data ``x``."""
     if not model.fitted:
         raise ValueError("refinement on generated fields: the model is not fitted yet")
-    if model.family not in FAMILIES:
-        raise ValueError(f"refinement on generated fields: only for the {', '.join(FAMILIES)} "
-                         f"family (measured there, and its boundedness check decides whether a "
-                         f"refinement is kept); the model is of the {model.family!r} family")
-    if not model.conditionals:
-        raise ValueError("refinement on generated fields: the model has no conditionals "
-                         f"(depth {model.J}); it refines conditionals given coarse fields")
+    precheck(model.family, len(model.conditionals), len(x))
     if model.support is not None:
         raise ValueError("refinement on generated fields: not for a model with a spectral "
                          "support (its fit completed the data's missing modes with noise, "
@@ -67,10 +80,6 @@ def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: int) -> 
     if x.ndim != 3 or x.shape[-1] != model.stats["L"] or x.shape[-2] != model.stats["L"]:
         raise ValueError(f"refinement on generated fields: the data must be the fit's fields, "
                          f"(n, {model.stats['L']}, {model.stats['L']}), got {x.shape}")
-    if len(x) < MIN_DATA_FIELDS:
-        raise ValueError(f"refinement on generated fields: {len(x)} data fields, at least "
-                         f"{MIN_DATA_FIELDS} needed (the data's feature means are its target; "
-                         f"with fewer, their noise is as large as the bias it removes)")
     want = list(range(model.J, model.J - len(levels), -1))
     if not levels or sorted(levels, reverse=True) != want or min(levels) < 1:
         raise ValueError(f"refinement on generated fields: levels must be J, J-1, ... down to "
