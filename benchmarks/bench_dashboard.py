@@ -68,10 +68,26 @@ def cpu_seconds(proc: psutil.Process, children: bool = False) -> float:
     return total
 
 
-def browser_cpu_seconds(me: psutil.Process, servers: list[psutil.Process]) -> float:
-    """CPU seconds of this process's children (the browser's processes, Playwright's driver)
-    without the ``servers`` (also children of this process)."""
-    return cpu_seconds(me, children=True) - sum(cpu_seconds(q, children=True) for q in servers)
+def browser_cpu(me: psutil.Process, servers: list[psutil.Process]) -> dict[int, float]:
+    """CPU seconds of each of this process's children (the browser's processes, Playwright's
+    driver) but the ``servers`` and theirs (children of this process too), by process id."""
+    skip = {q.pid for srv in servers for q in [srv, *srv.children(recursive=True)]}
+    out = {}
+    for q in me.children(recursive=True):
+        if q.pid not in skip:
+            try:
+                t = q.cpu_times()
+                out[q.pid] = t.user + t.system
+            except psutil.Error:  # a browser process that ended meanwhile
+                pass
+    return out
+
+
+def cpu_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds spent between two :func:`browser_cpu` snapshots by the processes running at
+    the second (one that ended meanwhile, such as a closed page's renderer, no longer counts:
+    subtracting a sum over processes would then go negative)."""
+    return sum(c - before.get(pid, 0.0) for pid, c in now.items())
 
 
 def load() -> float:
@@ -160,19 +176,19 @@ def page_load(browser, url: str, server: psutil.Process, servers: list[psutil.Pr
     responses: list = []
     if requests:
         page.on("response", lambda r: responses.append(r))
-    c_s, c_b, t = cpu_seconds(server), browser_cpu_seconds(me, servers), time.perf_counter()
+    c_s, c_b, t = cpu_seconds(server), browser_cpu(me, servers), time.perf_counter()
     page.goto(url, timeout=120_000)
     page.get_by_text("Binder U").first.wait_for(timeout=120_000)
     page.locator("canvas").first.wait_for(timeout=120_000)
     first = time.perf_counter() - t
-    c_first = browser_cpu_seconds(me, servers) - c_b
+    c_first = cpu_since(c_b, browser_cpu(me, servers)) if requests else None
     models_first = page.evaluate(MODELS)
     for view in ("model", "sampling", "compare", "export", "sweep"):
         page.locator(f".view-{view}").first.wait_for(state="attached", timeout=120_000)
     out = {"first_views_seconds": first,
            "whole_page_seconds": time.perf_counter() - t,
            "server_cpu_seconds": cpu_seconds(server) - c_s,
-           "browser_cpu_seconds": browser_cpu_seconds(me, servers) - c_b,
+           "browser_cpu_seconds": cpu_since(c_b, browser_cpu(me, servers)),
            "bokeh_models_first_views": models_first,
            "bokeh_models_whole_page": page.evaluate(MODELS), "load": load()}
     if requests:
@@ -311,11 +327,11 @@ def browser_live(asset: str, family: str, L: int, seconds: float, J: int | None 
         t0 = time.perf_counter()
         page.get_by_text(f"{L}×{L} at this scale").first.wait_for(timeout=300_000)
         waited = time.perf_counter() - t0
-        c_s, c_b = cpu_seconds(server), browser_cpu_seconds(me, [server])
+        c_s, c_b = cpu_seconds(server), browser_cpu(me, [server])
         status = page.locator(".sample-status").first.element_handle()
         r = page.evaluate(LIVE_JS, [live.element_handle(), status, seconds])
         cpu = {"server_cpu_seconds": cpu_seconds(server) - c_s,
-               "browser_cpu_seconds": browser_cpu_seconds(me, [server]) - c_b}
+               "browser_cpu_seconds": cpu_since(c_b, browser_cpu(me, [server]))}
         out = {"L": L, "family": family, "J": J, "n_samples": n_samples, "load": load(),
                "live_updates_per_second": r["updates"] / r["seconds"], **r, **cpu,
                "seconds_from_sample_click_to_full_size": waited}
