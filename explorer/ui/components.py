@@ -71,9 +71,9 @@ class FieldBrowser(pn.viewable.Viewer):
                                                       end=max(0, self._n() - 1))
         self.figures = DataFigures()  # drawn with Bokeh, updated in place
         opts = dict(sizing_mode="fixed")
-        self._image = pn.pane.Bokeh(self.figures.image, css_classes=["data-field"], **opts)
-        self._hist = pn.pane.Bokeh(self.figures.histogram, css_classes=["data-histogram"], **opts)
-        self._spec = pn.pane.Bokeh(self.figures.spectrum, css_classes=["data-spectrum"], **opts)
+        self._image = pn.pane.Bokeh(self.figures.image, **opts)
+        self._hist = pn.pane.Bokeh(self.figures.histogram, **opts)
+        self._spec = pn.pane.Bokeh(self.figures.spectrum, **opts)
         self._draw()
         self._table = pn.pane.Markdown(_observables_markdown(d.summary), width=400)
         self._message = pn.pane.Alert(d.message, alert_type="danger", visible=bool(d.message))

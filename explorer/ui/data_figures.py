@@ -17,11 +17,12 @@ from bokeh.models import (ColorBar, ColumnDataSource, HoverTool, Image, Line, Li
 from bokeh.plotting import figure
 
 from explorer.core.observables import radial_power_spectrum
-from explorer.ui.figures import DATA_COLOR, MAX_IMAGE_SIDE, _lut
+from explorer.ui.figures import MAX_IMAGE_SIDE, _lut
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"  # HoloViews' defaults, hover added per figure
 SIDE, WIDTH, HEIGHT = 300, 300, 200  # px: the frames
 BINS = 80
+COLOR = "#30a2da"  # HoloViews' first default colour, as these figures had
 
 
 @lru_cache(maxsize=4)
@@ -70,9 +71,12 @@ def spectrum_data(fields: np.ndarray) -> dict:
     return {"k": k[keep], "P": P[keep]}
 
 
-def _figure(title: str, x_label: str, y_label: str, width: int, height: int, **kw):
+def _figure(title: str, x_label: str, y_label: str, width: int, height: int, css: str, **kw):
+    """A figure with the Data view's tools; ``css``: its class on the page (tests find it)."""
     p = figure(title=title, frame_width=width, frame_height=height, tools=TOOLS,
-               active_drag="pan", active_scroll="wheel_zoom", toolbar_location="right", **kw)
+               active_drag="pan", active_scroll="wheel_zoom", toolbar_location="right",
+               css_classes=[css], **kw)
+    p.title.text_font_size = "12pt"
     p.xaxis.axis_label, p.yaxis.axis_label = x_label, y_label
     return p
 
@@ -84,30 +88,30 @@ class DataFigures:
     def __init__(self) -> None:
         self.mapper = LinearColorMapper(palette=palette("RdBu_r"), low=-1, high=1)
         self.image_source = ColumnDataSource({"image": [np.zeros((2, 2), np.float32)]})
-        self.image = _figure("sample 0", "x", "y", SIDE, SIDE, x_range=Range1d(0, 2),
-                             y_range=Range1d(0, 2))
+        self.image = _figure("sample 0", "x", "y", SIDE, SIDE, "data-field",
+                             x_range=Range1d(0, 2), y_range=Range1d(0, 2))
         self._image_glyph = Image(image="image", x=0, y=0, dw=2, dh=2,
                                   color_mapper=self.mapper)
         r = self.image.add_glyph(self.image_source, self._image_glyph)
         self.image.add_tools(HoverTool(renderers=[r], tooltips=[
             ("x", "$x{0.0}"), ("y", "$y{0.0}"), ("value", "@image{0.000}")]))
-        self.image.add_layout(ColorBar(color_mapper=self.mapper, width=12), "right")
+        self.image.add_layout(ColorBar(color_mapper=self.mapper, width=12, title="value"), "right")
 
         self.hist_source = ColumnDataSource({k: [] for k in ("left", "right", "top", "bottom",
                                                               "value")})
         self.histogram = _figure("marginal histogram", "value", "density", WIDTH, HEIGHT,
-                                 y_axis_type="log", x_range=Range1d(0, 1),
+                                 "data-histogram", y_axis_type="log", x_range=Range1d(0, 1),
                                  y_range=Range1d(1e-3, 1))
         r = self.histogram.add_glyph(self.hist_source, Quad(
-            left="left", right="right", top="top", bottom="bottom", fill_color=DATA_COLOR,
+            left="left", right="right", top="top", bottom="bottom", fill_color=COLOR,
             fill_alpha=0.6, line_color="black", line_alpha=0.6))
         self.histogram.add_tools(HoverTool(renderers=[r], tooltips=[
             ("value", "@value{0.000}"), ("density", "@top{0.000e}")]))
 
         self.spec_source = ColumnDataSource({"k": [], "P": []})
         self.spectrum = _figure("radial power spectrum", "k", "P(k)", WIDTH, HEIGHT,
-                                x_axis_type="log", y_axis_type="log")
-        r = self.spectrum.add_glyph(self.spec_source, Line(x="k", y="P", line_color=DATA_COLOR,
+                                "data-spectrum", x_axis_type="log", y_axis_type="log")
+        r = self.spectrum.add_glyph(self.spec_source, Line(x="k", y="P", line_color=COLOR,
                                                            line_width=2))
         self.spectrum.add_tools(HoverTool(renderers=[r], mode="vline", tooltips=[
             ("k", "@k{0.00}"), ("P(k)", "@P{0.000e}")]))
