@@ -9,6 +9,8 @@ here). A figure is built once per page and updated in place (:meth:`DataFigures.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from functools import lru_cache
 
 import numpy as np
@@ -71,6 +73,32 @@ def spectrum_data(fields: np.ndarray) -> dict:
     return {"k": k[keep], "P": P[keep]}
 
 
+_shared: dict[tuple[str, int], tuple[weakref.ref, dict]] = {}
+_shared_lock = threading.Lock()
+
+
+def of_batch(compute, fields: np.ndarray) -> dict:
+    """``compute(fields)``, computed once per read-only batch while it lives: a shipped data
+    set's array is one read-only array shared by every page of the process, so its histogram
+    and spectrum are the same for every page. A writable batch is computed every time."""
+    if fields.flags.writeable:
+        return compute(fields)
+    key = (compute.__name__, id(fields))
+    with _shared_lock:
+        hit = _shared.get(key)
+        if hit is not None and hit[0]() is fields:
+            return hit[1]
+    out = compute(fields)
+    for v in out.values():  # shared by every page's sources: nobody may change them
+        if isinstance(v, np.ndarray):
+            v.setflags(write=False)
+    with _shared_lock:
+        for k in [k for k, (ref, _) in _shared.items() if ref() is None]:
+            del _shared[k]  # batches gone
+        _shared[key] = (weakref.ref(fields), out)
+    return out
+
+
 def _figure(title: str, x_label: str, y_label: str, width: int, height: int, css: str, **kw):
     """A figure with the Data view's tools; ``css``: its class on the page (tests find it)."""
     p = figure(title=title, frame_width=width, frame_height=height, tools=TOOLS,
@@ -131,8 +159,8 @@ class DataFigures:
         """Draw a batch: sample ``index`` on the image, every field in the histogram and the
         spectrum."""
         self.show_sample(fields[index], index)
-        h = histogram_data(fields)
+        h = of_batch(histogram_data, fields)
         self.hist_source.data = {k: h[k] for k in ("left", "right", "top", "bottom", "value")}
         self.histogram.x_range.update(start=h["x_range"][0], end=h["x_range"][1])
         self.histogram.y_range.update(start=h["y_range"][0], end=h["y_range"][1])
-        self.spec_source.data = spectrum_data(fields)
+        self.spec_source.data = dict(of_batch(spectrum_data, fields))

@@ -59,6 +59,23 @@ def test_the_data_views_image_matches_field_image():
     assert np.sum(h["top"] * (h["right"] - h["left"])) == pytest.approx(1.0)
 
 
+def test_a_shared_batchs_histogram_and_spectrum_are_computed_once():
+    from explorer.ui.data_figures import DataFigures, histogram_data, of_batch, spectrum_data
+
+    x = np.random.default_rng(2).standard_normal((4, 16, 16)).astype(np.float32)
+    x.setflags(write=False)   # as a shipped data set is shared by every page
+    a, b = DataFigures(), DataFigures()
+    a.show(x, 0)
+    b.show(x, 1)
+    assert a.hist_source.data["top"] is b.hist_source.data["top"]
+    assert a.spec_source.data["P"] is b.spec_source.data["P"]
+    assert not a.hist_source.data["top"].flags.writeable
+    np.testing.assert_allclose(a.spec_source.data["P"], spectrum_data(x)["P"])
+    y = x.copy()   # writable: computed every time
+    assert of_batch(histogram_data, y) is not of_batch(histogram_data, y)
+    np.testing.assert_allclose(of_batch(histogram_data, y)["top"], a.hist_source.data["top"])
+
+
 def test_histogram_is_a_normalised_density_on_a_log_axis():
     x = np.random.default_rng(1).standard_normal((4, 32, 32))
     x[0, 0, 0] = 9.0  # leaves empty bins in the tail
