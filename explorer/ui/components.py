@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import holoviews as hv
-import numpy as np
 import panel as pn
 import param
 
 from explorer.ui import figures
+from explorer.ui.data_figures import DataFigures
 from explorer.ui.generic_panes import summary_markdown
 from explorer.ui.state import FieldData
 
@@ -70,10 +69,12 @@ class FieldBrowser(pn.viewable.Viewer):
         self._asset = pn.widgets.Select.from_param(d.param.asset, name="Data set", width=300)
         self._index = pn.widgets.IntSlider.from_param(d.param.index, name="Sample", width=300,
                                                       end=max(0, self._n() - 1))
+        self.figures = DataFigures()  # drawn with Bokeh, updated in place
         opts = dict(sizing_mode="fixed")
-        self._image = pn.pane.HoloViews(self._image_obj(), css_classes=["data-field"], **opts)
-        self._hist = pn.pane.HoloViews(self._hist_obj(), css_classes=["data-histogram"], **opts)
-        self._spec = pn.pane.HoloViews(self._spec_obj(), css_classes=["data-spectrum"], **opts)
+        self._image = pn.pane.Bokeh(self.figures.image, **opts)
+        self._hist = pn.pane.Bokeh(self.figures.histogram, **opts)
+        self._spec = pn.pane.Bokeh(self.figures.spectrum, **opts)
+        self._draw()
         self._table = pn.pane.Markdown(_observables_markdown(d.summary), width=400)
         self._message = pn.pane.Alert(d.message, alert_type="danger", visible=bool(d.message))
         d.param.watch(self._on_fields, "fields")
@@ -83,31 +84,20 @@ class FieldBrowser(pn.viewable.Viewer):
     def _n(self) -> int:
         return 0 if self.data.fields is None else len(self.data.fields)
 
-    def _image_obj(self):
-        if self.data.fields is None:
-            return hv.Image(np.zeros((2, 2), np.float32))
-        return figures.field_image(self.data.current, title=f"sample {self.data.index}").opts(
-            frame_width=300, frame_height=300)
-
-    def _hist_obj(self):
-        if self.data.fields is None:
-            return hv.Histogram(([0, 1], [1]))
-        return figures.histogram(self.data.fields).opts(frame_width=300, frame_height=200)
-
-    def _spec_obj(self):
-        if self.data.fields is None:
-            return hv.Curve([])
-        return figures.power_spectrum(self.data.fields).opts(frame_width=300, frame_height=200)
+    def _draw(self) -> None:
+        """The current batch in the three figures (left as they are when there is none)."""
+        f = self.data.fields
+        if f is not None:  # a new batch arrives before its index is clamped to its size
+            self.figures.show(f, min(self.data.index, len(f) - 1))
 
     def _on_fields(self, event) -> None:
         self._index.end = max(0, self._n() - 1)
-        self._image.object = self._image_obj()
-        self._hist.object = self._hist_obj()
-        self._spec.object = self._spec_obj()
+        self._draw()
         self._table.object = _observables_markdown(self.data.summary)
 
     def _on_index(self, event) -> None:
-        self._image.object = self._image_obj()
+        if self.data.fields is not None:
+            self.figures.show_sample(self.data.current, self.data.index)
 
     def _on_message(self, event) -> None:
         self._message.object = event.new

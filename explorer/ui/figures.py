@@ -27,7 +27,7 @@ def _style(el, mpl: dict | None = None, **options):
     """Apply ``options`` to ``el``: the common ones for every loaded backend, the rest for Bokeh;
     ``mpl``: extra options for the Matplotlib backend only."""
     if not hv.Store.renderers:  # nothing loaded yet: HoloViews' default backend
-        import holoviews.plotting.bokeh  # noqa: F401
+        _load_bokeh()
     common = {k: v for k, v in options.items() if k in COMMON_OPTIONS}
     bokeh_only = {k: v for k, v in options.items() if k not in COMMON_OPTIONS}
     for backend in hv.Store.renderers:
@@ -486,12 +486,23 @@ def mixing_rows(section: dict) -> list[dict]:
 _lock = threading.Lock()
 
 
+def _load_bokeh() -> None:
+    """HoloViews' Bokeh backend, drawing on a plain canvas. HoloViews asks Bokeh for WebGL by
+    default; for figures this small (a few hundred points, one image) it only costs the browser a
+    GL context, shader compilation and a copy back to the canvas per figure — a large share of
+    the first render without a GPU."""
+    if "bokeh" not in hv.Store.renderers:
+        import holoviews.plotting.bokeh  # noqa: F401
+    hv.Store.renderers["bokeh"].webgl = False
+
+
 def ensure_backends(backends: tuple[str, ...] = ("bokeh", "matplotlib")) -> None:
     """Load these HoloViews plotting backends (Matplotlib on Agg, no display), keeping Bokeh the
-    current one when loaded; call before building elements that will be saved as PNG."""
+    current one when loaded (drawing on a canvas, :func:`_load_bokeh`); call before building
+    elements that will be saved as PNG."""
     with _lock:
-        if "bokeh" in backends and "bokeh" not in hv.Store.renderers:
-            import holoviews.plotting.bokeh  # noqa: F401
+        if "bokeh" in backends:
+            _load_bokeh()
         if "matplotlib" in backends and "matplotlib" not in hv.Store.renderers:
             import matplotlib
 

@@ -120,3 +120,22 @@ def test_the_live_field_is_sent_at_its_own_resolution(folder):
 def test_the_empty_traces_chart_is_drawn_once():
     assert figures.empty_traces_png() is figures.empty_traces_png()
     assert figures.empty_traces_png() == figures.traces_png({})
+
+
+def test_the_generate_card_sends_its_widgets_when_first_opened(folder):
+    d = Dashboard(session=Session(data=FieldData(folder=folder)))
+    view = d.data_view
+    card = view.generate_card
+    assert card.collapsed and all(o is not view.gen_params for o in card.objects)
+    d.tick()   # the job controls tick while the card is closed
+    card.collapsed = False
+    assert card.objects[0] is view.gen_params and len(card.objects) == 2
+    buttons = card.objects[1].select(pn.widgets.Button)   # the job controls' own widgets
+    assert any(b is view.controls.start_button for b in buttons)
+    assert any(b is view.controls.stop_button for b in buttons)
+    card.collapsed = True
+    card.collapsed = False
+    assert len(card.objects) == 2
+    root = d.__panel__().get_root(Document())   # a valid document with the card open
+    assert root is not None
+    d.shutdown()
