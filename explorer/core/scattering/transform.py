@@ -274,22 +274,20 @@ def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = Fals
 def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     N, M = x.shape[0], bank.M
     J, L = bank.J, bank.L
-    xh = sfft.rfft2(x, workers=workers)
-    xh /= M * M
+    xh = sfft.rfft2(x, workers=workers, norm="forward")         # x̃ = DFT(x) / M²
     xs = xh.astype(np.complex64) if single else xh
     xf = xs.reshape(N, -1)
     halves = [xs[:, None]]                                      # rows: x̃, then Ũ_μ per scale
     phases = []
     S1 = np.empty((N, J, L))
+    X = None
     for j in range(J):
         m = bank.side[j]
-        X = _box(xf, bank, j)
-        X *= m * m
-        W = sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
-                       overwrite_x=True)
+        if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
+            X = _box(xf, bank, j)
+        W = _filtered_ifft(X, bank, j, workers)
         U = np.abs(W)
-        Uh = sfft.rfft2(U, workers=workers)
-        Uh /= m * m
+        Uh = sfft.rfft2(U, workers=workers, norm="forward")    # Ũ = DFT(U) / m²
         S1[:, j] = Uh[..., 0, 0].real
         halves.append(Uh)
         if keep:                                                # W becomes W / |W| in place
@@ -310,6 +308,14 @@ def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
     return _Forward(bank, single, xh, phases, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2,
                     S3, S4)
+
+
+def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
+    """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
+    (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
+    of X ψ̂_(j,l): (N, L, m, m) complex."""
+    return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
+                      overwrite_x=True, norm="forward")
 
 
 def _by_cost(bank: FilterBank) -> list:
