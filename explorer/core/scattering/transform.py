@@ -310,12 +310,60 @@ def _forward_impl(x, bank, workers, keep, single) -> _Forward:
                     S3, S4)
 
 
+#: an orientation whose filter is non-zero on at most this fraction of the rows (or columns) of
+#: its grid does the first pass of its inverse FFT on those lines only
+PRUNE = 0.7
+
+
+@lru_cache(maxsize=64)
+def _lines(bank: FilterBank, j: int) -> tuple:
+    """Per orientation of grid j, None, or (axis, lines, ψ̂ on them): the axis (1 rows, 2
+    columns) with the fewer lines where ψ̂_(j,l) is non-zero, when at most :data:`PRUNE` of
+    them; ψ̂ restricted to those lines, contiguous."""
+    out = []
+    for f in bank.psi[j]:
+        nz = [np.flatnonzero(f.any(axis=1)), np.flatnonzero(f.any(axis=0))]
+        ax = int(nz[1].size < nz[0].size)
+        idx = nz[ax]
+        if idx.size > PRUNE * f.shape[0]:
+            out.append(None)
+            continue
+        sub = np.ascontiguousarray(np.take(f, idx, axis=ax))
+        sub.setflags(write=False)
+        out.append((ax + 1, idx, sub))
+    return tuple(out)
+
+
 def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
     """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
     (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
-    of X ψ̂_(j,l): (N, L, m, m) complex."""
-    return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
-                      overwrite_x=True, norm="forward")
+    of X ψ̂_(j,l): (N, L, m, m) complex. An orientation with zero lines (:func:`_lines`) does its
+    first 1-D pass on its non-zero lines only (the others stay zero), the second on all."""
+    lines = _lines(bank, j)
+    full = [l for l, p in enumerate(lines) if p is None]
+    if len(full) == len(lines):
+        return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
+                          overwrite_x=True, norm="forward")
+    N, m = X.shape[0], X.shape[-1]
+    W = np.empty((N, len(lines), m, m), dtype=X.dtype)
+    for l in full:
+        np.multiply(X, bank.psi[j][l], out=W[:, l])
+        sfft.ifft2(W[:, l], workers=workers, overwrite_x=True, norm="forward")
+    for l, p in enumerate(lines):
+        if p is None:
+            continue
+        ax, idx, sub = p
+        T = np.take(X, idx, axis=ax)
+        T *= sub
+        T = sfft.ifft(T, axis=3 - ax, workers=workers, overwrite_x=True, norm="forward")
+        w = W[:, l]
+        w[...] = 0
+        if ax == 1:
+            w[:, idx] = T
+        else:
+            w[..., idx] = T
+        sfft.ifft(w, axis=ax, workers=workers, overwrite_x=True, norm="forward")
+    return W
 
 
 def _by_cost(bank: FilterBank) -> list:
