@@ -180,13 +180,18 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
     = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
     one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
-    points: one tall product is far cheaper than one small product per orientation); the
+    points: one tall product is far cheaper than one small product per orientation), or, when
+    there are many of them for the rows (R <= 2 × their number + 1), Re G from the pair products
+    P = {a_r a_s, r <= s} as P [e_1 e_2 ...] (half the products of a symmetric Re G); the
     others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). (N, L, R, R)
     complex."""
     N, R = A.shape[:2]
     L = bank.L
     Gr = np.zeros((N, L, R, R), dtype=A.dtype)
     C = np.zeros((N, L, R, R), dtype=A.dtype)
+    up = np.triu_indices(R)
+    Gu = np.zeros((N, L, up[0].size), dtype=A.dtype)           # Re G on r <= s (pair products)
+    P = np.empty((up[0].size, max(w for _, w in bank.chunks[j3])), dtype=A.dtype)
     dense = _dense(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
@@ -195,8 +200,11 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
             ls, E, O, _ = dense[i]
             if ls:
                 k = len(ls)
-                Y = np.multiply(Ac[None], E[:, None, :])
-                Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
+                if R <= 2 * k + 1:
+                    Gu[n, list(ls)] += (_pair_products(Ac, P[:, :w]) @ E.T).T
+                else:
+                    Y = np.multiply(Ac[None], E[:, None, :])
+                    Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
                 Z = np.multiply(Ac[None, :, h:], O[:, None, :])
                 C[n, list(ls)] += (Z.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
             for l3 in range(L):
@@ -208,7 +216,19 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
                 B = As * se2
                 Gr[n, l3] += B @ B.T
                 C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
+    Gr[..., up[0], up[1]] += Gu
+    Gr[..., up[1], up[0]] = Gr[..., up[0], up[1]]
     return Gr + 1j * (C - C.swapaxes(-1, -2))
+
+
+def _pair_products(Ac: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The products a_r a_s, r <= s (in :func:`numpy.triu_indices` order), of the rows of Ac
+    (R, w): out (R (R+1)/2, w)."""
+    R, o = len(Ac), 0
+    for r in range(R):
+        np.multiply(Ac[r:], Ac[r], out=out[o: o + R - r])
+        o += R - r
+    return out
 
 
 def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
