@@ -175,16 +175,38 @@ def _dense(bank: FilterBank, j3: int) -> tuple:
     return tuple(out)
 
 
+@lru_cache(maxsize=64)
+def _pair_weights(bank: FilterBank, j3: int) -> tuple:
+    """Per chunk of grid j3, None, or the even weights of every orientation on the whole chunk
+    (L, 2h) (zero outside an orientation's support) when Re G is summed from the pair products
+    (:func:`_gram`): when many orientations read the whole chunk for the rows,
+    R <= 2 × their number + 1."""
+    R = 1 + bank.L * (j3 + 1)
+    out = []
+    for i, (_, w) in enumerate(bank.chunks[j3]):
+        ls = _dense(bank, j3)[i][0]
+        if not ls or R > 2 * len(ls) + 1:
+            out.append(None)
+            continue
+        E = np.zeros((bank.L, w))
+        for l in range(bank.L):
+            sub, _, e2, _ = bank.parts[j3][l][i]
+            E[l, slice(None) if sub is None else sub] = e2
+        E.setflags(write=False)
+        out.append(E)
+    return tuple(out)
+
+
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
     A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
     = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
     one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
-    points: one tall product is far cheaper than one small product per orientation), or, when
-    there are many of them for the rows (R <= 2 × their number + 1), Re G from the pair products
-    P = {a_r a_s, r <= s} as P [e_1 e_2 ...] (half the products of a symmetric Re G); the
-    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). (N, L, R, R)
-    complex."""
+    points: one tall product is far cheaper than one small product per orientation); the
+    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). When many
+    orientations read the whole chunk for the rows (:func:`_pair_weights`), Re G of every
+    orientation comes from the pair products P = {a_r a_s, r <= s} instead, as P [e_1 e_2 ...]
+    (half the products of the symmetric Re G, one product for all L). (N, L, R, R) complex."""
     N, R = A.shape[:2]
     L = bank.L
     Gr = np.zeros((N, L, R, R), dtype=A.dtype)
@@ -192,17 +214,18 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     up = np.triu_indices(R)
     Gu = np.zeros((N, L, up[0].size), dtype=A.dtype)           # Re G on r <= s (pair products)
     P = np.empty((up[0].size, max(w for _, w in bank.chunks[j3])), dtype=A.dtype)
-    dense = _dense(bank, j3)
+    dense, pairs = _dense(bank, j3), _pair_weights(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
             h = w // 2
             ls, E, O, _ = dense[i]
+            Ep = pairs[i]
+            if Ep is not None:                              # Re G of every orientation
+                Gu[n] += (_pair_products(Ac, P[:, :w]) @ Ep.T).T
             if ls:
                 k = len(ls)
-                if R <= 2 * k + 1:
-                    Gu[n, list(ls)] += (_pair_products(Ac, P[:, :w]) @ E.T).T
-                else:
+                if Ep is None:
                     Y = np.multiply(Ac[None], E[:, None, :])
                     Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
                 Z = np.multiply(Ac[None, :, h:], O[:, None, :])
@@ -213,8 +236,9 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
                     continue
                 As = Ac[:, sub]
                 hs = o.size
-                B = As * se2
-                Gr[n, l3] += B @ B.T
+                if Ep is None:
+                    B = As * se2
+                    Gr[n, l3] += B @ B.T
                 C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
     Gr[..., up[0], up[1]] += Gu
     Gr[..., up[1], up[0]] = Gr[..., up[0], up[1]]
