@@ -307,15 +307,18 @@ class _Forward:
 
 
 def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False,
-             single: bool = False) -> _Forward:
+             single: bool = False, gram_workers=None) -> _Forward:
     """Statistics of the float64 fields x (N, M, M), in float64 or (``single``) float32 working
-    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs."""
+    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs. The FFTs
+    use ``workers`` threads, the Gram sums (one scale per task) ``gram_workers`` (None: the
+    same)."""
     with _one_blas_thread():
         return _forward_impl(np.asarray(x, dtype=np.float64),
-                             _single_bank(bank) if single else bank, workers, keep, single)
+                             _single_bank(bank) if single else bank, workers, keep, single,
+                             workers if gram_workers is None else gram_workers)
 
 
-def _forward_impl(x, bank, workers, keep, single) -> _Forward:
+def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
     N, M = x.shape[0], bank.M
     J, L = bank.J, bank.L
     xh = sfft.rfft2(x, workers=workers, norm="forward")         # x̃ = DFT(x) / M²
@@ -342,7 +345,7 @@ def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
     As = [_gather(halves, bank, j3) for j3 in range(J)]
-    Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), workers)
+    Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), gram_workers)
     for j3, G in zip(_by_cost(bank), Gs):                      # G (N, L, R, R)
         S2[:, j3] = G[:, :, 0, 0].real
         S3[:, : j3 + 1, :, j3] = np.moveaxis(G[:, :, 0, 1:].reshape(N, L, j3 + 1, L), 1, -1)
