@@ -319,7 +319,7 @@ def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = Fals
 
 
 def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
-    N, M = x.shape[0], bank.M
+    N = x.shape[0]
     J, L = bank.J, bank.L
     xh = sfft.rfft2(x, workers=workers, norm="forward")         # x̃ = DFT(x) / M²
     xs = xh.astype(np.complex64) if single else xh
