@@ -19,7 +19,7 @@ from explorer.core.io import load_fields
 from explorer.core.model import WCRGModel
 from explorer.core.progress import run
 from explorer.core.scattering import filters
-from explorer.core.scattering.transform import _forward, _half_adjoint
+from explorer.core.scattering.transform import _forward, _half_adjoint, _lines, _pair_weights
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SEED = 2024_06
@@ -110,6 +110,9 @@ def test_chunked_support_sums_match_the_definitions(small_chunks, L):
     assert all(len(c) > 1 for c in bank.chunks)
     gathered = [p[0] is not None for pj in bank.parts for pl in pj for p in pl]
     assert any(gathered) if L == 8 else not all(gathered)   # both paths: support and whole chunk
+    pairs = [e is not None for j in range(3) for e in _pair_weights(bank, j)]
+    assert any(pairs) and not all(pairs)               # Re G from pair products, and stacked
+    assert any(p is not None for j in range(3) for p in _lines(bank, j))   # pruned first pass
     S1, S2, S3, S4 = direct_spectra(x, bank)
     fw = _forward(x[None], bank)
     assert np.allclose(fw.S2[0], S2, rtol=1e-10, atol=0)

@@ -71,13 +71,17 @@ def _normalise(fw: _Forward, S2=None):
 
 def scattering_spectra(fields, J: int | None = None, L: int = 4, batch: int = 8,
                        workers=WORKERS, **bank_options) -> ScatteringSpectra:
-    """Raw scattering spectra of a batch (N, M, M) (or one field), computed ``batch`` at a time."""
+    """Raw scattering spectra of a batch (N, M, M) (or one field), computed ``batch`` at a time.
+
+    The FFTs use ``workers`` threads, the Gram sums one: they are many small numpy and BLAS
+    calls, and on two threads the contention for the interpreter cost more CPU time than it
+    saved wall time (docs/performance.md, "Scattering spectra")."""
     x = as_batch(fields)
     M = x.shape[-1]
     bank = filter_bank(M, default_J(M) if J is None else J, L, **bank_options)
     parts = []
     for a in range(0, len(x), max(1, int(batch))):
-        fw = _forward(x[a: a + batch], bank, workers)
+        fw = _forward(x[a: a + batch], bank, workers, gram_workers=1)
         S3, S4 = _normalise(fw)
         parts.append((fw.mean, fw.S1, fw.S2, S3, S4))
     cat = [np.concatenate([p[i] for p in parts]) for i in range(5)]

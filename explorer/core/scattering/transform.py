@@ -175,28 +175,59 @@ def _dense(bank: FilterBank, j3: int) -> tuple:
     return tuple(out)
 
 
+@lru_cache(maxsize=64)
+def _pair_weights(bank: FilterBank, j3: int) -> tuple:
+    """Per chunk of grid j3, None, or the even weights of every orientation on the whole chunk
+    (L, 2h) (zero outside an orientation's support) when Re G is summed from the pair products
+    (:func:`_gram`): when many orientations read the whole chunk for the rows,
+    R <= 2 × their number + 1."""
+    R = 1 + bank.L * (j3 + 1)
+    out = []
+    for i, (_, w) in enumerate(bank.chunks[j3]):
+        ls = _dense(bank, j3)[i][0]
+        if not ls or R > 2 * len(ls) + 1:
+            out.append(None)
+            continue
+        E = np.zeros((bank.L, w))
+        for l in range(bank.L):
+            sub, _, e2, _ = bank.parts[j3][l][i]
+            E[l, slice(None) if sub is None else sub] = e2
+        E.setflags(write=False)
+        out.append(E)
+    return tuple(out)
+
+
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
     A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
     = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
     one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
     points: one tall product is far cheaper than one small product per orientation); the
-    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). (N, L, R, R)
-    complex."""
+    others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). When many
+    orientations read the whole chunk for the rows (:func:`_pair_weights`), Re G of every
+    orientation comes from the pair products P = {a_r a_s, r <= s} instead, as P [e_1 e_2 ...]
+    (half the products of the symmetric Re G, one product for all L). (N, L, R, R) complex."""
     N, R = A.shape[:2]
     L = bank.L
     Gr = np.zeros((N, L, R, R), dtype=A.dtype)
     C = np.zeros((N, L, R, R), dtype=A.dtype)
-    dense = _dense(bank, j3)
+    up = np.triu_indices(R)
+    Gu = np.zeros((N, L, up[0].size), dtype=A.dtype)           # Re G on r <= s (pair products)
+    P = np.empty((up[0].size, max(w for _, w in bank.chunks[j3])), dtype=A.dtype)
+    dense, pairs = _dense(bank, j3), _pair_weights(bank, j3)
     for n in range(N):
         for i, (a, w) in enumerate(bank.chunks[j3]):
             Ac = A[n, :, a: a + w]
             h = w // 2
             ls, E, O, _ = dense[i]
+            Ep = pairs[i]
+            if Ep is not None:                              # Re G of every orientation
+                Gu[n] += (_pair_products(Ac, P[:, :w]) @ Ep.T).T
             if ls:
                 k = len(ls)
-                Y = np.multiply(Ac[None], E[:, None, :])
-                Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
+                if Ep is None:
+                    Y = np.multiply(Ac[None], E[:, None, :])
+                    Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
                 Z = np.multiply(Ac[None, :, h:], O[:, None, :])
                 C[n, list(ls)] += (Z.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
             for l3 in range(L):
@@ -205,10 +236,23 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
                     continue
                 As = Ac[:, sub]
                 hs = o.size
-                B = As * se2
-                Gr[n, l3] += B @ B.T
+                if Ep is None:
+                    B = As * se2
+                    Gr[n, l3] += B @ B.T
                 C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
+    Gr[..., up[0], up[1]] += Gu
+    Gr[..., up[1], up[0]] = Gr[..., up[0], up[1]]
     return Gr + 1j * (C - C.swapaxes(-1, -2))
+
+
+def _pair_products(Ac: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The products a_r a_s, r <= s (in :func:`numpy.triu_indices` order), of the rows of Ac
+    (R, w): out (R (R+1)/2, w)."""
+    R, o = len(Ac), 0
+    for r in range(R):
+        np.multiply(Ac[r:], Ac[r], out=out[o: o + R - r])
+        o += R - r
+    return out
 
 
 def _gram_adjoint(A: np.ndarray, K: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
@@ -263,33 +307,34 @@ class _Forward:
 
 
 def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False,
-             single: bool = False) -> _Forward:
+             single: bool = False, gram_workers=None) -> _Forward:
     """Statistics of the float64 fields x (N, M, M), in float64 or (``single``) float32 working
-    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs."""
+    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs. The FFTs
+    use ``workers`` threads, the Gram sums (one scale per task) ``gram_workers`` (None: the
+    same)."""
     with _one_blas_thread():
         return _forward_impl(np.asarray(x, dtype=np.float64),
-                             _single_bank(bank) if single else bank, workers, keep, single)
+                             _single_bank(bank) if single else bank, workers, keep, single,
+                             workers if gram_workers is None else gram_workers)
 
 
-def _forward_impl(x, bank, workers, keep, single) -> _Forward:
-    N, M = x.shape[0], bank.M
+def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
+    N = x.shape[0]
     J, L = bank.J, bank.L
-    xh = sfft.rfft2(x, workers=workers)
-    xh /= M * M
+    xh = sfft.rfft2(x, workers=workers, norm="forward")         # x̃ = DFT(x) / M²
     xs = xh.astype(np.complex64) if single else xh
     xf = xs.reshape(N, -1)
     halves = [xs[:, None]]                                      # rows: x̃, then Ũ_μ per scale
     phases = []
     S1 = np.empty((N, J, L))
+    X = None
     for j in range(J):
         m = bank.side[j]
-        X = _box(xf, bank, j)
-        X *= m * m
-        W = sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
-                       overwrite_x=True)
+        if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
+            X = _box(xf, bank, j)
+        W = _filtered_ifft(X, bank, j, workers)
         U = np.abs(W)
-        Uh = sfft.rfft2(U, workers=workers)
-        Uh /= m * m
+        Uh = sfft.rfft2(U, workers=workers, norm="forward")    # Ũ = DFT(U) / m²
         S1[:, j] = Uh[..., 0, 0].real
         halves.append(Uh)
         if keep:                                                # W becomes W / |W| in place
@@ -300,7 +345,7 @@ def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
     As = [_gather(halves, bank, j3) for j3 in range(J)]
-    Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), workers)
+    Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), gram_workers)
     for j3, G in zip(_by_cost(bank), Gs):                      # G (N, L, R, R)
         S2[:, j3] = G[:, :, 0, 0].real
         S3[:, : j3 + 1, :, j3] = np.moveaxis(G[:, :, 0, 1:].reshape(N, L, j3 + 1, L), 1, -1)
@@ -310,6 +355,62 @@ def _forward_impl(x, bank, workers, keep, single) -> _Forward:
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
     return _Forward(bank, single, xh, phases, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2,
                     S3, S4)
+
+
+#: an orientation whose filter is non-zero on at most this fraction of the rows (or columns) of
+#: its grid does the first pass of its inverse FFT on those lines only
+PRUNE = 0.7
+
+
+@lru_cache(maxsize=64)
+def _lines(bank: FilterBank, j: int) -> tuple:
+    """Per orientation of grid j, None, or (axis, lines, ψ̂ on them): the axis (1 rows, 2
+    columns) with the fewer lines where ψ̂_(j,l) is non-zero, when at most :data:`PRUNE` of
+    them; ψ̂ restricted to those lines, contiguous."""
+    out = []
+    for f in bank.psi[j]:
+        nz = [np.flatnonzero(f.any(axis=1)), np.flatnonzero(f.any(axis=0))]
+        ax = int(nz[1].size < nz[0].size)
+        idx = nz[ax]
+        if idx.size > PRUNE * f.shape[0]:
+            out.append(None)
+            continue
+        sub = np.ascontiguousarray(np.take(f, idx, axis=ax))
+        sub.setflags(write=False)
+        out.append((ax + 1, idx, sub))
+    return tuple(out)
+
+
+def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
+    """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
+    (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
+    of X ψ̂_(j,l): (N, L, m, m) complex. An orientation with zero lines (:func:`_lines`) does its
+    first 1-D pass on its non-zero lines only (the others stay zero), the second on all."""
+    lines = _lines(bank, j)
+    full = [l for l, p in enumerate(lines) if p is None]
+    if len(full) == len(lines):
+        return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
+                          overwrite_x=True, norm="forward")
+    N, m = X.shape[0], X.shape[-1]
+    W = np.empty((N, len(lines), m, m), dtype=X.dtype)
+    for l in full:
+        np.multiply(X, bank.psi[j][l], out=W[:, l])
+        sfft.ifft2(W[:, l], workers=workers, overwrite_x=True, norm="forward")
+    for l, p in enumerate(lines):
+        if p is None:
+            continue
+        ax, idx, sub = p
+        T = np.take(X, idx, axis=ax)
+        T *= sub
+        T = sfft.ifft(T, axis=3 - ax, workers=workers, overwrite_x=True, norm="forward")
+        w = W[:, l]
+        w[...] = 0
+        if ax == 1:
+            w[:, idx] = T
+        else:
+            w[..., idx] = T
+        sfft.ifft(w, axis=ax, workers=workers, overwrite_x=True, norm="forward")
+    return W
 
 
 def _by_cost(bank: FilterBank) -> list:
