@@ -19,7 +19,7 @@ from bokeh.models import (ColorBar, ColumnDataSource, HoverTool, Image, Line, Li
 from bokeh.plotting import figure
 
 from explorer.core.observables import radial_power_spectrum
-from explorer.ui.figures import MAX_IMAGE_SIDE, _lut
+from explorer.ui.figures import _lut, display_array
 
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"  # HoloViews' defaults, hover added per figure
 SIDE, WIDTH, HEIGHT = 300, 300, 200  # px: the frames
@@ -37,16 +37,7 @@ def image_data(field: np.ndarray) -> dict:
     """One field ready to draw: float32, block-averaged beyond ``MAX_IMAGE_SIDE``, row 0 at the
     bottom; its extent (the field's side in pixels); a symmetric colour range around 0 and the
     ``RdBu_r`` map for a signed field, else its own range and ``viridis``."""
-    x = np.asarray(field, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"image_data needs one 2-D field, got shape {x.shape}")
-    f = max(1, x.shape[0] // MAX_IMAGE_SIDE)
-    if f > 1:
-        x = x[: x.shape[0] // f * f, : x.shape[1] // f * f]
-        x = x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).mean(axis=(1, 3))
-    lim = float(np.max(np.abs(x))) or 1.0
-    signed = float(x.min()) < 0
-    clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
+    x, f, clim, signed = display_array(field, "image_data")
     return {"image": x, "width": x.shape[1] * f, "height": x.shape[0] * f, "clim": clim,
             "cmap": "RdBu_r" if signed else "viridis"}
 

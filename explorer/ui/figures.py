@@ -39,22 +39,31 @@ def _style(el, mpl: dict | None = None, **options):
     return el
 
 
+def display_array(field: np.ndarray, caller: str = "display_array",
+                  ) -> tuple[np.ndarray, int, tuple[float, float], bool]:
+    """One 2-D field as drawn: float32, block-averaged by ``f`` beyond :data:`MAX_IMAGE_SIDE`;
+    returns (array, f, colour range, signed): a symmetric range around 0 for a signed field, else
+    its own range. ``caller`` names the figure in the error for a field that is not 2-D."""
+    x = np.asarray(field, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"{caller} needs one 2-D field, got shape {x.shape}")
+    f = max(1, x.shape[0] // MAX_IMAGE_SIDE)
+    if f > 1:
+        x = x[: x.shape[0] // f * f, : x.shape[1] // f * f]
+        x = x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).mean(axis=(1, 3))
+    lim = float(np.max(np.abs(x))) or 1.0
+    signed = float(x.min()) < 0
+    clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
+    return x, f, clim, signed
+
+
 def field_image(field: np.ndarray, title: str = "field", cmap: str = "RdBu_r",
                 extent: float | None = None) -> hv.Image:
     """One field as an image, float32, symmetric colour range around 0 for signed fields.
     ``extent``: side of the drawn square in plot units (default: the field's side in pixels); a
     coarse-scale field drawn with the fine field's extent covers the same physical domain."""
-    x = np.asarray(field, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"field_image needs one 2-D field, got shape {x.shape}")
-    f = max(1, x.shape[0] // MAX_IMAGE_SIDE)
-    if f > 1:
-        x = x[: x.shape[0] // f * f, : x.shape[1] // f * f]
-        x = x.reshape(x.shape[0] // f, f, x.shape[1] // f, f).mean(axis=(1, 3))
+    x, f, clim, signed = display_array(field, "field_image")
     H, W = x.shape
-    lim = float(np.max(np.abs(x))) or 1.0
-    signed = float(x.min()) < 0
-    clim = (-lim, lim) if signed else (float(x.min()), float(x.max()) or 1.0)
     ext_x, ext_y = (W * f, H * f) if extent is None else (extent, extent)
     img = hv.Image(x[::-1], bounds=(0, 0, ext_x, ext_y), kdims=["x", "y"], vdims=["value"])
     return _style(img, cmap=cmap if signed else "viridis", clim=clim, colorbar=True,
