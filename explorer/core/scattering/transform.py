@@ -381,21 +381,38 @@ def _lines(bank: FilterBank, j: int) -> tuple:
     return tuple(out)
 
 
+def _padded(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose rows are one element longer in memory (a view
+    of the first shape[-1] columns): with power-of-two rows, the column pass of a 2-D FFT reads
+    addresses a power of two apart, which share cache sets (1.4-1.5 against 0.8-0.9 ms for the
+    column pass of 4 complex128 256² transforms)."""
+    return np.empty((*shape[:-1], shape[-1] + 1), dtype=dtype)[..., : shape[-1]]
+
+
+def _in_place(fft, a: np.ndarray, **options) -> None:
+    """a = fft(a, **options), in place (scipy.fft writes into ``a`` with ``overwrite_x``; copied
+    back should it not)."""
+    out = fft(a, overwrite_x=True, **options)
+    if out.ctypes.data != a.ctypes.data:
+        a[...] = out
+
+
 def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
     """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
     (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
     of X ψ̂_(j,l): (N, L, m, m) complex. An orientation with zero lines (:func:`_lines`) does its
-    first 1-D pass on its non-zero lines only (the others stay zero), the second on all."""
+    first 1-D pass on its non-zero lines only (the others stay zero), the second on all. W has
+    padded rows (:func:`_padded`)."""
     lines = _lines(bank, j)
     full = [l for l, p in enumerate(lines) if p is None]
-    if len(full) == len(lines):
-        return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
-                          overwrite_x=True, norm="forward")
     N, m = X.shape[0], X.shape[-1]
-    W = np.empty((N, len(lines), m, m), dtype=X.dtype)
+    W = _padded((N, len(lines), m, m), X.dtype)
+    if len(full) == len(lines):
+        np.multiply(X[:, None], bank.psi[j], out=W)
+        return sfft.ifft2(W, workers=workers, overwrite_x=True, norm="forward")
     for l in full:
         np.multiply(X, bank.psi[j][l], out=W[:, l])
-        sfft.ifft2(W[:, l], workers=workers, overwrite_x=True, norm="forward")
+        _in_place(sfft.ifft2, W[:, l], workers=workers, norm="forward")
     for l, p in enumerate(lines):
         if p is None:
             continue
@@ -409,7 +426,7 @@ def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarr
             w[:, idx] = T
         else:
             w[..., idx] = T
-        sfft.ifft(w, axis=ax, workers=workers, overwrite_x=True, norm="forward")
+        _in_place(sfft.ifft, w, axis=ax, workers=workers, norm="forward")
     return W
 
 
