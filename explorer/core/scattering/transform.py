@@ -218,8 +218,9 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
     A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
     = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
-    one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
-    points: one tall product is far cheaper than one small product per orientation); the
+    one product each, [A e_1; A e_2; ...] Aᵀ (its upper triangle, :func:`_stacked_upper`) and
+    [ai o_1; ...] arᵀ (a few rows against many points: one tall product is far cheaper than one
+    small product per orientation); the
     others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). When many
     orientations read the whole chunk for the rows (:func:`_pair_weights`), Re G of every
     orientation comes from the pair products P = {a_r a_s, r <= s} instead, as P [e_1 e_2 ...]
@@ -242,8 +243,7 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
                 Gun += _pair_products(Ac, P[:, :w]) @ Ep.T
             if k:
                 if Ep is None:
-                    Y = np.multiply(Ac[None], E[:, None, :])
-                    Gn[sel] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
+                    _stacked_upper(Gn, sel, Ac, E)
                 Zc = np.multiply(Ac[None, :, h:], O[:, None, :], out=Z[:k, :, :h])
                 Cn[sel] += (Zc.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
             for l3, sub, se2, o in sparse:
@@ -256,6 +256,20 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     Gr[..., up[0], up[1]] += np.swapaxes(Gu, 1, 2)
     Gr[..., up[1], up[0]] = Gr[..., up[0], up[1]]
     return Gr + 1j * (C - C.swapaxes(-1, -2))
+
+
+def _stacked_upper(G: np.ndarray, sel, Ac: np.ndarray, E: np.ndarray) -> None:
+    """G[sel] += Ac diag(e_l) Acᵀ for the k orientations of E (k, w), on the blocks that hold
+    the upper triangle only: rows r < R/2 against all rows, then the last rows against
+    themselves, each one product stacked over the orientations ([a_r e_1, a_r e_2, ...] row
+    by row): a quarter fewer multiply-adds; the lower triangle is left to the caller."""
+    R, w = Ac.shape
+    k, h = len(E), R // 2
+    Y = np.multiply(Ac[:, None, :], E[None, :, :])            # (R, k, w)
+    top = (Y[:h].reshape(h * k, w) @ Ac.T).reshape(h, k, R)
+    bottom = (Y[h:].reshape((R - h) * k, w) @ Ac[h:].T).reshape(R - h, k, R - h)
+    G[sel, :h, :] += top.swapaxes(0, 1)
+    G[sel, h:, h:] += bottom.swapaxes(0, 1)
 
 
 def _pair_products(Ac: np.ndarray, out: np.ndarray) -> np.ndarray:
