@@ -197,12 +197,30 @@ def _pair_weights(bank: FilterBank, j3: int) -> tuple:
     return tuple(out)
 
 
+@lru_cache(maxsize=64)
+def _gram_plan(bank: FilterBank, j3: int) -> tuple:
+    """Per chunk of grid j3, what :func:`_gram` does with it: (start, length, the orientations
+    that read the whole chunk as an index (a slice when they are all L), their number, their
+    stacked even and odd weights (:func:`_dense`), the pair weights (:func:`_pair_weights`),
+    and the (l3, sub, √even, odd) of the orientations that read their support only)."""
+    out = []
+    for i, (a, w) in enumerate(bank.chunks[j3]):
+        ls, E, O, _ = _dense(bank, j3)[i]
+        sel = slice(None) if len(ls) == bank.L else list(ls)
+        sparse = tuple((l3, sub, se2, o) for l3, (sub, se2, _, o)
+                       in enumerate(p[i] for p in bank.parts[j3])
+                       if sub is not None and o.size)
+        out.append((a, w, sel, len(ls), E, O, _pair_weights(bank, j3)[i], sparse))
+    return tuple(out)
+
+
 def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     """G[n, l3] = Σ_k ψ̂²_(j3,l3)(k) a(k) a(k)* over the full plane for the gathered rows
     A (N, R, 2P), chunk by chunk: Re G = Σ e (ar ar' + ai ai') and Im G = Σ o (ai ar' - ar ai')
     = C - Cᵀ with C = (ai o) arᵀ. The orientations that read the whole chunk are stacked into
-    one product each, [A e_1; A e_2; ...] Aᵀ and [ai o_1; ...] arᵀ (a few rows against many
-    points: one tall product is far cheaper than one small product per orientation); the
+    one product each, [A e_1; A e_2; ...] Aᵀ (its upper triangle, :func:`_stacked_upper`) and
+    [ai o_1; ...] arᵀ (a few rows against many points: one tall product is far cheaper than one
+    small product per orientation); the
     others read their support, Re G = B Bᵀ with B = [ar | ai] √e (BLAS syrk). When many
     orientations read the whole chunk for the rows (:func:`_pair_weights`), Re G of every
     orientation comes from the pair products P = {a_r a_s, r <= s} instead, as P [e_1 e_2 ...]
@@ -212,37 +230,46 @@ def _gram(A: np.ndarray, bank: FilterBank, j3: int) -> np.ndarray:
     Gr = np.zeros((N, L, R, R), dtype=A.dtype)
     C = np.zeros((N, L, R, R), dtype=A.dtype)
     up = np.triu_indices(R)
-    Gu = np.zeros((N, L, up[0].size), dtype=A.dtype)           # Re G on r <= s (pair products)
-    P = np.empty((up[0].size, max(w for _, w in bank.chunks[j3])), dtype=A.dtype)
-    dense, pairs = _dense(bank, j3), _pair_weights(bank, j3)
+    Gu = np.zeros((N, up[0].size, L), dtype=A.dtype)           # Re G on r <= s (pair products)
+    wmax = max(w for _, w in bank.chunks[j3])
+    P = np.empty((up[0].size, wmax), dtype=A.dtype)
+    Z = np.empty((L, R, wmax // 2), dtype=A.dtype)
     for n in range(N):
-        for i, (a, w) in enumerate(bank.chunks[j3]):
+        Gn, Cn, Gun = Gr[n], C[n], Gu[n]
+        for a, w, sel, k, E, O, Ep, sparse in _gram_plan(bank, j3):
             Ac = A[n, :, a: a + w]
             h = w // 2
-            ls, E, O, _ = dense[i]
-            Ep = pairs[i]
             if Ep is not None:                              # Re G of every orientation
-                Gu[n] += (_pair_products(Ac, P[:, :w]) @ Ep.T).T
-            if ls:
-                k = len(ls)
+                Gun += _pair_products(Ac, P[:, :w]) @ Ep.T
+            if k:
                 if Ep is None:
-                    Y = np.multiply(Ac[None], E[:, None, :])
-                    Gr[n, list(ls)] += (Y.reshape(k * R, w) @ Ac.T).reshape(k, R, R)
-                Z = np.multiply(Ac[None, :, h:], O[:, None, :])
-                C[n, list(ls)] += (Z.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
-            for l3 in range(L):
-                sub, se2, _, o = bank.parts[j3][l3][i]
-                if sub is None or o.size == 0:
-                    continue
+                    _stacked_upper(Gn, sel, Ac, E)
+                Zc = np.multiply(Ac[None, :, h:], O[:, None, :], out=Z[:k, :, :h])
+                Cn[sel] += (Zc.reshape(k * R, h) @ Ac[:, :h].T).reshape(k, R, R)
+            for l3, sub, se2, o in sparse:
                 As = Ac[:, sub]
                 hs = o.size
                 if Ep is None:
                     B = As * se2
-                    Gr[n, l3] += B @ B.T
-                C[n, l3] += (As[:, hs:] * o) @ As[:, :hs].T
-    Gr[..., up[0], up[1]] += Gu
+                    Gn[l3] += B @ B.T
+                Cn[l3] += (As[:, hs:] * o) @ As[:, :hs].T
+    Gr[..., up[0], up[1]] += np.swapaxes(Gu, 1, 2)
     Gr[..., up[1], up[0]] = Gr[..., up[0], up[1]]
     return Gr + 1j * (C - C.swapaxes(-1, -2))
+
+
+def _stacked_upper(G: np.ndarray, sel, Ac: np.ndarray, E: np.ndarray) -> None:
+    """G[sel] += Ac diag(e_l) Acᵀ for the k orientations of E (k, w), on the blocks that hold
+    the upper triangle only: rows r < R/2 against all rows, then the last rows against
+    themselves, each one product stacked over the orientations ([a_r e_1, a_r e_2, ...] row
+    by row): a quarter fewer multiply-adds; the lower triangle is left to the caller."""
+    R, w = Ac.shape
+    k, h = len(E), R // 2
+    Y = np.multiply(Ac[:, None, :], E[None, :, :])            # (R, k, w)
+    top = (Y[:h].reshape(h * k, w) @ Ac.T).reshape(h, k, R)
+    bottom = (Y[h:].reshape((R - h) * k, w) @ Ac[h:].T).reshape(R - h, k, R - h)
+    G[sel, :h, :] += top.swapaxes(0, 1)
+    G[sel, h:, h:] += bottom.swapaxes(0, 1)
 
 
 def _pair_products(Ac: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -333,7 +360,7 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
         if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
             X = _box(xf, bank, j)
         W = _filtered_ifft(X, bank, j, workers)
-        U = np.abs(W)
+        U = _modulus(W)
         Uh = sfft.rfft2(U, workers=workers, norm="forward")    # Ũ = DFT(U) / m²
         S1[:, j] = Uh[..., 0, 0].real
         halves.append(Uh)
@@ -381,21 +408,54 @@ def _lines(bank: FilterBank, j: int) -> tuple:
     return tuple(out)
 
 
+def _padded(shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array of ``shape`` whose rows are one element longer in memory (a view
+    of the first shape[-1] columns): with power-of-two rows, the column pass of a 2-D FFT reads
+    addresses a power of two apart, which share cache sets (1.4-1.5 against 0.8-0.9 ms for the
+    column pass of 4 complex128 256² transforms). complex64 (the synthesis's single precision)
+    gained nothing in the transforms and lost 1 % per loss and gradient: not padded."""
+    if np.dtype(dtype).itemsize < 16:
+        return np.empty(shape, dtype=dtype)
+    full = np.empty((*shape[:-1], shape[-1] + 1), dtype=dtype)
+    full[..., -1] = 0
+    return full[..., : shape[-1]]
+
+
+def _modulus(W: np.ndarray) -> np.ndarray:
+    """|W|; for a padded W (:func:`_padded`) computed over the whole buffer in one contiguous
+    pass (a view of it returned: 0.24 against 0.36 ms for 4 complex128 256² fields)."""
+    full = W.base
+    if (isinstance(full, np.ndarray) and full.ndim == W.ndim and full.shape[:-1] == W.shape[:-1]
+            and full.shape[-1] == W.shape[-1] + 1 and np.shares_memory(full[..., :1], W[..., :1])):
+        return np.abs(full)[..., : W.shape[-1]]
+    return np.abs(W)
+
+
+def _in_place(fft, a: np.ndarray, **options) -> None:
+    """a = fft(a, **options), in place (scipy.fft writes into ``a`` with ``overwrite_x``; copied
+    back should it not)."""
+    out = fft(a, overwrite_x=True, **options)
+    if out.ctypes.data != a.ctypes.data:
+        a[...] = out
+
+
 def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
     """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
     (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
     of X ψ̂_(j,l): (N, L, m, m) complex. An orientation with zero lines (:func:`_lines`) does its
-    first 1-D pass on its non-zero lines only (the others stay zero), the second on all."""
+    first 1-D pass on its non-zero lines only (the others stay zero), the second on all. W has
+    padded rows (:func:`_padded`)."""
     lines = _lines(bank, j)
     full = [l for l, p in enumerate(lines) if p is None]
-    if len(full) == len(lines):
-        return sfft.ifft2(np.multiply(X[:, None], bank.psi[j], order="C"), workers=workers,
-                          overwrite_x=True, norm="forward")
     N, m = X.shape[0], X.shape[-1]
-    W = np.empty((N, len(lines), m, m), dtype=X.dtype)
+    W = _padded((N, len(lines), m, m), X.dtype)
+    if len(full) == len(lines):
+        np.multiply(X[:, None], bank.psi[j], out=W)
+        _in_place(sfft.ifft2, W, workers=workers, norm="forward")
+        return W
     for l in full:
         np.multiply(X, bank.psi[j][l], out=W[:, l])
-        sfft.ifft2(W[:, l], workers=workers, overwrite_x=True, norm="forward")
+        _in_place(sfft.ifft2, W[:, l], workers=workers, norm="forward")
     for l, p in enumerate(lines):
         if p is None:
             continue
@@ -409,7 +469,7 @@ def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarr
             w[:, idx] = T
         else:
             w[..., idx] = T
-        sfft.ifft(w, axis=ax, workers=workers, overwrite_x=True, norm="forward")
+        _in_place(sfft.ifft, w, axis=ax, workers=workers, norm="forward")
     return W
 
 
