@@ -96,10 +96,12 @@ def _conditional_samples(m, cond: np.ndarray, sigma: float, steps: int, seed: in
     """Details of the conditional ``m`` sampled by MALA given the coarse fields ``cond`` (noise
     start of the data's detail std ``sigma``, ``steps`` burn-in and ``steps`` steps, as the
     model's sampler runs a conditional)."""
+    from explorer.core.model import _shared_energy_and_grad  # (model imports this package)
+
     rng = np.random.default_rng(seed)
     v0 = sigma * rng.standard_normal((len(cond), 3) + cond.shape[1:])
-    res = langevin(lambda v: m.energy(v, cond), lambda v: m.grad(v, cond), v0, n_steps=steps,
-                   burn_in=steps, seed=seed, x_scale=sigma)
+    energy, grad = _shared_energy_and_grad(m, cond)   # one pass gives both, as in the sampler
+    res = langevin(energy, grad, v0, n_steps=steps, burn_in=steps, seed=seed, x_scale=sigma)
     return res.x
 
 
@@ -158,7 +160,7 @@ def refine_on_generated(model: WCRGModel, fields, levels=None, n: int = DEFAULT_
     farther from the target than they started is not kept: that level keeps its parameters (and
     the finer levels are refined on the fields it generates). Measured on critical phi^4 64^2 at
     depth 4 (256 fields, the default fit): every per-scale detail std within 1 % (512 samples),
-    for 18-19 CPU s on top of the fit's 5.
+    for ~14 CPU s on top of the fit's 4-5.
 
     Records ``provenance["refine_generated"] = {"levels", "n", "steps", "seed", "iterations",
     "cpu_seconds", "seconds", "per_level": {"j=J": {"mismatch_before", "mismatch",
