@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core import wavelets as wv
+from explorer.core.evaluation import shared_evaluation
 from explorer.core.features import (FAMILY_DATA_OPTIONS, Features, features_from_spec, fit_range,
                                     make_features)
 from explorer.core.fields.base import FieldSet, as_batch
@@ -71,22 +72,10 @@ class ScaleModel:
 
 
 def _shared_energy_and_grad(m: ScaleModel, cond):
-    """(energy, grad) callables for the sampler that share one evaluation: the sampler asks for
-    the energy and then the gradient of the same proposal, and for the phi4 family both need the
-    same reconstruction of the finer field."""
-    last: dict[str, Any] = {}
-
-    def energy(v):
-        e, g = m.features.energy_and_grad(m.theta, v, cond)
-        last["v"], last["g"] = v, g
-        return e
-
-    def grad(v):
-        if last.get("v") is v:
-            return last["g"]
-        return m.grad(v, cond)
-
-    return energy, grad
+    """(energy, grad) callables for the sampler that share one evaluation (for the phi4 family
+    both need the same reconstruction of the finer field): :func:`shared_evaluation`."""
+    return shared_evaluation(lambda v: m.features.energy_and_grad(m.theta, v, cond),
+                             lambda v: m.grad(v, cond))
 
 
 def _projected_energy_and_grad(m: ScaleModel, project, sigma: float):

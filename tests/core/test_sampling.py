@@ -472,3 +472,29 @@ def test_frozen_chains_are_a_failure_not_samples():
     with pytest.raises(SamplerFrozen, match="collapsed"):
         langevin(e, lambda x: x, x0, n_steps=50, burn_in=100, seed=0, frozen_accept=None,
                  frozen_step_ratio=10.0)
+
+
+def test_shared_evaluation_answers_the_gradient_of_the_energy_just_asked_from_one_pass():
+    """A sampler's energy then gradient of the same proposal cost one energy_and_grad pass; a
+    gradient at another array is computed (by the fallback when given) and is right."""
+    from explorer.core.evaluation import shared_evaluation
+
+    calls = []
+
+    def both(x):
+        calls.append("both")
+        return 0.5 * np.sum(x**2, axis=1), x.copy()
+
+    def grad_only(x):
+        calls.append("grad")
+        return x.copy()
+
+    x, y = np.ones((3, 2)), 2 * np.ones((3, 2))
+    for fallback, expect in ((None, ["both", "both"]), (grad_only, ["both", "grad"])):
+        calls.clear()
+        energy, grad = shared_evaluation(both, fallback)
+        np.testing.assert_allclose(energy(x), [1.0, 1.0, 1.0])
+        np.testing.assert_allclose(grad(x), x)
+        assert calls == ["both"]
+        np.testing.assert_allclose(grad(y), y)                # not the last energy's array
+        assert calls == expect

@@ -20,6 +20,7 @@ from explorer.core import wavelets as wv
 from explorer.core.defaults import DEFAULT_REFINE_ITERATIONS, DEFAULT_STEPS
 from explorer.core.fit.likelihood import refine_maximum_likelihood
 from explorer.core.fit.policy import boundedness_check, fit_warnings, quadratic_base_check
+from explorer.core.evaluation import shared_evaluation
 from explorer.core.sampling import SamplerDiverged, langevin
 
 if TYPE_CHECKING:
@@ -96,11 +97,9 @@ def _conditional_samples(m, cond: np.ndarray, sigma: float, steps: int, seed: in
     """Details of the conditional ``m`` sampled by MALA given the coarse fields ``cond`` (noise
     start of the data's detail std ``sigma``, ``steps`` burn-in and ``steps`` steps, as the
     model's sampler runs a conditional)."""
-    from explorer.core.model import _shared_energy_and_grad  # (model imports this package)
-
     rng = np.random.default_rng(seed)
     v0 = sigma * rng.standard_normal((len(cond), 3) + cond.shape[1:])
-    energy, grad = _shared_energy_and_grad(m, cond)   # one pass gives both, as in the sampler
+    energy, grad = shared_evaluation(lambda v: m.features.energy_and_grad(m.theta, v, cond))
     res = langevin(energy, grad, v0, n_steps=steps, burn_in=steps, seed=seed, x_scale=sigma)
     return res.x
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from explorer.core.fit.score import _batches
 from explorer.core.progress import Progress, should_stop
+from explorer.core.evaluation import shared_evaluation
 from explorer.core.sampling import SamplerDiverged, mala_step
 
 def _advance_chains(features, theta, chains, cond, h, mala_steps: int, rng, it: int,
@@ -21,8 +22,8 @@ def _advance_chains(features, theta, chains, cond, h, mala_steps: int, rng, it: 
     likelihood and its refinement: step size initialised from the gradient scale when ``h`` is
     None, then nudged towards acceptance 0.574 once per call. Returns (chains, h, mean
     acceptance, gradient evaluations); raises SamplerDiverged if a chain leaves the finite numbers."""
-    energy = lambda x: features.energy(theta, x, cond)  # noqa: E731
-    grad = lambda x: features.energy_grad(theta, x, cond)  # noqa: E731
+    # one pass for the energy and the gradient of each proposal, as in the sampler
+    energy, grad = shared_evaluation(lambda x: features.energy_and_grad(theta, x, cond))
     e, g = energy(chains), grad(chains)
     if h is None:
         h = 0.1 * float(np.mean(chains**2)) / max(1.0, float(np.sqrt(np.mean(g**2))))
