@@ -159,7 +159,7 @@ def refine_on_generated(model: WCRGModel, fields, levels=None, n: int = DEFAULT_
     farther from the target than they started is not kept: that level keeps its parameters (and
     the finer levels are refined on the fields it generates). Measured on critical phi^4 64^2 at
     depth 4 (256 fields, the default fit): every per-scale detail std within 1 % (512 samples),
-    for ~14 CPU s on top of the fit's 4-5.
+    for ~12 CPU s on top of the fit's ~4.
 
     Records ``provenance["refine_generated"] = {"levels", "n", "steps", "seed", "iterations",
     "cpu_seconds", "seconds", "per_level": {"j=J": {"mismatch_before", "mismatch",
