@@ -85,7 +85,6 @@ def _projected_energy_and_grad(m: ScaleModel, project, sigma: float):
     direction the data never visit (e.g. the mean of zero-mean data) follows whatever curvature
     the fit left there, possibly negative: a slow runaway."""
     inv = 1.0 / float(sigma) ** 2
-    last: dict[str, Any] = {}
 
     def both(v):
         pv = project(v)
@@ -93,17 +92,7 @@ def _projected_energy_and_grad(m: ScaleModel, project, sigma: float):
         e, g = m.features.energy_and_grad(m.theta, pv, None)
         return e + 0.5 * inv * (r * r).sum(axis=(-2, -1)), project(g) + inv * r
 
-    def energy(v):
-        e, g = both(v)
-        last["v"], last["g"] = v, g
-        return e
-
-    def grad(v):
-        if last.get("v") is v:
-            return last["g"]
-        return both(v)[1]
-
-    return energy, grad
+    return shared_evaluation(both)
 
 
 def unbounded_factors(model: WCRGModel) -> list[tuple[str, str]]:
