@@ -98,6 +98,7 @@ def small_chunks(monkeypatch):
     """Banks built with 96-point chunks (several per grid at 32²): the chunked, support-gathered
     Gram sums (orientations at L = 8 read only their support) against the same definitions."""
     monkeypatch.setattr(filters, "CHUNK", 96)
+    monkeypatch.setattr(filters, "STACKED_SIZE", 96 * filters.STACKED_ROWS)
     filters._filter_bank.cache_clear()
     yield
     filters._filter_bank.cache_clear()

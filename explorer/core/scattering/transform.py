@@ -38,6 +38,17 @@ WORKERS = -1
 _POOL: ThreadPoolExecutor | None = None
 
 
+#: the FFTs of a scale with fewer points than this (all its fields together) run on one thread:
+#: 4 complex 64² transforms take ~0.1 ms, less than the threads cost in CPU time (+0.03 ms per
+#: call on a busy machine, for no gain in wall time)
+FFT_THREADED = 4 * 128 * 128
+
+
+def _fft_workers(workers, points: int):
+    """``workers`` for FFTs of ``points`` points in all, 1 below :data:`FFT_THREADED`."""
+    return workers if points >= FFT_THREADED else 1
+
+
 def n_threads(workers) -> int:
     """The number of threads that ``workers`` (-1 or None: all cores) stands for."""
     return (os.cpu_count() or 1) if workers is None or workers < 0 else max(1, int(workers))
@@ -133,15 +144,20 @@ def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
     the chunked [Re | Im] layout of :class:`FilterBank`: (N, R, 2P) real (the precision of the
     rows), R = 1 + L (j3 + 1)."""
     N, P2 = halves[0].shape[0], bank.gather[j3][bank.M].size
-    real = halves[0].real.dtype
-    A = np.empty((N, 1 + bank.L * (j3 + 1), P2), dtype=real)
+    A = np.empty((N, 1 + bank.L * (j3 + 1), P2), dtype=halves[0].real.dtype)
     a = 0
     for H in halves[: j3 + 2]:
-        r = H.shape[1]
-        np.take(H.reshape(N, r, -1).view(real), bank.gather[j3][H.shape[-2]], axis=2,
-                out=A[:, a: a + r], mode="clip")
-        a += r
+        _gather_into(A, a, H, bank, j3)
+        a += H.shape[1]
     return A
+
+
+def _gather_into(A: np.ndarray, a: int, H: np.ndarray, bank: FilterBank, j3: int) -> None:
+    """A[:, a: a + r] = the rows H (N, r, m, m/2 + 1) (rfft2 half-planes) on the union of the
+    supports of grid j3, in the layout of :func:`_gather`."""
+    N, r = H.shape[:2]
+    np.take(H.reshape(N, r, -1).view(A.dtype), bank.gather[j3][H.shape[-2]], axis=2,
+            out=A[:, a: a + r], mode="clip")
 
 
 def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> None:
@@ -351,7 +367,12 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
     xh = sfft.rfft2(x, workers=workers, norm="forward")         # x̃ = DFT(x) / M²
     xs = xh.astype(np.complex64) if single else xh
     xf = xs.reshape(N, -1)
-    halves = [xs[:, None]]                                      # rows: x̃, then Ũ_μ per scale
+    # the gathered rows of every scale j3 (:func:`_gather`), filled row block by row block as
+    # the rows are computed, while each Ũ is still in cache
+    As = [np.empty((N, 1 + L * (j3 + 1), bank.gather[j3][bank.M].size), dtype=xs.real.dtype)
+          for j3 in range(J)]
+    for j3 in range(J):
+        _gather_into(As[j3], 0, xs[:, None], bank, j3)
     phases = []
     S1 = np.empty((N, J, L))
     X = None
@@ -359,11 +380,13 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
         m = bank.side[j]
         if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
             X = _box(xf, bank, j)
-        W = _filtered_ifft(X, bank, j, workers)
+        fft_workers = _fft_workers(workers, N * L * m * m)
+        W = _filtered_ifft(X, bank, j, fft_workers)
         U = _modulus(W)
-        Uh = sfft.rfft2(U, workers=workers, norm="forward")    # Ũ = DFT(U) / m²
+        Uh = sfft.rfft2(U, workers=fft_workers, norm="forward")  # Ũ = DFT(U) / m²
         S1[:, j] = Uh[..., 0, 0].real
-        halves.append(Uh)
+        for j3 in range(j, J):
+            _gather_into(As[j3], 1 + L * j, Uh, bank, j3)
         if keep:                                                # W becomes W / |W| in place
             np.divide(1.0, U, out=U, where=U > 0)
             np.multiply(W, U, out=W)
@@ -371,7 +394,6 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
     S2 = np.empty((N, J, L))
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
-    As = [_gather(halves, bank, j3) for j3 in range(J)]
     Gs = _map(lambda j3: _gram(As[j3], bank, j3), _by_cost(bank), gram_workers)
     for j3, G in zip(_by_cost(bank), Gs):                      # G (N, L, R, R)
         S2[:, j3] = G[:, :, 0, 0].real
