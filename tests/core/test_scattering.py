@@ -19,7 +19,8 @@ from explorer.core.io import load_fields
 from explorer.core.model import WCRGModel
 from explorer.core.progress import run
 from explorer.core.scattering import filters
-from explorer.core.scattering.transform import _forward, _half_adjoint, _lines, _pair_weights
+from explorer.core.scattering.transform import _forward, _half_adjoint, _pair_weights
+from explorer.core.scattering.wavelet_fft import lines as _lines
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SEED = 2024_06

@@ -30,23 +30,14 @@ import numpy as np
 import scipy.fft as sfft
 
 from explorer.core.scattering.filters import FilterBank
+from explorer.core.scattering.wavelet_fft import (fft_workers, filtered_ifft,
+                                                  filtered_ifft_one, modulus, padded)
 
 #: worker threads of the FFTs (scipy.fft ``workers``) and of the Gram sums (one scale j3 per
 #: task); -1 = all cores
 WORKERS = -1
 
 _POOL: ThreadPoolExecutor | None = None
-
-
-#: the FFTs of a scale with fewer points than this (all its fields together) run on one thread:
-#: 4 complex 64² transforms take ~0.1 ms, less than the threads cost in CPU time (+0.03 ms per
-#: call on a busy machine, for no gain in wall time)
-FFT_THREADED = 4 * 128 * 128
-
-
-def _fft_workers(workers, points: int):
-    """``workers`` for FFTs of ``points`` points in all, 1 below :data:`FFT_THREADED`."""
-    return workers if points >= FFT_THREADED else 1
 
 
 def n_threads(workers) -> int:
@@ -380,17 +371,19 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
         m = bank.side[j]
         if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
             X = _box(xf, bank, j)
-        fft_workers = _fft_workers(workers, N * L * m * m)
-        W = _filtered_ifft(X, bank, j, fft_workers)
-        U = _modulus(W)
-        Uh = sfft.rfft2(U, workers=fft_workers, norm="forward")  # Ũ = DFT(U) / m²
+        if not keep:
+            _scale_rows(X, bank, j, workers, As, S1)
+            continue
+        threads = fft_workers(workers, N * L * m * m)
+        W = filtered_ifft(X, bank, j, threads)
+        U = modulus(W)
+        Uh = sfft.rfft2(U, workers=threads, norm="forward")    # Ũ = DFT(U) / m²
         S1[:, j] = Uh[..., 0, 0].real
         for j3 in range(j, J):
             _gather_into(As[j3], 1 + L * j, Uh, bank, j3)
-        if keep:                                                # W becomes W / |W| in place
-            np.divide(1.0, U, out=U, where=U > 0)
-            np.multiply(W, U, out=W)
-            phases.append(W)
+        np.divide(1.0, U, out=U, where=U > 0)                   # W becomes W / |W| in place
+        np.multiply(W, U, out=W)
+        phases.append(W)
     S2 = np.empty((N, J, L))
     S3 = np.zeros((N, J, L, J, L), dtype=complex)
     S4 = np.zeros((N, J, L, J, L, J, L), dtype=complex)
@@ -406,93 +399,21 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
                     S3, S4)
 
 
-#: an orientation whose filter is non-zero on at most this fraction of the rows (or columns) of
-#: its grid does the first pass of its inverse FFT on those lines only
-PRUNE = 0.7
-
-
-@lru_cache(maxsize=64)
-def _lines(bank: FilterBank, j: int) -> tuple:
-    """Per orientation of grid j, None, or (axis, lines, ψ̂ on them): the axis (1 rows, 2
-    columns) with the fewer lines where ψ̂_(j,l) is non-zero, when at most :data:`PRUNE` of
-    them; ψ̂ restricted to those lines, contiguous."""
-    out = []
-    for f in bank.psi[j]:
-        nz = [np.flatnonzero(f.any(axis=1)), np.flatnonzero(f.any(axis=0))]
-        ax = int(nz[1].size < nz[0].size)
-        idx = nz[ax]
-        if idx.size > PRUNE * f.shape[0]:
-            out.append(None)
-            continue
-        sub = np.ascontiguousarray(np.take(f, idx, axis=ax))
-        sub.setflags(write=False)
-        out.append((ax + 1, idx, sub))
-    return tuple(out)
-
-
-def _padded(shape: tuple, dtype) -> np.ndarray:
-    """An uninitialised array of ``shape`` whose rows are one element longer in memory (a view
-    of the first shape[-1] columns): with power-of-two rows, the column pass of a 2-D FFT reads
-    addresses a power of two apart, which share cache sets (1.4-1.5 against 0.8-0.9 ms for the
-    column pass of 4 complex128 256² transforms). complex64 (the synthesis's single precision)
-    gained nothing in the transforms and lost 1 % per loss and gradient: not padded."""
-    if np.dtype(dtype).itemsize < 16:
-        return np.empty(shape, dtype=dtype)
-    full = np.empty((*shape[:-1], shape[-1] + 1), dtype=dtype)
-    full[..., -1] = 0
-    return full[..., : shape[-1]]
-
-
-def _modulus(W: np.ndarray) -> np.ndarray:
-    """|W|; for a padded W (:func:`_padded`) computed over the whole buffer in one contiguous
-    pass (a view of it returned: 0.24 against 0.36 ms for 4 complex128 256² fields)."""
-    full = W.base
-    if (isinstance(full, np.ndarray) and full.ndim == W.ndim and full.shape[:-1] == W.shape[:-1]
-            and full.shape[-1] == W.shape[-1] + 1 and np.shares_memory(full[..., :1], W[..., :1])):
-        return np.abs(full)[..., : W.shape[-1]]
-    return np.abs(W)
-
-
-def _in_place(fft, a: np.ndarray, **options) -> None:
-    """a = fft(a, **options), in place (scipy.fft writes into ``a`` with ``overwrite_x``; copied
-    back should it not)."""
-    out = fft(a, overwrite_x=True, **options)
-    if out.ctypes.data != a.ctypes.data:
-        a[...] = out
-
-
-def _filtered_ifft(X: np.ndarray, bank: FilterBank, j: int, workers) -> np.ndarray:
-    """W = x⋆ψ_(j,l) on grid j for every l: the inverse DFT, unnormalised (m² x̃ on the box X
-    (N, m, m) is the DFT of the subsampled field, and the scalings by powers of two are exact),
-    of X ψ̂_(j,l): (N, L, m, m) complex. An orientation with zero lines (:func:`_lines`) does its
-    first 1-D pass on its non-zero lines only (the others stay zero), the second on all. W has
-    padded rows (:func:`_padded`)."""
-    lines = _lines(bank, j)
-    full = [l for l, p in enumerate(lines) if p is None]
+def _scale_rows(X: np.ndarray, bank: FilterBank, j: int, workers, As: list,
+                S1: np.ndarray) -> None:
+    """The rows Ũ_(j,l) of scale j, one orientation after the other through one padded buffer
+    (filtered inverse FFT, modulus, real FFT, gather into the rows As[j3] of every j3 >= j), so
+    that each step reads the previous one's output from cache (the forward without ``keep``:
+    nothing of W is kept); S1[:, j] filled on the way."""
     N, m = X.shape[0], X.shape[-1]
-    W = _padded((N, len(lines), m, m), X.dtype)
-    if len(full) == len(lines):
-        np.multiply(X[:, None], bank.psi[j], out=W)
-        _in_place(sfft.ifft2, W, workers=workers, norm="forward")
-        return W
-    for l in full:
-        np.multiply(X, bank.psi[j][l], out=W[:, l])
-        _in_place(sfft.ifft2, W[:, l], workers=workers, norm="forward")
-    for l, p in enumerate(lines):
-        if p is None:
-            continue
-        ax, idx, sub = p
-        T = np.take(X, idx, axis=ax)
-        T *= sub
-        T = sfft.ifft(T, axis=3 - ax, workers=workers, overwrite_x=True, norm="forward")
-        w = W[:, l]
-        w[...] = 0
-        if ax == 1:
-            w[:, idx] = T
-        else:
-            w[..., idx] = T
-        _in_place(sfft.ifft, w, axis=ax, workers=workers, norm="forward")
-    return W
+    L, threads = bank.L, fft_workers(workers, N * m * m)
+    W = padded((N, m, m), X.dtype)
+    for l in range(L):
+        filtered_ifft_one(X, bank, j, l, W, threads)
+        Uh = sfft.rfft2(modulus(W), workers=threads, norm="forward")[:, None]
+        S1[:, j, l] = Uh[:, 0, 0, 0].real
+        for j3 in range(j, bank.J):
+            _gather_into(As[j3], 1 + L * j + l, Uh, bank, j3)
 
 
 def _by_cost(bank: FilterBank) -> list:
