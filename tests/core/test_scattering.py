@@ -122,6 +122,22 @@ def test_chunked_support_sums_match_the_definitions(small_chunks, L):
     assert np.allclose(fw.S4[0], S4, rtol=0, atol=1e-10 * np.abs(S4).max())
 
 
+@pytest.mark.parametrize("L", [4, 8])
+def test_orientation_tasks_match_the_batched_scales(L):
+    """The statistics' forward (one task per orientation, on threads) against the synthesis's
+    (all orientations of a scale at once, W kept), with and without pruned first passes."""
+    x = np.random.default_rng(SEED + 3).standard_normal((2, 64, 64)) ** 3
+    bank = sc.filter_bank(64, 4, L)
+    pruned = [p is not None for j in range(4) for p in _lines(bank, j)]
+    assert any(pruned) and (L == 8 or not all(pruned))
+    kept = _forward(x, bank, workers=1, keep=True)
+    for workers in (1, 2):
+        fw = _forward(x, bank, workers=workers)
+        for name in ("S1", "S2", "S3", "S4"):
+            a, b = getattr(fw, name), getattr(kept, name)
+            assert np.allclose(a, b, rtol=0, atol=1e-14 * np.abs(b).max()), name
+
+
 def test_chunked_support_gradient_matches_finite_differences(small_chunks):
     g = np.random.default_rng(SEED + 2)
     data = g.standard_normal((1, 32, 32)) ** 3 + 0.3

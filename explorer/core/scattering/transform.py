@@ -366,14 +366,12 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
         _gather_into(As[j3], 0, xs[:, None], bank, j3)
     phases = []
     S1 = np.empty((N, J, L))
-    X = None
-    for j in range(J):
-        m = bank.side[j]
-        if X is None or X.shape[-1] != m:                       # grids 0 and 1 share the box
-            X = _box(xf, bank, j)
-        if not keep:
-            _scale_rows(X, bank, j, workers, As, S1)
-            continue
+    boxes = _boxes(xf, bank)
+    if not keep:
+        _map(lambda jl: _orientation_rows(boxes[jl[0]], bank, *jl, As, S1),
+             [(j, l) for j in range(J) for l in range(L)], workers)
+    for j in range(J if keep else 0):
+        m, X = bank.side[j], boxes[j]
         threads = fft_workers(workers, N * L * m * m)
         W = filtered_ifft(X, bank, j, threads)
         U = modulus(W)
@@ -399,21 +397,28 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
                     S3, S4)
 
 
-def _scale_rows(X: np.ndarray, bank: FilterBank, j: int, workers, As: list,
-                S1: np.ndarray) -> None:
-    """The rows Ũ_(j,l) of scale j, one orientation after the other through one padded buffer
-    (filtered inverse FFT, modulus, real FFT, gather into the rows As[j3] of every j3 >= j), so
-    that each step reads the previous one's output from cache (the forward without ``keep``:
-    nothing of W is kept); S1[:, j] filled on the way."""
+def _boxes(xf: np.ndarray, bank: FilterBank) -> list:
+    """x̃ on the box of every grid (:func:`_box`); grids of the same side share it."""
+    out: list = []
+    for j in range(bank.J):
+        share = j and bank.side[j] == bank.side[j - 1]
+        out.append(out[-1] if share else _box(xf, bank, j))
+    return out
+
+
+def _orientation_rows(X: np.ndarray, bank: FilterBank, j: int, l: int, As: list,
+                      S1: np.ndarray) -> None:
+    """The rows Ũ_(j,l) of one orientation, each step reading the previous one's output from
+    cache: filtered inverse FFT into a padded buffer, modulus, real FFT, gather into the rows
+    As[j3] of every j3 >= j; S1[:, j, l] on the way. One task of the forward without ``keep``
+    (nothing of W is kept): the orientations run on the threads, each FFT on one (threads
+    sharing every transform paid ~10 % more CPU time for 256² fields)."""
     N, m = X.shape[0], X.shape[-1]
-    L, threads = bank.L, fft_workers(workers, N * m * m)
-    W = padded((N, m, m), X.dtype)
-    for l in range(L):
-        filtered_ifft_one(X, bank, j, l, W, threads)
-        Uh = sfft.rfft2(modulus(W), workers=threads, norm="forward")[:, None]
-        S1[:, j, l] = Uh[:, 0, 0, 0].real
-        for j3 in range(j, bank.J):
-            _gather_into(As[j3], 1 + L * j + l, Uh, bank, j3)
+    W = filtered_ifft_one(X, bank, j, l, padded((N, m, m), X.dtype), 1)
+    Uh = sfft.rfft2(modulus(W), workers=1, norm="forward")[:, None]
+    S1[:, j, l] = Uh[:, 0, 0, 0].real
+    for j3 in range(j, bank.J):
+        _gather_into(As[j3], 1 + bank.L * j + l, Uh, bank, j3)
 
 
 def _by_cost(bank: FilterBank) -> list:
