@@ -110,9 +110,9 @@ def _half_adjoint(g: np.ndarray, m: int, workers, overwrite: bool = False,
 
 
 def _box(xf: np.ndarray, bank: FilterBank, j: int) -> np.ndarray:
-    """x̃ on the frequency box of grid j: (N, m, m) complex in FFT order."""
+    """x̃ on the frequency box of grid j: (N, m, m) complex in FFT order, C-contiguous."""
     m = bank.side[j]
-    X = xf[:, bank.box_idx[j]].reshape(-1, m, m)
+    X = np.take(xf, bank.box_idx[j], axis=1).reshape(-1, m, m)
     np.conjugate(X[..., m // 2:], out=X[..., m // 2:])
     return X
 
