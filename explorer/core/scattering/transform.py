@@ -367,9 +367,10 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
     phases = []
     S1 = np.empty((N, J, L))
     boxes = _boxes(xf, bank)
-    if not keep:
-        _map(lambda jl: _orientation_rows(boxes[jl[0]], bank, *jl, As, S1),
-             [(j, l) for j in range(J) for l in range(L)], workers)
+    if not keep:                      # every thread one share of the orientations, in a loop
+        shares = _shares([(j, l) for j in range(J) for l in range(L)], n_threads(workers))
+        _map(lambda share: [_orientation_rows(boxes[j], bank, j, l, As, S1) for j, l in share],
+             shares, workers)
     for j in range(J if keep else 0):
         m, X = bank.side[j], boxes[j]
         threads = fft_workers(workers, N * L * m * m)
@@ -395,6 +396,12 @@ def _forward_impl(x, bank, workers, keep, single, gram_workers) -> _Forward:
     S4 *= (jj[:, None] <= jj[None, :])[None, :, None, :, None, None, None]
     return _Forward(bank, single, xh, phases, As if keep else [], xh[:, 0, 0].real.copy(), S1, S2,
                     S3, S4)
+
+
+def _shares(items: list, n: int) -> list:
+    """``items`` (ordered by decreasing cost) dealt round-robin into n lists: one task per
+    thread rather than one per item (each task handed to the pool costs tens of µs)."""
+    return [items[i::n] for i in range(min(n, len(items)))]
 
 
 def _boxes(xf: np.ndarray, bank: FilterBank) -> list:
