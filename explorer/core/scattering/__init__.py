@@ -1,9 +1,10 @@
 """Scattering spectra S1–S4 and microcanonical synthesis (Cheng et al. 2024; the science:
 docs/diagnostics.md, "Scattering spectra" and "Microcanonical synthesis").
 
-Modules: :mod:`.filters` (the Morlet filter bank), :mod:`.transform` (forward pass and its exact
-adjoint), :mod:`.statistics` (S1–S4, reductions, coefficient names), :mod:`.synthesis`
-(microcanonical synthesis by L-BFGS). Every public name is re-exported here.
+Modules: :mod:`.filters` (the Morlet filter bank), :mod:`.wavelet_fft` (the wavelet coefficients by
+filtered inverse FFTs), :mod:`.transform` (forward pass and its exact adjoint),
+:mod:`.statistics` (S1–S4, reductions, coefficient names), :mod:`.synthesis` (microcanonical
+synthesis by L-BFGS). Every public name is re-exported here.
 
 Conventions: batches (N, M, M), M a power of two >= 2^J (in practice >= 2^(J+1)); float64 (the
 synthesis's loss and gradient in float32 where :data:`PRECISIONS` "single" says so).

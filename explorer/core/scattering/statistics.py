@@ -73,9 +73,10 @@ def scattering_spectra(fields, J: int | None = None, L: int = 4, batch: int = 8,
                        workers=WORKERS, **bank_options) -> ScatteringSpectra:
     """Raw scattering spectra of a batch (N, M, M) (or one field), computed ``batch`` at a time.
 
-    The FFTs use ``workers`` threads, the Gram sums one: they are many small numpy and BLAS
-    calls, and on two threads the contention for the interpreter cost more CPU time than it
-    saved wall time (docs/performance.md, "Scattering spectra")."""
+    The orientations' FFTs are dealt over ``workers`` threads (each transform on one thread),
+    the Gram sums run on one: they are many small numpy and BLAS calls, and on two threads the
+    contention for the interpreter cost more CPU time than it saved wall time
+    (docs/performance.md, "Scattering spectra")."""
     x = as_batch(fields)
     M = x.shape[-1]
     bank = filter_bank(M, default_J(M) if J is None else J, L, **bank_options)

@@ -7,8 +7,8 @@ definitions: docs/diagnostics.md, "Definitions S1–S4".
 Write f̃(k) = DFT(f)(k) / m² for a field f on a grid of side m, so that the spatial mean of f g* is
 Σ_k f̃(k) g̃(k)* (Parseval): S2, S3, S4 are all weighted cross-spectra of the rows {x̃, Ũ_μ}, for
 each λ3 one weighted Gram matrix over the (small) support of ψ̂_λ3, summed over the rfft
-half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``scipy.fft`` and
-``workers`` threads.
+half-plane (:class:`~explorer.core.scattering.filters.FilterBank`). FFTs with ``scipy.fft``
+(:mod:`explorer.core.scattering.wavelet_fft`) and ``workers`` threads.
 
 Precision: float64 throughout by default (the statistics, always). ``single=True`` (the
 synthesis's single-precision option) computes the wavelet coefficients, moduli, Gram sums and
@@ -343,9 +343,11 @@ class _Forward:
 def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = False,
              single: bool = False, gram_workers=None) -> _Forward:
     """Statistics of the float64 fields x (N, M, M), in float64 or (``single``) float32 working
-    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs. The FFTs
-    use ``workers`` threads, the Gram sums (one scale per task) ``gram_workers`` (None: the
-    same)."""
+    precision (see the module docstring); ``keep`` keeps what :func:`_backward` needs. With
+    ``keep`` the FFTs of each scale use ``workers`` threads (one below
+    :data:`~explorer.core.scattering.wavelet_fft.FFT_THREADED` points), without it the
+    orientations are dealt over ``workers`` threads, each FFT on one (:func:`_orientation_rows`);
+    the Gram sums (one scale per task) ``gram_workers`` (None: the same)."""
     with _one_blas_thread():
         return _forward_impl(np.asarray(x, dtype=np.float64),
                              _single_bank(bank) if single else bank, workers, keep, single,
