@@ -99,6 +99,30 @@ def test_cluster_update_with_huge_coupling_flips_each_same_sign_domain_as_one():
     assert len(np.unique(np.sign(phi[:, 0, 0]))) == 2  # chains flipped independently
 
 
+@pytest.mark.parametrize("beta,lam,step", [(0.68, 1.0, 1.2), (0.3, 2.0, 0.4)])
+def test_metropolis_sweep_is_the_textbook_checkerboard_rule(beta, lam, step):
+    # the same draws through a direct implementation (np.roll neighbour sums, the energy change
+    # of one site written out, accept when a unit exponential exceeds it), sublattices in the
+    # sweep's order (0, 0), (1, 1), (0, 1), (1, 0): the same field and the same acceptance
+    C, L = 16, 8
+    phi = np.random.default_rng(1).standard_normal((C, L, L))
+    got = phi.copy()
+    acc = phi4.metropolis_sweep(got, beta, lam, step, np.random.default_rng(2))
+    rng, x, accepted = np.random.default_rng(2), phi.copy(), 0
+    site = lambda v: v * v + lam * (v * v - 1) ** 2  # noqa: E731
+    for p, r in [(0, 0), (1, 1), (0, 1), (1, 0)]:
+        old = x[:, p::2, r::2]
+        new = old + step * (2 * rng.random(old.shape) - 1)
+        exp1 = -np.log1p(-rng.random(old.shape))
+        near = (np.roll(x, 1, -1) + np.roll(x, -1, -1) + np.roll(x, 1, -2)
+                + np.roll(x, -1, -2))[:, p::2, r::2]
+        dE = site(new) - site(old) - beta * (new - old) * near
+        x[:, p::2, r::2] = np.where(exp1 > dE, new, old)
+        accepted += np.count_nonzero(exp1 > dE)
+    np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-12)
+    assert acc == accepted / phi.size and 0.2 < acc < 0.9
+
+
 def _periodic_bonds(phi, beta, rng):
     """The bonds cluster_update draws from ``rng`` (same draws, same float32 arithmetic), with
     np.roll: (right, down) booleans (C, L, L), a pair bonded when 2 beta phi_x phi_y > E ~ Exp(1)."""
