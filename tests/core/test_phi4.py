@@ -125,13 +125,12 @@ def test_metropolis_sweep_is_the_textbook_checkerboard_rule(beta, lam, step):
 
 def _periodic_bonds(phi, beta, rng):
     """The bonds cluster_update draws from ``rng`` (same draws, same float32 arithmetic), with
-    np.roll: (right, down) booleans (C, L, L), a pair bonded when 2 beta phi_x phi_y > E ~ Exp(1)."""
+    np.roll: (right, down) booleans (C, L, L), a pair bonded when u < 1 - exp(-2 beta phi_x phi_y)."""
     out = []
     for axis in (-1, -2):
-        prod = phi * np.roll(phi, -1, axis=axis)
-        prod *= np.float32(2 * beta)
-        prod += np.log1p(-rng.random(phi.shape, dtype=np.float32))
-        out.append(prod > 0)
+        prod = np.maximum(phi * np.roll(phi, -1, axis=axis), 0)
+        prod *= -np.float32(2 * beta)
+        out.append(rng.random(phi.shape, dtype=np.float32) < -np.expm1(prod))
     return out
 
 

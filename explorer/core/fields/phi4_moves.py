@@ -5,10 +5,9 @@ fields (C, L, L), in place:
   * :func:`cluster_update`: the Brower-Tamayo embedded-Ising Swendsen-Wang update, clusters
     labelled by ``scipy.ndimage.label`` on an image of sites and bonds.
 
-Both accept-or-reject tests compare with a unit exponential E = -log(1 - u), u uniform: since
-P(E > d) = exp(-d), a Metropolis move is accepted when E > dE (probability min(1, exp(-dE))) and
-a pair is bonded when 2 beta phi_x phi_y > E (probability 1 - exp(-2 beta phi_x phi_y) for a
-same-sign pair, never for an opposite-sign one, without a clip: E >= 0).
+The random draws and the floating-point operations are those of the earlier implementation (in
+the same order), so a seed gives bit for bit the same chains; a comparison ``u < q`` is evaluated
+as ``u - q < 0`` where that saves a pass (the rounded difference has the sign of the exact one).
 
 The arrays a move needs are kept in a :class:`Workspace` and reused from one call to the next:
 a fresh temporary of a whole group of chains (~0.5 MB) costs more to obtain from the system than
@@ -78,52 +77,66 @@ def _add_rolled_rows(out: np.ndarray, a: np.ndarray, shift: int) -> None:
         out[..., -1:, :] += a[..., :1, :]
 
 
-def _neighbour_sum(out, near1, near2, far1, s1, far2, s2) -> np.ndarray:
-    """out = roll(far1, s1, -1) + near1 + near2 + roll(far2, s2, -2): a sublattice's neighbours."""
-    _roll_columns(out, far1, s1)
-    out += near1
-    out += near2
+def _neighbour_sum(out, near1, near2, far1, s1, far2, s2, work: Workspace) -> np.ndarray:
+    """out = near1 + near2 + roll(far1, s1, -1) + roll(far2, s2, -2), summed in this order: a
+    sublattice's neighbours."""
+    np.add(near1, near2, out=out)
+    rolled = work.array("rolled", out.shape, out.dtype)
+    _roll_columns(rolled, far1, s1)
+    out += rolled
     _add_rolled_rows(out, far2, s2)
     return out
 
 
 def _minus_exponential(out: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Fill ``out`` with -E, E ~ Exp(1) (float32-exact enough): log1p(-u), u uniform in [0, 1)."""
+    """Fill ``out`` with -E, E = -log(1 - u) ~ Exp(1), u uniform in [0, 1): log1p(-u)."""
     rng.random(dtype=out.dtype, out=out)
     np.negative(out, out=out)
     return np.log1p(out, out=out)
+
+
+def _select(x: np.ndarray, where: np.ndarray, new: np.ndarray, work: Workspace) -> None:
+    """x = np.where(where, new, x) in place, bit for bit and without a branch per element (a
+    masked copy of a random half is several times slower): x ^= (x ^ new) & -where on the bits."""
+    udt = np.dtype(f"u{x.dtype.itemsize}")
+    bits, diff = x.view(udt), work.array("bits", x.shape, udt)
+    mask = work.array("mask", x.shape, udt)
+    np.copyto(mask, where, casting="unsafe")
+    np.negative(mask, out=mask)  # 0 or all ones
+    np.bitwise_xor(bits, new.view(udt), out=diff)
+    diff &= mask
+    bits ^= diff
 
 
 def _metropolis_update(x, hsum, beta, lam, step, rng, work: Workspace) -> int:
     """Metropolis move of every site of ``x`` (one sublattice of a block) given its neighbour sums,
     in place; returns the number of accepted moves."""
     dt = x.dtype
-    delta, new, a, dE = (work.array(n, x.shape, dt) for n in ("delta", "new", "a", "dE"))
+    new, a, n2, dE = (work.array(n, x.shape, dt) for n in ("new", "a", "n2", "dE"))
     acc = work.array("acc", x.shape, bool)
-    rng.random(dtype=dt, out=delta)
-    delta *= 2.0 * step
-    delta -= step  # step * (2u - 1)
-    np.add(x, delta, out=new)
-    # dE = (n2 - o2) * (1 + lam * (n2 + o2 - 2)) - beta * delta * hsum, with
-    # (n2 - 1)^2 - (o2 - 1)^2 = (n2 - o2)(n2 + o2 - 2), n2 = new^2 and o2 = x^2
-    np.multiply(new, new, out=a)
-    np.multiply(x, x, out=dE)
-    a -= dE  # n2 - o2
-    dE *= 2.0
-    dE += a  # n2 + o2
+    rng.random(dtype=dt, out=new)
+    new *= 2.0 * step
+    np.subtract(x, step, out=a)
+    new += a  # x + step * (2u - 1)
+    # dE = (n2 + o2 - 2) lam + 1) (n2 - o2) - beta (new - x) hsum, with n2 = new^2, o2 = x^2:
+    # (n2 - 1)^2 - (o2 - 1)^2 = (n2 - o2)(n2 + o2 - 2)
+    np.multiply(x, x, out=a)
+    np.multiply(new, new, out=n2)
+    np.add(n2, a, out=dE)
     dE -= 2.0
     dE *= lam
     dE += 1.0
-    dE *= a
-    np.multiply(delta, hsum, out=a)
+    n2 -= a
+    dE *= n2
+    np.subtract(new, x, out=a)
     a *= beta
+    a *= hsum
     dE -= a
-    # accept with probability min(1, exp(-dE)): a unit exponential E exceeds dE
+    # accept with probability min(1, exp(-dE)): E > dE, i.e. dE + log1p(-u) < 0 (the rounded sum
+    # has the sign of the exact one)
     dE += _minus_exponential(a, rng)
     np.less(dE, 0.0, out=acc)
-    # x += delta where accepted: the same rounding as ``new`` (faster than a masked copy)
-    delta *= acc
-    x += delta
+    _select(x, acc, new, work)
     return int(np.count_nonzero(acc))
 
 
@@ -167,12 +180,12 @@ def metropolis_sweep(
 
         # colour 0: A = (2a, 2b) sees B[a, b], B[a, b-1], Cq[a, b], Cq[a-1, b];
         #           D = (2a+1, 2b+1) sees Cq[a, b], Cq[a, b+1], B[a, b], B[a+1, b]
-        accepted += update(A, _neighbour_sum(s, B, Cq, B, 1, Cq, 1))
-        accepted += update(D, _neighbour_sum(s, B, Cq, Cq, -1, B, -1))
+        accepted += update(A, _neighbour_sum(s, B, Cq, B, 1, Cq, 1, work))
+        accepted += update(D, _neighbour_sum(s, B, Cq, Cq, -1, B, -1, work))
         # colour 1: B = (2a, 2b+1) sees A[a, b], A[a, b+1], D[a, b], D[a-1, b];
         #           Cq = (2a+1, 2b) sees D[a, b], D[a, b-1], A[a, b], A[a+1, b]
-        accepted += update(B, _neighbour_sum(s, A, D, A, -1, D, 1))
-        accepted += update(Cq, _neighbour_sum(s, A, D, D, 1, A, -1))
+        accepted += update(B, _neighbour_sum(s, A, D, A, -1, D, 1, work))
+        accepted += update(Cq, _neighbour_sum(s, A, D, D, 1, A, -1, work))
         for p in (0, 1):  # back quarter by quarter: ~4x faster than one strided copy
             for r in (0, 1):
                 q[c0:c0 + nb, p, r] = Q[:, p, r]
@@ -191,8 +204,8 @@ def _bond_image(C: int, L: int, work: Workspace) -> np.ndarray:
 def _draw_bonds(phi, axis, two_beta, rng, open_out, work: Workspace) -> np.ndarray:
     """Bonds between each site and its neighbour at +1 along ``axis`` (-1 or -2, periodic): the open
     ones are written into ``open_out`` (the image's bond pixels), the wrap ones returned (C, L).
-    A pair is bonded when 2 beta phi_x phi_y > E, E ~ Exp(1): probability 1 - exp(-2 beta phi_x
-    phi_y) for a same-sign pair, never for an opposite-sign one."""
+    A pair is bonded with probability p = 1 - exp(-2 beta max(phi_x phi_y, 0)): when u < p, i.e.
+    u + expm1(-2 beta max(phi_x phi_y, 0)) < 0 (the rounded sum has the sign of the exact one)."""
     prod = work.array("prod", phi.shape, phi.dtype)
     # products with the next site in memory order (one contiguous pass), then the wraps fixed
     shift = 1 if axis == -1 else phi.shape[-1]
@@ -200,10 +213,12 @@ def _draw_bonds(phi, axis, two_beta, rng, open_out, work: Workspace) -> np.ndarr
     np.multiply(flat[:-shift], flat[shift:], out=p[:-shift])
     cut = (lambda s: (Ellipsis, s)) if axis == -1 else (lambda s: (Ellipsis, s, slice(None)))
     np.multiply(phi[cut(-1)], phi[cut(0)], out=prod[cut(-1)])
-    prod *= two_beta
-    prod += _minus_exponential(work.array("expo", phi.shape, phi.dtype), rng)
-    np.greater(prod[cut(slice(None, -1))], 0.0, out=open_out)
-    return prod[cut(-1)] > 0.0
+    np.maximum(prod, 0, out=prod)
+    prod *= -two_beta
+    np.expm1(prod, out=prod)  # -p
+    prod += rng.random(dtype=phi.dtype, out=work.array("uniform", phi.shape, phi.dtype))
+    np.less(prod[cut(slice(None, -1))], 0.0, out=open_out)
+    return prod[cut(-1)] < 0.0
 
 
 def _components(ia: np.ndarray, ib: np.ndarray, m: int) -> np.ndarray:
@@ -224,34 +239,35 @@ def _components(ia: np.ndarray, ib: np.ndarray, m: int) -> np.ndarray:
             return comp
 
 
-def _random_signs(k: int, rng: np.random.Generator, dt) -> np.ndarray:
-    """``k`` independent fair signs +-1 of dtype ``dt`` (one random bit each)."""
-    bits = np.unpackbits(np.frombuffer(rng.bytes((k + 7) // 8), dtype=np.uint8), count=k)
-    sign = bits.astype(dt)
-    sign *= -2
-    sign += 1
-    return sign
-
-
 def _cluster_signs(site, wrap_right, wrap_down, n: int, rng, dt) -> tuple[np.ndarray, int]:
-    """A random sign per cluster, indexed by open label (0..n), and the number of clusters.
+    """A random sign per open label (0..n), the same for open clusters joined by wrap bonds, and
+    the number of clusters.
 
-    Open clusters joined by periodic wrap bonds form one cluster: only the labels at the edges
-    take part (renumbered 0..m-1); their components share the sign drawn for their smallest label."""
+    Only the labels at the edges take part in the joins (renumbered 0..m-1 for the search).  The
+    clusters are numbered by their smallest open label, and cluster k flips when the k-th of
+    ``rng.random(clusters + 1)`` (one for the background label 0) is below 1/2."""
     a = np.concatenate([site[..., -1][wrap_right], site[:, -1][wrap_down]])
     b = np.concatenate([site[..., 0][wrap_right], site[:, 0][wrap_down]])
-    sign = _random_signs(n + 1, rng, dt)
-    if len(a) == 0:
-        return sign, n
-    on_edge = np.zeros(n + 1, dtype=bool)
-    on_edge[a] = True
-    on_edge[b] = True
-    nodes = np.flatnonzero(on_edge)
-    index = np.empty(n + 1, dtype=np.intp)
-    index[nodes] = np.arange(len(nodes))
-    comp = _components(index[a], index[b], len(nodes))
-    sign[nodes] = sign[nodes[comp]]
-    return sign, n - len(nodes) + int(np.count_nonzero(comp == np.arange(len(nodes))))
+    is_root = np.ones(n + 1, dtype=bool)
+    if len(a):
+        on_edge = np.zeros(n + 1, dtype=bool)
+        on_edge[a] = True
+        on_edge[b] = True
+        nodes = np.flatnonzero(on_edge)
+        index = np.empty(n + 1, dtype=np.intp)
+        index[nodes] = np.arange(len(nodes))
+        comp = _components(index[a], index[b], len(nodes))
+        is_root[nodes] = comp == np.arange(len(nodes))
+    rank = np.cumsum(is_root) - 1  # the cluster number of each root label
+    count = int(rank[-1]) + 1
+    flips = rng.random(count, dtype=dt) < 0.5
+    sign = flips.astype(dt)
+    sign *= -2
+    sign += 1
+    sign = sign[rank]  # right for the roots, then copied to the other labels of their clusters
+    if len(a):
+        sign[nodes] = sign[nodes[comp]]
+    return sign, count - 1
 
 
 def cluster_update(phi: np.ndarray, beta: float, rng: np.random.Generator,
