@@ -195,13 +195,14 @@ def _observables(x: np.ndarray, beta: float, lam: float,
     e *= e
     e *= lam
     e += x2
-    bonds = x2  # right + lower neighbour of each site, times beta * phi_x
+    bonds = x2  # beta phi_x (right + lower neighbour of x), the products in this order
     bonds[..., :-1] = x[..., 1:]
     bonds[..., -1] = x[..., 0]
     bonds[:, :-1] += x[:, 1:]
     bonds[:, -1] += x[:, 0]
-    bonds *= x
-    bonds *= beta
+    beta_x = work.array("obs_beta_x", x.shape, x.dtype)
+    np.multiply(x, beta, out=beta_x)
+    bonds *= beta_x
     e -= bonds
     return m * m, e.sum(axis=(-2, -1), dtype=np.float64) / L2
 
