@@ -118,7 +118,7 @@ def _metropolis_update(x, hsum, beta, lam, step, rng, work: Workspace) -> int:
     new *= 2.0 * step
     np.subtract(x, step, out=a)
     new += a  # x + step * (2u - 1)
-    # dE = (n2 + o2 - 2) lam + 1) (n2 - o2) - beta (new - x) hsum, with n2 = new^2, o2 = x^2:
+    # dE = ((n2 + o2 - 2) lam + 1)(n2 - o2) - beta (new - x) hsum, with n2 = new^2, o2 = x^2:
     # (n2 - 1)^2 - (o2 - 1)^2 = (n2 - o2)(n2 + o2 - 2)
     np.multiply(x, x, out=a)
     np.multiply(new, new, out=n2)
