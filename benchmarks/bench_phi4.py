@@ -12,13 +12,25 @@ n_samples=256)` <= 20 s on 2 cores.  The generated samples are compared with the
 `assets/phi4_L64_beta0.68.npz` (Binder U, chi, energy per site: differences in combined standard
 errors).  The thread pool's effect: seconds per iteration of 256 chains with 1 and with 2 threads.
 
+``--before REV`` (instead of everything else): the end-to-end generation of this checkout and of
+git revision REV (its ``explorer`` package extracted with ``git archive`` into a temporary
+directory: nothing is written in the repository), each in a fresh process, run alternately
+``--rounds`` times (the order swapped every round), with wall and process CPU seconds, the load
+before and after each run, and the ratios this / REV of the medians.
+
     python benchmarks/bench_phi4.py [--size 64] [--beta 0.68] [--quick] [--out PATH | --out -]
+    python benchmarks/bench_phi4.py --before main [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +40,8 @@ from common import emit, machine, timed
 from explorer.core.fields import phi4
 from explorer.core.observables import jackknife
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "assets"
 
 
 def seconds_per_iteration(size, beta, chains, cluster, threads, iterations=30):
@@ -65,6 +78,62 @@ def compare_with_asset(fields: np.ndarray, beta: float) -> dict:
     return out
 
 
+def generation(size: int, beta: float, n: int) -> dict:
+    """One end-to-end ``generate_phi4(size, n_samples=n, seed=3)``: seconds, CPU seconds, the
+    iterations and the sampler's schedule, the load before and after."""
+    load = os.getloadavg()[0]
+    fs, wall, cpu = timed(phi4.generate_phi4, size=size, n_samples=n, beta=beta, seed=3)
+    s = fs.meta["sampler"]
+    return {"seconds": wall, "cpu_seconds": cpu, "load_before": load,
+            "load_after": os.getloadavg()[0],
+            "iterations": s["burn_in"] + s["thin"] * s["samples_per_chain"],
+            "tau_used": s["tau_used"], "burn_in": s["burn_in"], "thin": s["thin"],
+            "equilibrated": s["equilibrated"], "binder": fs.meta["observables"]["binder"],
+            "explorer": str(Path(phi4.__file__).resolve().parents[3])}
+
+
+def extract_revision(rev: str, into: Path) -> str:
+    """The ``explorer`` package at git revision ``rev`` extracted under ``into``; its commit."""
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", rev], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    tar = into / "src.tar"
+    with open(tar, "wb") as f:
+        subprocess.run(["git", "-C", str(ROOT), "archive", commit, "explorer"], check=True,
+                       stdout=f)
+    with tarfile.open(tar) as t:
+        t.extractall(into, filter="data")
+    tar.unlink()
+    return commit
+
+
+def generation_in(src: Path, size: int, beta: float, n: int) -> dict:
+    """:func:`generation` of the package under ``src`` in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONDONTWRITEBYTECODE": "1"}
+    out = subprocess.run([sys.executable, __file__, "--generate-only", "--size", str(size),
+                          "--beta", str(beta), "--samples", str(n)],
+                         check=True, capture_output=True, text=True, env=env, cwd=src)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def side_by_side(before: str, rounds: int, size: int, beta: float, n: int) -> dict:
+    """The generation of this checkout and of revision ``before``, alternately (the order
+    swapped every round); medians and the ratios this / before."""
+    runs: dict[str, list[dict]] = {"before": [], "this": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        commit = extract_revision(before, Path(tmp))
+        for i in range(rounds):
+            for side in (("before", "this") if i % 2 == 0 else ("this", "before")):
+                runs[side].append(generation_in(Path(tmp) if side == "before" else ROOT,
+                                                size, beta, n))
+                print(side, json.dumps(runs[side][-1]), file=sys.stderr, flush=True)
+    med = {side: {k: float(np.median([r[k] for r in rs])) for k in ("seconds", "cpu_seconds")}
+           for side, rs in runs.items()}
+    return {"before_revision": before, "before_commit": commit, "rounds": rounds,
+            "n_samples": n, "before": runs["before"], "this": runs["this"], "median": med,
+            "ratio_this_over_before": {k: med["this"][k] / med["before"][k]
+                                       for k in ("seconds", "cpu_seconds")}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=64)
@@ -74,14 +143,27 @@ def main() -> None:
     ap.add_argument("--local-iterations", type=int, default=20000)
     ap.add_argument("--quick", action="store_true", help="small run to check the script")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--before", default=None, metavar="REV",
+                    help="only the generation, side by side with git revision REV")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each side (--before)")
+    ap.add_argument("--samples", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.quick:
         a.size, a.chains, a.cluster_iterations, a.local_iterations = 16, 16, 200, 400
+    n = a.samples or (16 if a.quick else 256)
+    if a.generate_only:  # one run for --before, in a fresh process: one line of JSON
+        print(json.dumps(generation(a.size, a.beta, n), default=float))
+        return
+    if a.before:
+        out = {"machine": machine(), "size": a.size, "beta": a.beta,
+               "generate_side_by_side": side_by_side(a.before, a.rounds, a.size, a.beta, n)}
+        emit("bench_phi4_side_by_side", out, a.out)
+        return
 
     out = {"machine": machine(), "size": a.size, "beta": a.beta, "chains": a.chains}
     # the end-to-end generation first: of the three measurements it is the one given as an
     # absolute time (the others are ratios), so it runs before anything else has loaded the machine
-    n = 16 if a.quick else 256
     out["load_before_generate"] = os.getloadavg()[0]
     fs, wall, cpu = timed(phi4.generate_phi4, size=a.size, n_samples=n, beta=a.beta, seed=3)
     s = fs.meta["sampler"]

@@ -99,6 +99,91 @@ def test_cluster_update_with_huge_coupling_flips_each_same_sign_domain_as_one():
     assert len(np.unique(np.sign(phi[:, 0, 0]))) == 2  # chains flipped independently
 
 
+@pytest.mark.parametrize("beta,lam,step", [(0.68, 1.0, 1.2), (0.3, 2.0, 0.4)])
+def test_metropolis_sweep_is_the_textbook_checkerboard_rule(beta, lam, step):
+    # the same draws through a direct implementation (np.roll neighbour sums, the energy change
+    # of one site written out, accept when a unit exponential exceeds it), sublattices in the
+    # sweep's order (0, 0), (1, 1), (0, 1), (1, 0): the same field and the same acceptance
+    C, L = 16, 8
+    phi = np.random.default_rng(1).standard_normal((C, L, L))
+    got = phi.copy()
+    acc = phi4.metropolis_sweep(got, beta, lam, step, np.random.default_rng(2))
+    rng, x, accepted = np.random.default_rng(2), phi.copy(), 0
+    site = lambda v: v * v + lam * (v * v - 1) ** 2  # noqa: E731
+    for p, r in [(0, 0), (1, 1), (0, 1), (1, 0)]:
+        old = x[:, p::2, r::2]
+        new = old + step * (2 * rng.random(old.shape) - 1)
+        exp1 = -np.log1p(-rng.random(old.shape))
+        near = (np.roll(x, 1, -1) + np.roll(x, -1, -1) + np.roll(x, 1, -2)
+                + np.roll(x, -1, -2))[:, p::2, r::2]
+        dE = site(new) - site(old) - beta * (new - old) * near
+        x[:, p::2, r::2] = np.where(exp1 > dE, new, old)
+        accepted += np.count_nonzero(exp1 > dE)
+    np.testing.assert_allclose(got, x, rtol=1e-12, atol=1e-12)
+    assert acc == accepted / phi.size and 0.2 < acc < 0.9
+
+
+def _periodic_bonds(phi, beta, rng):
+    """The bonds cluster_update draws from ``rng`` (same draws, same float32 arithmetic), with
+    np.roll: (right, down) booleans (C, L, L), a pair bonded when u < 1 - exp(-2 beta phi_x phi_y)."""
+    out = []
+    for axis in (-1, -2):
+        prod = np.maximum(phi * np.roll(phi, -1, axis=axis), 0)
+        prod *= -np.float32(2 * beta)
+        out.append(rng.random(phi.shape, dtype=np.float32) < -np.expm1(prod))
+    return out
+
+
+@pytest.mark.parametrize("beta,L", [(0.68, 8), (0.68, 16), (0.3, 16), (1.5, 8)])
+def test_cluster_update_flips_exactly_the_clusters_of_the_periodic_bond_graph(beta, L):
+    # reference clusters: connected components of the site graph with every bond, wraps included
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    C = 6
+    phi = np.random.default_rng(L).standard_normal((C, L, L)).astype(np.float32)
+    after = phi.copy()
+    n = phi4.cluster_update(after, beta, np.random.default_rng(5))
+    right, down = _periodic_bonds(phi, beta, np.random.default_rng(5))
+    idx = np.arange(phi.size).reshape(phi.shape)
+    a = np.concatenate([idx[right], idx[down]])
+    b = np.concatenate([np.roll(idx, -1, -1)[right], np.roll(idx, -1, -2)[down]])
+    g = coo_matrix((np.ones(len(a)), (a, b)), shape=(phi.size, phi.size))
+    ncomp, comp = connected_components(g, directed=False)
+    assert n == ncomp
+    flipped = (np.sign(after) != np.sign(phi)).ravel()
+    np.testing.assert_array_equal(np.abs(after), np.abs(phi))
+    # every reference cluster flips as a whole ...
+    n_flipped = np.bincount(comp, weights=flipped, minlength=ncomp)
+    size = np.bincount(comp, minlength=ncomp)
+    assert np.all((n_flipped == 0) | (n_flipped == size))
+    # ... and about half of them flip (independent fair signs: a 5-sigma band)
+    k = np.count_nonzero(n_flipped)
+    assert abs(k - ncomp / 2) <= 5 * np.sqrt(ncomp / 4) + 1
+
+
+def test_components_of_the_wrap_graph_match_scipy():
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from explorer.core.fields.phi4_moves import _components
+
+    rng = np.random.default_rng(0)
+    for m, k in [(1, 1), (5, 2), (50, 40), (400, 300), (1000, 1500)]:
+        ia, ib = rng.integers(0, m, k), rng.integers(0, m, k)
+        comp = _components(ia, ib, m)
+        _, ref = connected_components(coo_matrix((np.ones(k), (ia, ib)), shape=(m, m)),
+                                      directed=False)
+        # same partition, each node labelled by the smallest node of its component
+        assert np.all(comp <= np.arange(m)) and np.all(comp[comp] == comp)
+        for c in np.unique(ref):
+            members = np.flatnonzero(ref == c)
+            assert np.all(comp[members] == members.min())
+    # a long path given in the worst order for hooking: still one component
+    path = np.arange(999)[::-1]
+    assert np.all(_components(path, path + 1, 1000) == 0)
+
+
 def test_same_seed_same_samples_and_stop_is_honoured():
     kw = dict(size=8, n_samples=16, beta=0.5, warmup=10, pilot=40)
     a = phi4.generate_phi4(seed=7, **kw)

@@ -39,11 +39,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-
 from explorer.core.fields.base import FieldSet, as_batch
+from explorer.core.fields.phi4_moves import Workspace, cluster_update, metropolis_sweep
 from explorer.core.observables import (
     binder_cumulant,
     integrated_autocorrelation_time,
@@ -102,133 +99,6 @@ def hvp(phi: np.ndarray, v: np.ndarray, beta: float, lam: float = 1.0) -> np.nda
     return -beta * _neighbour_sum(v) + hessian_diagonal(phi, beta, lam) * v
 
 
-# ------------------------------------------------------------------ Monte Carlo moves
-#: chains per block of the Metropolis sweep: ~32k sites per quarter-lattice temporary keeps the
-#: working set in cache (the block size depends on L only, so a seed gives the same samples anywhere)
-_BLOCK_SITES = 32768
-
-
-def _quarters(phi: np.ndarray) -> np.ndarray:
-    """View (C, 2, 2, L/2, L/2) of a batch (C, L, L): [:, p, q] is the sublattice (p::2, q::2)."""
-    C, L, _ = phi.shape
-    h = L // 2
-    return phi.reshape(C, h, 2, h, 2).transpose(0, 2, 4, 1, 3)
-
-
-def _metropolis_update(x, hsum, beta, lam, step, rng) -> int:
-    """Metropolis move of every site of ``x`` (one colour) given its neighbour sums, in place."""
-    dt = x.dtype
-    new = rng.random(x.shape, dtype=dt)
-    new *= 2.0 * step
-    new += x - step  # x + step * (2u - 1)
-    o2 = x * x
-    n2 = new * new
-    # (n2 - 1)^2 - (o2 - 1)^2 = (n2 - o2)(n2 + o2 - 2)
-    dE = n2 + o2
-    dE -= 2.0
-    dE *= lam
-    dE += 1.0
-    dE *= n2 - o2
-    dE -= beta * (new - x) * hsum
-    # accept with probability min(1, exp(-dE)): -log(1 - u) ~ Exp(1) > dE, u uniform in [0, 1)
-    u = rng.random(x.shape, dtype=dt)
-    acc = -np.log1p(-u, out=u) > dE
-    np.copyto(x, new, where=acc)
-    return int(np.count_nonzero(acc))
-
-
-def metropolis_sweep(
-    phi: np.ndarray,
-    beta: float,
-    lam: float,
-    step: float,
-    rng: np.random.Generator,
-) -> float:
-    """One checkerboard Metropolis sweep of a batch (C, L, L) (L even), in place.  Returns acceptance.
-
-    Sites of one colour only see neighbours of the other colour, so each half-sweep updates all
-    of its sites at once with exact detailed balance.  The lattice is split into its four
-    sublattices (p::2, q::2) — colour 0 is (0, 0) and (1, 1), colour 1 is (0, 1) and (1, 0) — whose
-    neighbour sums are plain shifts of each other; chains are processed in blocks small enough to
-    stay in cache.  The arithmetic runs in ``phi``'s dtype (float32 in the generator: a relative
-    error ~1e-7 on dE, far below any statistical error).
-    """
-    C, L, L2 = phi.shape
-    if L != L2 or L % 2:
-        raise ValueError(f"checkerboard sweeps need square fields of even side, got {phi.shape}")
-    dt = phi.dtype
-    beta_, lam_, step_ = dt.type(beta), dt.type(lam), dt.type(step)
-    q = _quarters(phi)
-    block = max(1, _BLOCK_SITES // (L * L // 4))
-    accepted = 0
-    for c0 in range(0, C, block):
-        Q = np.ascontiguousarray(q[c0:c0 + block])
-        A, B, Cq, D = Q[:, 0, 0], Q[:, 0, 1], Q[:, 1, 0], Q[:, 1, 1]
-        # colour 0: A = (2a, 2b) sees B[a, b], B[a, b-1], Cq[a, b], Cq[a-1, b];
-        #           D = (2a+1, 2b+1) sees Cq[a, b], Cq[a, b+1], B[a, b], B[a+1, b]
-        s = B + Cq
-        accepted += _metropolis_update(
-            A, s + np.roll(B, 1, -1) + np.roll(Cq, 1, -2), beta_, lam_, step_, rng)
-        accepted += _metropolis_update(
-            D, s + np.roll(Cq, -1, -1) + np.roll(B, -1, -2), beta_, lam_, step_, rng)
-        # colour 1: B = (2a, 2b+1) sees A[a, b], A[a, b+1], D[a, b], D[a-1, b];
-        #           Cq = (2a+1, 2b) sees D[a, b], D[a, b-1], A[a, b], A[a+1, b]
-        s = A + D
-        accepted += _metropolis_update(
-            B, s + np.roll(A, -1, -1) + np.roll(D, 1, -2), beta_, lam_, step_, rng)
-        accepted += _metropolis_update(
-            Cq, s + np.roll(D, 1, -1) + np.roll(A, -1, -2), beta_, lam_, step_, rng)
-        q[c0:c0 + block] = Q
-    return accepted / phi.size
-
-
-#: 4-connectivity of ndimage.label: a pixel joins its left, right, upper and lower neighbours
-_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-
-
-def cluster_update(phi: np.ndarray, beta: float, rng: np.random.Generator) -> int:
-    """Brower-Tamayo embedded-Ising Swendsen-Wang update of a batch (C, L, L), in place.
-
-    Writing phi_x = eps_x |phi_x|, the energy is an Ising model in eps with couplings
-    beta |phi_x| |phi_y|; same-sign neighbours are bonded with p = 1 - exp(-2 beta phi_x phi_y) and
-    each cluster flips with probability 1/2.  Returns the number of clusters.
-
-    Clusters of all chains at once: each chain becomes a (2L, 2L) image with its sites at even
-    rows and columns and a pixel between two neighbours set when they are bonded; the chains are
-    stacked into one image (the last, periodic-wrap row of each is left empty, so chains never
-    touch) and ``scipy.ndimage.label`` with 4-connectivity finds the open clusters.  The periodic
-    wrap bonds (last column to first, last row to first) then join labels through a small graph
-    and ``scipy.sparse.csgraph.connected_components``.
-    """
-    C, L, _ = phi.shape
-    dt = phi.dtype
-    two_beta = dt.type(2.0 * beta)
-
-    def bonds(prod):
-        # P(bond) = 1 - exp(-2 beta prod) for prod > 0 (same sign), 0 otherwise
-        np.maximum(prod, 0, out=prod)
-        prod *= -two_beta
-        p = np.expm1(prod, out=prod)
-        return rng.random(prod.shape, dtype=dt) < -p
-
-    right = bonds(phi * np.roll(phi, -1, axis=-1))
-    down = bonds(phi * np.roll(phi, -1, axis=-2))
-    img = np.zeros((C, 2 * L, 2 * L), dtype=np.uint8)
-    img[:, 0::2, 0::2] = 1
-    img[:, 0::2, 1:-1:2] = right[..., :-1]
-    img[:, 1:-1:2, 0::2] = down[:, :-1]
-    lab, n = ndimage.label(img.reshape(C * 2 * L, 2 * L), structure=_CROSS)
-    site = lab.reshape(C, 2 * L, 2 * L)[:, 0::2, 0::2]  # open-boundary labels 1..n
-    wr, wd = right[..., -1], down[:, -1]
-    a = np.concatenate([site[..., -1][wr], site[:, -1][wd]])
-    b = np.concatenate([site[..., 0][wr], site[:, 0][wd]])
-    g = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n + 1, n + 1))
-    ncomp, labels = connected_components(g.tocsr(), directed=True, connection="weak")
-    flip = np.where(rng.random(ncomp, dtype=dt) < 0.5, dt.type(-1), dt.type(1))
-    phi *= flip[labels][site]  # the sign of each open label's cluster, then of each site
-    return int(ncomp) - 1  # label 0 (the background) is no cluster
-
-
 # ------------------------------------------------------------------ the chain runner
 #: chains per group: each group has its own random stream and is one task of the thread pool, so
 #: a seed gives the same samples whatever the number of threads
@@ -252,7 +122,8 @@ class _Chains:
     """A batch of chains (C, L, L) in float32, split into groups of ``GROUP_CHAINS`` chains with
     their own random streams (spawned from ``rng``); an iteration of every group is one task on a
     pool of ``threads`` threads (numpy's arithmetic and random fills and ``ndimage.label`` release
-    the GIL, so two cores run two groups at once)."""
+    the GIL, so two cores run two groups at once).  Each thread reuses one
+    :class:`~explorer.core.fields.phi4_moves.Workspace` for the arrays of the moves."""
 
     def __init__(self, phi: np.ndarray, beta: float, lam: float, rng: np.random.Generator,
                  cluster: bool, sweeps: int = 1, threads: int | None = None):
@@ -268,17 +139,25 @@ class _Chains:
         self._e = np.zeros(C)
         n = min(default_threads() if threads is None else max(1, int(threads)), len(self.groups))
         self._pool = ThreadPoolExecutor(n) if n > 1 else None
+        self._local = threading.local()  # one Workspace per thread
+
+    def _workspace(self) -> Workspace:
+        work = getattr(self._local, "work", None)
+        if work is None:
+            work = self._local.work = Workspace()
+        return work
 
     def _iterate_group(self, k: int, observe: bool = True) -> float:
         g, rng = self.groups[k], self.rngs[k]
         x = self.phi[g]
+        work = self._workspace()
         acc = 0.0
         for _ in range(self.sweeps):
-            acc += metropolis_sweep(x, self.beta, self.lam, self.step, rng)
+            acc += metropolis_sweep(x, self.beta, self.lam, self.step, rng, work)
         if self.cluster:
-            cluster_update(x, self.beta, rng)
+            cluster_update(x, self.beta, rng, work)
         if observe:
-            self._m2[g], self._e[g] = _observables(x, self.beta, self.lam)
+            self._m2[g], self._e[g] = _observables(x, self.beta, self.lam, work)
         return acc * x.shape[0] / self.sweeps
 
     def iterate(self, observe: bool = True) -> None:
@@ -304,16 +183,27 @@ class _Chains:
             self._pool = None
 
 
-def _observables(x: np.ndarray, beta: float, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def _observables(x: np.ndarray, beta: float, lam: float,
+                 work: Workspace | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(m^2, energy per site) of each chain (terms in the chains' dtype, sums in float64)."""
+    work = Workspace() if work is None else work
     L2 = x.shape[-1] ** 2
     m = x.mean(axis=(-2, -1), dtype=np.float64)
-    x2 = x * x
-    e = x2 - 1.0
+    x2, e = work.array("obs_x2", x.shape, x.dtype), work.array("obs_e", x.shape, x.dtype)
+    np.multiply(x, x, out=x2)
+    np.subtract(x2, 1.0, out=e)
     e *= e
     e *= lam
     e += x2
-    e -= beta * x * (np.roll(x, -1, axis=-1) + np.roll(x, -1, axis=-2))
+    bonds = x2  # beta phi_x (right + lower neighbour of x), the products in this order
+    bonds[..., :-1] = x[..., 1:]
+    bonds[..., -1] = x[..., 0]
+    bonds[:, :-1] += x[:, 1:]
+    bonds[:, -1] += x[:, 0]
+    beta_x = work.array("obs_beta_x", x.shape, x.dtype)
+    np.multiply(x, beta, out=beta_x)
+    bonds *= beta_x
+    e -= bonds
     return m * m, e.sum(axis=(-2, -1), dtype=np.float64) / L2
 
 
