@@ -35,4 +35,5 @@ def default_refinement(family: str, J: int, generator: str | None = None,
     64^2 assets at beta = 0.50, 0.68 and 0.76."""
     if method != "score" or family != "phi4" or generator != "phi4" or J < 4:
         return {}
-    return {"ml_refine": J - 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
+    return {"ml_refine": J + 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS,
+            "refine_variances": True}
