@@ -103,3 +103,14 @@ def test_the_fit_records_why_it_skipped():
     model = WCRGModel("phi4", 1, "db4", radius=1).fit(x, refine_variances=True)
     assert "at least" in model.provenance["refine_variances"]["skipped"]
     assert model.fitted
+
+
+def test_a_potential_the_fit_held_at_zero_stays_there():
+    from types import SimpleNamespace
+
+    from explorer.core.fit.variances import _free
+
+    names = ["coupling[HL,HL](0,0)", "coupling[HL,HL](0,1)", "coupling[LH,LH](0,0)",
+             "coupling[HH,HH](0,0)", "phi^4"]
+    assert _free(SimpleNamespace(names=names, fit={"potential_held_at_zero": False})) == [0, 2, 3, 4]
+    assert _free(SimpleNamespace(names=names, fit={"potential_held_at_zero": True})) == [0, 2, 3]

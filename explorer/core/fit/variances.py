@@ -51,9 +51,23 @@ def variance_parameters(names) -> list[int]:
     return [i for i, k in enumerate(names) if k in ON_SITE or k.startswith("phi^")]
 
 
+def _free(m) -> list[int]:
+    """The refined parameters of the conditional ``m``: :func:`variance_parameters`, without the
+    potential where its fit held it at 0 (data crossing zero too rarely, given their condition,
+    for a double well to be more than extrapolation: measured on the ordered beta = 0.76 64^2
+    asset, freeing it there sent the Newton steps away from the target)."""
+    held = m.fit.get("potential_held_at_zero", False)
+    return [i for i in variance_parameters(m.names) if not (held and m.names[i].startswith("phi^"))]
+
+
 def _names(names) -> list[str]:
     """The names of the refined sub-family among ``names``."""
     return [names[i] for i in variance_parameters(names)]
+
+
+def _names_of(m) -> list[str]:
+    """The names of the parameters :func:`_free` refines in the conditional ``m``."""
+    return [m.names[i] for i in _free(m)]
 
 
 def relaxed_coarse(model: WCRGModel, x: np.ndarray, n: int, steps: int, seed: int) -> np.ndarray:
@@ -106,8 +120,9 @@ def refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED
     _refine_level`: kept only if bounded below and closer to the target), and the refinement's
     final chains (one per condition) with x_j give the next level's conditions x_{j-1}.
     Returns the record (as :func:`~explorer.core.fit.refine_on_generated`'s, with ``"n"`` per
-    level, ``"relax_steps"`` and ``"parameters"``, the refined names); raises ValueError where
-    it cannot apply."""
+    level, ``"relax_steps"``, ``"parameters"``, the sub-family's names, and ``"free"``, the
+    names refined per level: without the potential where the fit held it at 0); raises
+    ValueError where it cannot apply."""
     x = np.asarray(fields, np.float64)
     levels = default_levels(model.J) if levels is None else tuple(int(j) for j in levels)
     n = tuple(int(k) for k in n)[:len(levels)]
@@ -119,7 +134,7 @@ def refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED
     per_level: dict[str, dict] = {}
     for j, nj in zip(levels, n):
         m, xj = model.conditionals[j - 1], xj[:nj]
-        free = variance_parameters(m.features.names)
+        free = _free(m)
         fixed = [i for i in range(m.features.n_features) if i not in free]
         target = m.features.phi(m.features.prepare(details[j - 1], lows[j])).mean(axis=0)
         chains: list = []
@@ -140,6 +155,7 @@ def refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED
         per_level.setdefault(f"j={j}", {"kept": False, "reason": "not reached"})
     return {"levels": list(levels), "n": list(n), "relax_steps": int(relax_steps),
             "seed": int(seed), "parameters": _names(model.conditionals[levels[0] - 1].names),
+            "free": {f"j={j}": _names_of(model.conditionals[j - 1]) for j in levels},
             "per_level": per_level,
             "kept_previous": [j for j in levels if not per_level[f"j={j}"]["kept"]],
             "cpu_seconds": time.process_time() - c0, "seconds": time.perf_counter() - t0}
