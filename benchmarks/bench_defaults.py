@@ -13,7 +13,9 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
   conditional j ran min(16, 4^(j-1)) times the steps: ``detail_boost=16``);
 * ``score, 100 steps``: score matching only, the current schedule (conditionals run ``steps``);
 * ``default``: what `explorer fit` / `explorer sample` and the app do without options — the fit
-  with :func:`explorer.core.defaults.default_refinement`, the sampler's default steps
+  with :func:`explorer.core.defaults.default_refinement` (the coarse factor's data-condition
+  refinement, then the coarsest conditionals' variances refined on generated fields,
+  :mod:`explorer.core.fit.variances`), the sampler's default steps
   (:data:`explorer.core.defaults.DEFAULT_STEPS`), with ``--seeds`` sampling seeds;
 * with ``--previous``, the previous default: the data-condition refinement of the conditionals
   j = J, J-1 and of the coarse factor (``ml_refine=J-1``, 10 iterations) without the variance
