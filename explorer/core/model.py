@@ -266,7 +266,7 @@ class WCRGModel:
                       "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],
                       "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
-        total = self.J + 1
+        total = self.J + 1 + (len(variances.default_levels(self.J)) if refine_variances else 0)
         conditionals: list[ScaleModel] = []
         plan = [(j, "conditional") for j in range(1, self.J + 1)] + [(self.J, "depth0")]
         for i, (j, level) in enumerate(plan):
@@ -314,15 +314,31 @@ class WCRGModel:
             yield Progress(i + 1, total, "fit", info=info)
         self.conditionals = conditionals
         if refine_variances:
-            try:
-                self.provenance["refine_variances"] = variances.refine_variances(
-                    self, x, seed=100 + seed)
-            except ValueError as e:
-                self.provenance["refine_variances"] = {"skipped": str(e)}
+            yield from self._refine_variances(x, seed, stop, total)
+            if self.provenance["refine_variances"].get("stopped"):
+                yield Progress(total, total, "fit", done=True, stopped=True)
+                return
         self.provenance["fit_seconds"] = time.perf_counter() - t0
         self.provenance["method"] = method
         self.provenance["ml_refine"] = ml_refine
         yield Progress(total, total, "done", done=True, result=self)
+
+    def _refine_variances(self, x: np.ndarray, seed: int, stop, total: int) -> Iterator[Progress]:
+        """The fit's variance refinement (:func:`~.fit.variances.iter_refine_variances`), one
+        report per level; its record in ``provenance["refine_variances"]`` (``{"skipped":
+        reason}`` where it cannot apply, ``"stopped": True`` where ``stop`` was set)."""
+        step = self.J + 1
+        try:
+            for j, rec in variances.iter_refine_variances(self, x, seed=100 + seed, stop=stop):
+                if j is None:
+                    self.provenance["refine_variances"] = rec
+                    return
+                step += 1
+                yield Progress(step, total, "fit", info={"kept": bool(rec.get("kept")), "scale":
+                                                         f"scale {j} (variances on generated "
+                                                         f"fields)"})
+        except ValueError as e:
+            self.provenance["refine_variances"] = {"skipped": str(e)}
 
     def fit(self, fields, callback=None, **kwargs) -> WCRGModel:
         return run(self.iter_fit(fields, **kwargs), callback, allow_partial=False)

@@ -17,7 +17,9 @@ next level's conditions (no second sampling)."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,6 +28,7 @@ from explorer.core import wavelets as wv
 from explorer.core.evaluation import shared_evaluation
 from explorer.core.fit.generated import (GENERATED_PER_PARAMETER, _conditional_samples,
                                          _refine_level, default_levels, precheck)
+from explorer.core.progress import should_stop
 from explorer.core.sampling import SamplerDiverged, langevin
 
 if TYPE_CHECKING:
@@ -70,6 +73,50 @@ def _names_of(m) -> list[str]:
     return [m.names[i] for i in _free(m)]
 
 
+def detail_part_target(features, v_data: np.ndarray, c_data: np.ndarray,
+                       c_generated: np.ndarray) -> np.ndarray:
+    """The feature means a conditional refined on the generated conditions ``c_generated`` is
+    to match: the data's (details ``v_data`` on their conditions ``c_data``) with each feature's
+    condition-only part Φ(0, c) — what it is with zero details, a function of the condition
+    alone (the potential's x_{j-1} = synthesis of x_j with no details) — taken on the generated
+    conditions instead of the data's.
+
+    That part's mean on the generated conditions is the same for every θ: the Newton steps
+    cannot reach the data's value of it except through the details, so the data's target makes
+    the conditional make up, in its details, for the difference between the two sets of
+    conditions. Measured on the ordered β = 0.76 64² asset at j = 2: the generated conditions'
+    ⟨x⁴⟩ with zero details is 2.3 % above the data's, the whole of the potential's mismatch
+    there, and its field-to-field spread is 4 times the detail-dependent part's. Where that
+    making up is wanted and where not: :func:`_condition_part`."""
+    def phi(v, c):
+        return features.phi(features.prepare(v, c)).mean(axis=0)
+    zeros = np.zeros((len(c_generated),) + v_data.shape[1:])
+    return phi(v_data, c_data) - phi(np.zeros_like(v_data), c_data) + phi(zeros, c_generated)
+
+
+#: where the features' condition-only part of the target comes from (:func:`_condition_part`)
+CONDITION_PARTS = ("auto", "generated", "data")
+
+
+def _condition_part(model: WCRGModel, j: int, asked: str) -> str:
+    """``asked``, or for ``"auto"``: ``"generated"`` (:func:`detail_part_target`) where the
+    conditions of level j come from an ordered coarser conditional (j + 1 held its potential at
+    0: its data's details hardly cross zero), ``"data"`` (the data's means as they are) otherwise.
+
+    Measured on the 64² assets (docs/performance.md, "Interactive fitting defaults"): at β = 0.76
+    the data's target asked the potential of j = 2 to take the generated x_2's excess ⟨x⁴⟩
+    (2.3 %) out of the details: scale-2 std 0.970–1.016 depending on the refinement's seed, with
+    32 or 64 generated fields; the generated conditions' own part: 0.993–1.002. At β = 0.68 the
+    same excess (14 % at j = 2, 3: the generated x_3, x_2 rougher than the data's) is what the
+    potentials rightly make up for in the finer field's one-point law: without it, scale 1 came
+    out 1.023–1.027 and the one-point TV 0.030 (with it 1.004–1.006 and 0.016)."""
+    if asked != "auto":
+        return asked
+    coarser = model.conditionals[j] if j < len(model.conditionals) else None
+    held = coarser is not None and coarser.fit.get("potential_held_at_zero", False)
+    return "generated" if held else "data"
+
+
 def relaxed_coarse(model: WCRGModel, x: np.ndarray, n: int, steps: int, seed: int) -> np.ndarray:
     """The first ``n`` of the data's coarse fields x_J, each run ``steps`` MALA steps under the
     model's coarse factor (started in the factor's typical set, the data it was fitted to)."""
@@ -106,8 +153,69 @@ def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: tuple) -
                              f"{GENERATED_PER_PARAMETER * k} needed")
 
 
+def iter_refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED,
+                          relax_steps: int = COARSE_RELAX_STEPS, seed: int = 100,
+                          condition_part: str = "auto",
+                          stop: threading.Event | None = None) -> Iterator[tuple]:
+    """:func:`refine_variances` level by level: yields ``(j, that level's record)`` after each
+    level it reached, then ``(None, the whole record)``. Where ``stop`` is set between two
+    levels, the coarser levels keep their refinement, the others their parameters (``"reason":
+    "stopped"``), and the record says ``"stopped": True``. Raises ValueError (before any work)
+    where it cannot apply."""
+    x = np.asarray(fields, np.float64)
+    levels = default_levels(model.J) if levels is None else tuple(int(j) for j in levels)
+    n = tuple(int(k) for k in n)[:len(levels)]
+    _check(model, x, levels, n)
+    if condition_part not in CONDITION_PARTS:
+        raise ValueError(f"condition_part must be one of {CONDITION_PARTS}, got {condition_part!r}")
+    c0, t0 = time.process_time(), time.perf_counter()
+    xj = relaxed_coarse(model, x, n[0], relax_steps, seed)
+    lows = wv.low_passes(x, model.J, model.wavelet)
+    _, details = wv.decompose(x, model.J, model.wavelet)
+    per_level: dict[str, dict] = {}
+    for j, nj in zip(levels, n):
+        if should_stop(stop):
+            break
+        m, xj = model.conditionals[j - 1], xj[:nj]
+        fixed = [i for i in range(m.features.n_features) if i not in _free(m)]
+        part = _condition_part(model, j, condition_part)
+        target = (detail_part_target(m.features, details[j - 1], lows[j], xj)
+                  if part == "generated"
+                  else m.features.phi(m.features.prepare(details[j - 1], lows[j])).mean(axis=0))
+        chains: list = []
+        try:
+            v = _conditional_samples(m, xj, model.stats["detail_std"][j - 1], 100, seed + 10 * j)
+        except SamplerDiverged as e:
+            per_level[f"j={j}"] = {"kept": False, "reason": f"sampling on generated fields "
+                                                            f"failed ({e})"}
+            yield j, per_level[f"j={j}"]
+            break
+        per_level[f"j={j}"] = {**_refine_level(m, target, v, xj, details[j - 1], lows[j],
+                                               seed + 10 * j + 1, fixed=fixed, chains=chains),
+                               "condition_part": part}
+        yield j, per_level[f"j={j}"]
+        if j == levels[-1]:
+            break
+        if not chains or not per_level[f"j={j}"]["kept"]:
+            chains = [v]   # the conditional kept its parameters: its own sample
+        xj = wv.synthesis(xj, chains[0][:len(xj)], model.wavelet)
+    stopped = should_stop(stop) and len(per_level) < len(levels)
+    for j in levels:   # levels never reached keep their parameters too
+        per_level.setdefault(f"j={j}", {"kept": False,
+                                        "reason": "stopped" if stopped else "not reached"})
+    yield None, {"levels": list(levels), "n": list(n), "relax_steps": int(relax_steps),
+                 "seed": int(seed), "condition_part": condition_part,
+                 "parameters": _names(model.conditionals[levels[0] - 1].names),
+                 "free": {f"j={j}": _names_of(model.conditionals[j - 1]) for j in levels},
+                 "per_level": per_level,
+                 "kept_previous": [j for j in levels if not per_level[f"j={j}"]["kept"]],
+                 **({"stopped": True} if stopped else {}),
+                 "cpu_seconds": time.process_time() - c0, "seconds": time.perf_counter() - t0}
+
+
 def refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED,
-                     relax_steps: int = COARSE_RELAX_STEPS, seed: int = 100) -> dict:
+                     relax_steps: int = COARSE_RELAX_STEPS, seed: int = 100,
+                     condition_part: str = "auto") -> dict:
     """Refine in place the variance sub-family (:func:`variance_parameters`) of the fitted
     ``model``'s conditionals ``levels`` (default :func:`~explorer.core.fit.generated.
     default_levels`: j = J, J-1, J-2) by maximum likelihood on coarse fields the model generates.
@@ -118,47 +226,21 @@ def refine_variances(model: WCRGModel, fields, levels=None, n=VARIANCE_GENERATED
     sampled (the sampler's 100 + 100 MALA steps), the sub-family's Newton steps match the data's
     means of its features from there (the others held, :func:`~explorer.core.fit.generated.
     _refine_level`: kept only if bounded below and closer to the target), and the refinement's
-    final chains (one per condition) with x_j give the next level's conditions x_{j-1}.
+    final chains (one per condition) with x_j give the next level's conditions x_{j-1}. The
+    target: the data's means (``condition_part="data"``), or those with the features'
+    condition-only part taken on the generated conditions (``"generated"``,
+    :func:`detail_part_target`); ``"auto"`` (default) chooses per level (:func:`_condition_part`:
+    the latter below an ordered coarser conditional), recorded per level.
     Returns the record (as :func:`~explorer.core.fit.refine_on_generated`'s, with ``"n"`` per
-    level, ``"relax_steps"``, ``"parameters"``, the sub-family's names, and ``"free"``, the
-    names refined per level: without the potential where the fit held it at 0); raises
-    ValueError where it cannot apply."""
-    x = np.asarray(fields, np.float64)
-    levels = default_levels(model.J) if levels is None else tuple(int(j) for j in levels)
-    n = tuple(int(k) for k in n)[:len(levels)]
-    _check(model, x, levels, n)
-    c0, t0 = time.process_time(), time.perf_counter()
-    xj = relaxed_coarse(model, x, n[0], relax_steps, seed)
-    lows = wv.low_passes(x, model.J, model.wavelet)
-    _, details = wv.decompose(x, model.J, model.wavelet)
-    per_level: dict[str, dict] = {}
-    for j, nj in zip(levels, n):
-        m, xj = model.conditionals[j - 1], xj[:nj]
-        free = _free(m)
-        fixed = [i for i in range(m.features.n_features) if i not in free]
-        target = m.features.phi(m.features.prepare(details[j - 1], lows[j])).mean(axis=0)
-        chains: list = []
-        try:
-            v = _conditional_samples(m, xj, model.stats["detail_std"][j - 1], 100, seed + 10 * j)
-        except SamplerDiverged as e:
-            per_level[f"j={j}"] = {"kept": False, "reason": f"sampling on generated fields "
-                                                            f"failed ({e})"}
-            break
-        per_level[f"j={j}"] = _refine_level(m, target, v, xj, details[j - 1], lows[j],
-                                            seed + 10 * j + 1, fixed=fixed, chains=chains)
-        if j == levels[-1]:
-            break
-        if not chains or not per_level[f"j={j}"]["kept"]:
-            chains = [v]   # the conditional kept its parameters: its own sample
-        xj = wv.synthesis(xj, chains[0][:len(xj)], model.wavelet)
-    for j in levels:   # levels never reached keep their parameters too
-        per_level.setdefault(f"j={j}", {"kept": False, "reason": "not reached"})
-    return {"levels": list(levels), "n": list(n), "relax_steps": int(relax_steps),
-            "seed": int(seed), "parameters": _names(model.conditionals[levels[0] - 1].names),
-            "free": {f"j={j}": _names_of(model.conditionals[j - 1]) for j in levels},
-            "per_level": per_level,
-            "kept_previous": [j for j in levels if not per_level[f"j={j}"]["kept"]],
-            "cpu_seconds": time.process_time() - c0, "seconds": time.perf_counter() - t0}
+    level, ``"relax_steps"``, ``"condition_part"``, ``"parameters"``, the sub-family's names, and
+    ``"free"``, the names refined per level: without the potential where the fit held it at 0);
+    raises ValueError where it cannot apply. Level by level, with a stop event:
+    :func:`iter_refine_variances`."""
+    record: dict = {}
+    for _, record in iter_refine_variances(model, fields, levels, n, relax_steps, seed,
+                                          condition_part):
+        pass
+    return record
 
 
 def refine_variances_on_generated(model: WCRGModel, fields, **kwargs) -> WCRGModel:
