@@ -36,7 +36,9 @@ def default_refinement(family: str, J: int, generator: str | None = None,
     Refined on the model's own coarse fields, every per-scale detail std of 128 samples is within
     1.4 % (two sampling seeds), for a fit ~1.2 times the previous default's CPU time
     (docs/performance.md, "Interactive fitting defaults"); checked on the 64^2 assets at
-    beta = 0.50, 0.68 and 0.76."""
+    beta = 0.50, 0.68 and 0.76 (at 0.76, below the ordered coarser conditionals, with the
+    potential's condition-only part taken on the generated conditions: within 1 % at scale 2
+    over three refinement seeds, :func:`explorer.core.fit.variances.detail_part_target`)."""
     if method != "score" or family != "phi4" or generator != "phi4" or J < 4:
         return {}
     return {"ml_refine": J + 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS,
