@@ -13,8 +13,14 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
   conditional j ran min(16, 4^(j-1)) times the steps: ``detail_boost=16``);
 * ``score, 100 steps``: score matching only, the current schedule (conditionals run ``steps``);
 * ``default``: what `explorer fit` / `explorer sample` and the app do without options — the fit
-  with :func:`explorer.core.defaults.default_refinement`, the sampler's default steps
+  with :func:`explorer.core.defaults.default_refinement` (the coarse factor's data-condition
+  refinement, then the coarsest conditionals' variances refined on generated fields,
+  :mod:`explorer.core.fit.variances`), the sampler's default steps
   (:data:`explorer.core.defaults.DEFAULT_STEPS`), with ``--seeds`` sampling seeds;
+* with ``--previous``, the previous default: the data-condition refinement of the conditionals
+  j = J, J-1 and of the coarse factor (``ml_refine=J-1``, 10 iterations) without the variance
+  refinement on generated fields; its fit and the default's are timed alternately, twice each
+  (both CPU times recorded), so that their ratio is measured under the same load;
 * with ``--long``, ``default fit, 400 steps``: the same model sampled 4 times longer, which
   separates what the sampler leaves (differences to this row) from what the model leaves (this
   row's distances);
@@ -31,8 +37,11 @@ Settings, all at the default depth (:func:`explorer.core.model.default_depth`, 4
 Every row also records the coarse fields x_4 of its samples against the data's: the fraction of
 sites with |x_4| < rms/2 (the data's rms), the kurtosis <x^4>/<x^2>^2 and the rms ratio.
 
-    python benchmarks/bench_defaults.py [--samples 128] [--seeds 2] [--long] [--candidates]
-                                        [--coarse] [--out PATH | --out -]
+    python benchmarks/bench_defaults.py [--samples 128] [--seeds 2] [--previous] [--lean]
+                                        [--long] [--candidates] [--coarse] [--out PATH | --out -]
+
+``--lean`` leaves out the two score-matching rows (the earlier default's sampling alone takes
+~30 CPU s).
 """
 
 from __future__ import annotations
@@ -119,6 +128,29 @@ def row_for(name: str, x: np.ndarray, model: WCRGModel, fit_times: tuple, n: int
     return row
 
 
+#: the default fit's keywords before the variance refinement on generated fields (J = 4)
+PREVIOUS_DEFAULT = {"ml_refine": 3, "ml_refine_iterations": 10}
+
+
+def fits_side_by_side(x: np.ndarray, J: int, gen: str | None, repeats: int = 2) -> tuple:
+    """The default fit and the previous default's, alternately ``repeats`` times each; returns
+    (default model, its first (wall, CPU) s, previous model, its first (wall, CPU) s), each
+    model carrying ``bench_cpu``, the CPU seconds of all its repeats."""
+    fits: dict = {"default": [], "previous": []}
+    for _ in range(repeats):
+        for name, kw in (("previous", {**PREVIOUS_DEFAULT, "ml_refine": J - 1}),
+                         ("default", default_refinement("phi4", J, gen))):
+            model = WCRGModel("phi4", J=J)
+            _, wall, cpu = timed(model.fit, x, **kw)
+            fits[name].append((model, wall, cpu))
+    out = []
+    for name in ("default", "previous"):
+        model, wall, cpu = fits[name][0]
+        model.bench_cpu = [c for _, _, c in fits[name]]
+        out += [model, (wall, cpu)]
+    return tuple(out)
+
+
 def coarse_rms(x: np.ndarray, model: WCRGModel) -> float:
     """The rms of the data's coarse fields x_J."""
     return float(np.sqrt(np.mean(wv.low_passes(x, model.J, model.wavelet)[-1] ** 2)))
@@ -128,6 +160,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=2, help="sampling seeds of the default setting")
+    ap.add_argument("--previous", action="store_true",
+                    help="add the previous default (ml_refine=J-1), fits timed alternately")
+    ap.add_argument("--lean", action="store_true", help="leave out the score-matching rows")
     ap.add_argument("--long", action="store_true", help="add the default fit sampled 400 steps")
     ap.add_argument("--candidates", action="store_true",
                     help="add ml_refine=2 and the refinement on the model's own coarse fields")
@@ -141,22 +176,32 @@ def main() -> None:
     J = default_depth(x.shape[-1], gen)
     out = {"machine": machine(), "data": "phi4_L64_beta0.68.npz", "samples": a.samples,
            "targets": TARGETS, "settings": []}
-    score = WCRGModel("phi4", J=J)
-    _, *score_t = timed(score.fit, x)
-    refined = WCRGModel("phi4", J=J)
-    _, *refined_t = timed(refined.fit, x, **default_refinement("phi4", J, gen))
     rows = out["settings"]
-    rows.append(row_for("earlier default: score matching, 200 steps, detail_boost 16", x, score,
-                        score_t, a.samples, 200, 1, detail_boost=16))
-    rows.append(row_for("score matching, 100 steps", x, score, score_t, a.samples, 100, 1))
+    if not a.lean:
+        score = WCRGModel("phi4", J=J)
+        _, *score_t = timed(score.fit, x)
+        rows.append(row_for("earlier default: score matching, 200 steps, detail_boost 16", x,
+                            score, score_t, a.samples, 200, 1, detail_boost=16))
+        rows.append(row_for("score matching, 100 steps", x, score, score_t, a.samples, 100, 1))
+    if a.previous:
+        refined, refined_t, previous, previous_t = fits_side_by_side(x, J, gen)
+        out["fit_cpu_seconds_side_by_side"] = {"default": refined.bench_cpu,
+                                               "previous default": previous.bench_cpu}
+    else:
+        refined = WCRGModel("phi4", J=J)
+        _, *refined_t = timed(refined.fit, x, **default_refinement("phi4", J, gen))
     for seed in range(1, a.seeds + 1):
         rows.append(row_for(f"default: refined fit, {DEFAULT_STEPS} steps", x, refined,
                             refined_t, a.samples, DEFAULT_STEPS, seed))
+    if a.previous:
+        for seed in range(1, a.seeds + 1):
+            rows.append(row_for("previous default: ml_refine=J-1 on the data's conditions", x,
+                                previous, previous_t, a.samples, DEFAULT_STEPS, seed))
     if a.long:
         rows.append(row_for("default fit, 400 steps", x, refined, refined_t, a.samples, 400, 1))
     if a.candidates:
         deeper = WCRGModel("phi4", J=J)
-        kw = {**default_refinement("phi4", J, gen), "ml_refine": 2}
+        kw = {**PREVIOUS_DEFAULT, "ml_refine": 2}
         _, *deeper_t = timed(deeper.fit, x, **kw)
         generated = refine_on_generated(refined, x, levels=(4, 3, 2))
         info = out["refine_on_generated"] = generated.provenance["refine_generated"]

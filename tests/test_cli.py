@@ -372,3 +372,16 @@ def test_help_shows_every_default(capsys):
         text = " ".join(capsys.readouterr().out.split())
         for needle in needles:
             assert needle in text, (command, needle)
+
+
+def test_the_fit_header_notes_the_refinements_on_generated_fields():
+    from explorer.cli.printing import _generated_note
+
+    rec = {"levels": [4, 3, 2], "kept_previous": [3]}
+    assert _generated_note(rec, "variances: ") == (
+        "variances: j=4, 2 refined on generated fields (j=3 kept as fitted)")
+    assert _generated_note({"levels": [1], "kept_previous": []}, "") == (
+        "j=1 refined on generated fields")
+    assert _generated_note({"skipped": "too few"}, "variances: ") == (
+        "variances: refinement on generated fields skipped (too few)")
+    assert _generated_note(None, "") is None

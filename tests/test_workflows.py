@@ -218,3 +218,18 @@ def test_figures_and_the_cli_without_plot_import_no_panel():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
+
+
+def test_the_fit_reports_progress_during_the_variance_refinement(monkeypatch):
+    """The fit job's reports (what the app's progress bar and the CLI show) go on during the
+    default φ⁴ fit's variance refinement: one per refined level, relabelled as the factors'."""
+    x = generate_phi4(size=32, n_samples=32, beta=0.68, seed=4).fields
+    monkeypatch.setattr(wf, "default_refinement", lambda *a, **k: {"refine_variances": True})
+    reps = list(wf.iter_fit(x, "phi4", 3, data_meta={"generator": "phi4"}))
+    fit = [r for r in reps if not r.done]
+    assert [r.step for r in fit] == list(range(1, 8)) and all(r.total == 7 for r in fit)
+    assert [r.info["scale"] for r in fit[4:]] == [f"j={j} (variances on generated fields)"
+                                                  for j in (3, 2, 1)]
+    model = reps[-1].result["model"]
+    assert reps[-1].done and set(model.provenance["refine_variances"]["per_level"]) == {
+        "j=3", "j=2", "j=1"}

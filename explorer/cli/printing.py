@@ -159,6 +159,18 @@ def print_rgflow_distances(r: dict) -> None:
         print(f"figure: {f}")
 
 
+def _generated_note(gen: dict | None, what: str) -> str | None:
+    """The fit header's note on a refinement on generated fields (its provenance record)."""
+    if not gen:
+        return None
+    if "skipped" in gen:
+        return f"{what}refinement on generated fields skipped ({gen['skipped']})"
+    kept = [j for j in gen["levels"] if j not in gen["kept_previous"]]
+    return (f"{what}j={', '.join(map(str, kept)) or 'none'} refined on generated fields"
+            + (f" (j={', '.join(map(str, gen['kept_previous']))} kept as fitted)"
+               if gen["kept_previous"] else ""))
+
+
 def print_fit(r: dict) -> None:
     """A table, one row per factor (coarse first): size, parameters, the largest couplings,
     kappa(H) raw -> Jacobi, bounded below, seconds; then warnings and totals."""
@@ -170,12 +182,11 @@ def print_fit(r: dict) -> None:
         extra.append(f"dequantised with N(0, {pre['dequantise']['sigma']:g}^2) noise")
     if pre.get("marginal"):
         extra.append("one-point law Gaussianised (anamorphosis)")
-    gen = (r.get("provenance") or {}).get("refine_generated")
-    if gen:
-        kept = [j for j in gen["levels"] if j not in gen["kept_previous"]]
-        extra.append(f"j={', '.join(map(str, kept)) or 'none'} refined on generated fields"
-                     + (f" (j={', '.join(map(str, gen['kept_previous']))} kept as fitted)"
-                        if gen["kept_previous"] else ""))
+    prov = r.get("provenance") or {}
+    for key, what in (("refine_variances", "variances: "), ("refine_generated", "")):
+        note = _generated_note(prov.get(key), what)
+        if note:
+            extra.append(note)
     opts = ", ".join(f"{k} {v}" for k, v in (r.get("options") or {}).items())
     print(f"{r['out']}: {r['family']} model ({opts}), depth {r['J']}, wavelet {r['wavelet']}, "
           f"fitted on {st.get('n_fields', '?')} fields of {L}x{L}"

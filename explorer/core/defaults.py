@@ -1,5 +1,5 @@
 """What the app and the command line do without options, where it is not the library's own
-default: the sampler's steps per scale and the short maximum-likelihood refinement of a φ⁴ fit
+default: the sampler's steps per scale and the short maximum-likelihood refinements of a φ⁴ fit
 (measured in docs/performance.md, "Interactive fitting defaults")."""
 
 from __future__ import annotations
@@ -18,21 +18,28 @@ def default_refinement(family: str, J: int, generator: str | None = None,
                        method: str = "score") -> dict:
     """Fit keywords the app and the command line add to a fit: for a score-matching fit of the
     ``phi4`` family to φ⁴ data (``generator``) at depth J >= 4, a short maximum-likelihood
-    refinement (``ml_refine=J - 1``, :data:`DEFAULT_REFINE_ITERATIONS` iterations) of the two
-    coarsest conditionals and of the coarse factor when its data cross zero; otherwise none.
-    Only where it was measured (64^2 at depth 4, and 64^2 -> 128^2 with ``sample --size``): at
-    depth 2 (16^2) the refined conditionals froze or ran away when extrapolated to a larger
-    lattice, and at depth 3 (32^2, 128 fields) the 10-iteration refinement ran away there while
-    30 iterations and score matching alone did not.
+    refinement (:data:`DEFAULT_REFINE_ITERATIONS` Newton iterations) of the coarse factor when
+    its data cross zero (``ml_refine=J + 1``: no conditional on the data's conditions), then
+    ``refine_variances``: the on-site couplings and the potential of the three coarsest
+    conditionals refined by maximum likelihood on coarse fields the model generates
+    (:func:`explorer.core.fit.variances.refine_variances`); otherwise none. Only where it was
+    measured (64^2 at depth 4, and 64^2 -> 128^2 with ``sample --size``): at depth 2 (16^2) the
+    data-condition refinement froze or ran away when extrapolated to a larger lattice, and at
+    depth 3 (32^2, 128 fields) its 10-iteration form ran away there while 30 iterations and score
+    matching alone did not.
 
     Score matching alone leaves the coarse conditional variances too high (critical phi^4 64^2,
     depth 4, each conditional sampled to convergence on the data's own conditions: detail stds
-    1.052, 1.023, 1.014 and 0.999 times the data's at j = 4, 3, 2, 1); the refinement removes the
-    bias where it is largest and cheapest (small factors); j >= 2 at 64^2 costs 3.5 CPU s more
-    (the fit 8.6 s against 5.1, over its 5 s budget) and leaves the excess the sampled chain
-    brings at j = 3 (docs/performance.md, "Routes to 2 %"). ``ml_refine=J - 1`` is the recipe of
-    tests/core/test_phase_diagram.py (30 iterations at depth 3); these defaults were checked on the
-    64^2 assets at beta = 0.50, 0.68 and 0.76."""
+    1.052, 1.023, 1.014 and 0.999 times the data's at j = 4, 3, 2, 1), and refining them on the
+    data's conditions (the previous default, ``ml_refine=J - 1``) left j = 2, 3 about 3 % high
+    in the full coarse-to-fine chain, whose coarse fields are the model's, not the data's.
+    Refined on the model's own coarse fields, every per-scale detail std of 128 samples is within
+    1.4 % (two sampling seeds), for a fit ~1.2 times the previous default's CPU time
+    (docs/performance.md, "Interactive fitting defaults"); checked on the 64^2 assets at
+    beta = 0.50, 0.68 and 0.76 (at 0.76, below the ordered coarser conditionals, with the
+    potential's condition-only part taken on the generated conditions: within 1 % at scale 2
+    over three refinement seeds, :func:`explorer.core.fit.variances.detail_part_target`)."""
     if method != "score" or family != "phi4" or generator != "phi4" or J < 4:
         return {}
-    return {"ml_refine": J - 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
+    return {"ml_refine": J + 1, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS,
+            "refine_variances": True}

@@ -25,6 +25,7 @@ from explorer.core.fields.base import FieldSet, as_batch
 from explorer.core.fit import (DEFINITE_MARGIN, DEGENERATE_KAPPA, boundedness_check,
                                couplings_block, fit_factor, fit_warnings, gaussian_start,
                                quadratic_base_check)
+from explorer.core.fit import variances
 from explorer.core.io import json_default
 from explorer.core.progress import Progress, run, should_stop
 from explorer.core.sampling import iter_langevin
@@ -217,7 +218,7 @@ class WCRGModel:
                  batch_size: int = 16, ml_iterations: int = 100, ml_steps: int = 10,
                  seed: int = 0, stop: threading.Event | None = None,
                  provenance: dict | None = None, ml_refine: int | None = None,
-                 ml_refine_iterations: int = 30,
+                 ml_refine_iterations: int = 30, refine_variances: bool = False,
                  min_sign_crossing: float = MIN_SIGN_CROSSING) -> Iterator[Progress]:
         """Fit every factor; yields one report per factor, the last one carrying ``self``.
 
@@ -235,6 +236,11 @@ class WCRGModel:
         (:func:`sign_crossing`) keeps its polynomial potential at 0 — the data show only one
         well, so the height and width of the barrier of a fitted double well would be pure
         extrapolation (docs/fitting.md, "Blindness to mode weights"); 0 never does this.
+
+        ``refine_variances``: then the on-site couplings and the potential of the coarsest
+        conditionals are refined on coarse fields the model generates
+        (:func:`explorer.core.fit.variances.refine_variances`, seed ``100 + seed``), recorded in
+        ``provenance["refine_variances"]`` (``{"skipped": reason}`` where it cannot apply).
         """
         if method not in ("score", "ml"):
             raise ValueError(f"method must be 'score' or 'ml', got {method!r}")
@@ -260,7 +266,7 @@ class WCRGModel:
                       "low_rms": [float(np.sqrt(np.mean(w * w))) for w in lows],
                       "support": None if self.support is None else self.support.summary()}
         self.provenance = dict(provenance or {})
-        total = self.J + 1
+        total = self.J + 1 + (len(variances.default_levels(self.J)) if refine_variances else 0)
         conditionals: list[ScaleModel] = []
         plan = [(j, "conditional") for j in range(1, self.J + 1)] + [(self.J, "depth0")]
         for i, (j, level) in enumerate(plan):
@@ -307,10 +313,32 @@ class WCRGModel:
                 info["warning"] = "; ".join(warns)
             yield Progress(i + 1, total, "fit", info=info)
         self.conditionals = conditionals
+        if refine_variances:
+            yield from self._refine_variances(x, seed, stop, total)
+            if self.provenance["refine_variances"].get("stopped"):
+                yield Progress(total, total, "fit", done=True, stopped=True)
+                return
         self.provenance["fit_seconds"] = time.perf_counter() - t0
         self.provenance["method"] = method
         self.provenance["ml_refine"] = ml_refine
         yield Progress(total, total, "done", done=True, result=self)
+
+    def _refine_variances(self, x: np.ndarray, seed: int, stop, total: int) -> Iterator[Progress]:
+        """The fit's variance refinement (:func:`~.fit.variances.iter_refine_variances`), one
+        report per level; its record in ``provenance["refine_variances"]`` (``{"skipped":
+        reason}`` where it cannot apply, ``"stopped": True`` where ``stop`` was set)."""
+        step = self.J + 1
+        try:
+            for j, rec in variances.iter_refine_variances(self, x, seed=100 + seed, stop=stop):
+                if j is None:
+                    self.provenance["refine_variances"] = rec
+                    return
+                step += 1
+                yield Progress(step, total, "fit", info={"kept": bool(rec.get("kept")), "scale":
+                                                         f"scale {j} (variances on generated "
+                                                         f"fields)"})
+        except ValueError as e:
+            self.provenance["refine_variances"] = {"skipped": str(e)}
 
     def fit(self, fields, callback=None, **kwargs) -> WCRGModel:
         return run(self.iter_fit(fields, **kwargs), callback, allow_partial=False)

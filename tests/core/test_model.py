@@ -300,9 +300,12 @@ def test_steps_per_scale_follow_the_schedule(small_model):
 def test_the_default_refinement_is_where_it_was_measured():
     from explorer.core.defaults import DEFAULT_REFINE_ITERATIONS, default_refinement
 
+    # at depth 4 only the coarse factor by data-condition maximum likelihood (ml_refine = J + 1:
+    # no conditional), the coarsest conditionals' variances on generated fields
     assert default_refinement("phi4", 4, "phi4") == {
-        "ml_refine": 3, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS}
-    assert default_refinement("phi4", 5, "phi4")["ml_refine"] == 4
+        "ml_refine": 5, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS,
+        "refine_variances": True}
+    assert default_refinement("phi4", 5, "phi4")["ml_refine"] == 6
     for args in (("phi4", 3, "phi4"), ("phi4", 4, "turbulence"), ("phi4", 4, None),
                  ("gaussian", 4, "phi4")):
         assert default_refinement(*args) == {}

@@ -112,16 +112,21 @@ def _generated_coarse(model: WCRGModel, n: int, steps: int, seed: int) -> np.nda
     return coarse_only.sample(n, steps=steps, burn_in=steps, seed=seed).fields.astype(np.float64)
 
 
-def _refine_level(m, target, v, xj, v_data, c_data, seed: int) -> dict:
+def _refine_level(m, target, v, xj, v_data, c_data, seed: int, fixed=(),
+                  chains: list | None = None) -> dict:
     """Refine the conditional ``m`` in place towards ``target`` from the chains ``v`` on the
-    generated conditions ``xj``; kept only when bounded below on the generated and on the
-    data's conditions (``v_data``, ``c_data``). Returns what was done at this level."""
+    generated conditions ``xj`` (the parameters ``fixed`` held); kept only when bounded below
+    on the generated and on the data's conditions (``v_data``, ``c_data``). Returns what was
+    done at this level; ``chains``, if given, receives the refinement's final chains."""
     try:
         theta, extra = refine_maximum_likelihood(m.features, v, xj, m.theta,
                                                  iterations=DEFAULT_REFINE_ITERATIONS,
-                                                 seed=seed, target=target)
+                                                 seed=seed, target=target, fixed=fixed,
+                                                 return_chains=chains is not None)
     except SamplerDiverged as e:
         return {"kept": False, "reason": f"refinement chains diverged ({e})"}
+    if chains is not None:
+        chains.append(extra["chains"])
     info = {"mismatch_before": extra["ml_refine_first_mismatch"],
             "mismatch": extra["ml_refine_last_mismatch"],
             "relative_change": extra["ml_refine_relative_change"]}

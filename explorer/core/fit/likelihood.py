@@ -43,7 +43,8 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
                               copies: int = 2, damping: float = 0.7, ridge: float = 1e-3,
                               average: float = 0.5, seed: int = 0,
                               start: str = "data", fixed=(),
-                              target: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+                              target: np.ndarray | None = None,
+                              return_chains: bool = False) -> tuple[np.ndarray, dict]:
     """A few maximum-likelihood (moment-matching) Newton steps starting at ``theta0`` (the
     score-matching solution): removes the bias of score matching under misspecification.
 
@@ -61,6 +62,10 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
     are another set's, e.g. the data's moments on conditions a coarser model generated, with
     ``v_data`` that model's own details there (docs/performance.md, "Interactive fitting
     defaults").
+
+    ``return_chains``: the persistent chains at the end, ``(copies * n, ...)`` copy by copy, in
+    the returned dict under ``"chains"`` (close to samples of the last iterate: a coarse-to-fine
+    refinement can take them as the next level's details instead of sampling again).
     """
     if copies < 2:
         raise ValueError("copies must be >= 2 (within-condition covariance)")
@@ -107,7 +112,9 @@ def refine_maximum_likelihood(features, v_data: np.ndarray, c_data: np.ndarray |
         theta[nonneg] = np.maximum(theta[nonneg], 0.0)   # the leading power stays >= 0
         iterates.append(theta.copy())
     theta = np.mean(iterates[int(iterations * (1.0 - average)):], axis=0)
-    return theta, {"ml_refine_iterations": iterations, "ml_refine_start": start, "ml_refine_mala_steps": mala_steps,
+    theta[~free] = np.asarray(theta0, np.float64)[~free]   # exactly, not the average's round-off
+    extra = {"chains": chains} if return_chains else {}
+    return theta, {**extra, "ml_refine_iterations": iterations, "ml_refine_start": start, "ml_refine_mala_steps": mala_steps,
                    "ml_refine_copies": copies, "ml_refine_first_mismatch": first,
                    "ml_refine_last_mismatch": mismatch,
                    "ml_refine_relative_change": float(np.linalg.norm(theta - theta0)
