@@ -225,9 +225,13 @@ def test_the_fit_reports_progress_during_the_variance_refinement(monkeypatch):
     default φ⁴ fit's variance refinement: one per refined level, relabelled as the factors'."""
     x = generate_phi4(size=32, n_samples=32, beta=0.68, seed=4).fields
     monkeypatch.setattr(wf, "default_refinement", lambda *a, **k: {"refine_variances": True})
-    reps = list(wf.iter_fit(x, "phi4", 3, data_meta={"generator": "phi4"}))
-    fit = [r for r in reps if not r.done]
-    assert [r.step for r in fit] == list(range(1, 8)) and all(r.total == 7 for r in fit)
+    reps = list(wf.iter_fit(x, "phi4", 3, data_meta={"generator": "phi4"}, rgflow=True))
+    fit = [r for r in reps if not r.done and r.stage != "RG flow"]
+    # 3 + 1 factors, 3 refined levels, then the RG flow: 8 steps
+    assert [r.step for r in fit] == list(range(1, 8)) and all(r.total == 8 for r in fit)
+    # the bar never goes back (the RG flow's report once came as 7 of 8 after 7 of 7)
+    fractions = [r.step / r.total for r in reps]
+    assert fractions == sorted(fractions) and reps[-2].stage == "RG flow", fractions
     assert [r.info["scale"] for r in fit[4:]] == [f"j={j} (variances on generated fields)"
                                                   for j in (3, 2, 1)]
     model = reps[-1].result["model"]

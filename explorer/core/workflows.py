@@ -208,8 +208,8 @@ def factor_label(factor) -> str:
     return "coarse" if factor.level == "depth0" else f"j={factor.j}"
 
 
-def _relabel(rep: Progress) -> Progress:
-    rep.stage = scale_label(rep.stage)
+def _relabel(rep: Progress, extra: int = 0) -> Progress:   # the app's labels, extra steps
+    rep.stage, rep.total = scale_label(rep.stage), rep.total + extra
     if isinstance(rep.info.get("scale"), str):
         rep.info = {**rep.info, "scale": scale_label(rep.info["scale"])}
     return rep
@@ -335,8 +335,7 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     ``refine_generated``: then :func:`~explorer.core.fit.refine_on_generated` (~5x the fit)."""
     x, pre = prepare_fit_data(fields, dequantise, gaussianise, seed)
     meta = data_meta or {}
-    if J is None:
-        J = default_depth(x.shape[-1], meta.get("generator"), x)
+    J = default_depth(x.shape[-1], meta.get("generator"), x) if J is None else J
     family = resolve_family(family)
     precheck_generated(family, J, len(x), wanted=refine_generated)
     model = WCRGModel(family, J, wavelet, support_floor=support_floor, **(options or {}))
@@ -346,22 +345,23 @@ def iter_fit(fields, family: str = "phi4", J: int | None = None, wavelet: str = 
     if pre:
         prov["preprocessing"] = pre
     t0, final = time.perf_counter(), None
+    flows = rgflow and family in ("phi4", "gaussian") and x.shape[-1] >= 8
+    extra = int(bool(refine_generated)) + int(flows)   # the steps after the factors' fits
     for rep in model.iter_fit(x, method=method, ridge=ridge, stop=stop, provenance=prov, **refine):
         if rep.done:
             final = rep
             break
-        yield _relabel(rep)
+        yield _relabel(rep, extra)
     if final is None or final.stopped:
         yield Progress(0, 1, "fit", done=True, stopped=True)
         return
+    total, done, flow = final.total + extra, final.total, None
     if refine_generated:
-        yield Progress(model.J + 1, model.J + 2, "refinement on generated fields")
-        model = refine_on_generated(model, x)
-    flow = None
-    if rgflow and family in ("phi4", "gaussian") and x.shape[-1] >= 8:
+        yield Progress(done, total, "refinement on generated fields")
+        model, done = refine_on_generated(model, x), done + 1
+    if flows:
         from explorer.core.rgflow import rg_flow
-
-        yield Progress(model.J + 1, model.J + 2, "RG flow")
+        yield Progress(done, total, "RG flow")
         flow = rg_flow(x, family=family)
     yield Progress(1, 1, "done", done=True,
                    result={"model": model, "report": model_report(model, x), "rgflow": flow,
