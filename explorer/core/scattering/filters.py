@@ -38,6 +38,11 @@ CHUNK_ROWS = 9
 #: scales read their supports only, and smaller chunks were slower there
 STACKED_ROWS = 13
 STACKED_SIZE = 13312
+#: a scale whose union of supports covers at least this fraction of its grid's half block (J5 L4
+#: j = 0 at 256²: 99.6 %) is summed over the whole block (zero weights on the few points outside)
+#: in chunks of whole block rows, so that its rows are laid out by strided copies rather than
+#: index gathers (:func:`explorer.core.scattering.transform._gather_into`)
+FULL = 0.99
 
 
 def morlet_bank(L: int, J: int, n_orient: int = 4, xi0: float = XI0,
@@ -95,8 +100,9 @@ class FilterBank:
     sits in its rows |k_y| < m_j/2 and columns k_x < m_j/2). ``parts[j][l][i]`` what orientation
     l reads of chunk i: (sub, √even for both halves, even for both halves, odd), ``sub`` None
     for the whole chunk (when l's support covers at least :data:`DENSE` of the union; zero
-    weights elsewhere) or the local indices [Re of its points | Im of its points]. No term
-    changes.
+    weights elsewhere) or the local indices [Re of its points | Im of its points]. ``full[j]``:
+    the union is the whole half block (see :data:`FULL`), in chunks of equal numbers of whole
+    rows. No term changes.
     """
 
     M: int
@@ -113,6 +119,7 @@ class FilterBank:
     chunks: tuple
     parts: tuple
     gather: tuple
+    full: tuple
 
     @property
     def n_filters(self) -> int:
@@ -157,7 +164,7 @@ def filter_bank(M: int, J: int, L: int = 4, xi0: float = XI0, sigma0: float = SI
 @lru_cache(maxsize=16)
 def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
     full = morlet_bank(M, J, L, xi0=xi0, sigma0=sigma0, slant=slant).reshape(J, L, M, M)
-    side, psi, box_idx, support, chunks, parts = [], [], [], [], [], []
+    side, psi, box_idx, support, chunks, parts, whole = [], [], [], [], [], [], []
     for j in range(J):
         m = M >> max(0, j - 1)
         h = m // 2
@@ -179,14 +186,17 @@ def _filter_bank(M, J, L, xi0, sigma0, slant, tol) -> FilterBank:
         e = (c * (wp + wm)).reshape(L, -1)
         o = (c * (wp - wm)).reshape(L, -1)
         u = np.flatnonzero((e != 0).any(axis=0))
+        whole.append(u.size >= FULL * e.shape[1])
+        if whole[-1]:
+            u = np.arange(e.shape[1])
         support.append(u)
-        ch, pj = _chunks(u, e, o, 1 + L * (j + 1))
+        ch, pj = _chunks(u, e, o, 1 + L * (j + 1), h if whole[-1] else 0)
         chunks.append(ch)
         parts.append(pj)
     gather = tuple({m: _layout(support[j], chunks[j], side[j], m)
                     for m in sorted({M, *side[: j + 1]})} for j in range(J))
     return FilterBank(M, J, L, xi0, sigma0, slant, tol, tuple(side), tuple(psi), tuple(box_idx),
-                      tuple(support), tuple(chunks), tuple(parts), gather)
+                      tuple(support), tuple(chunks), tuple(parts), gather, tuple(whole))
 
 
 def chunk_points(R: int, stacked: bool) -> int:
@@ -197,12 +207,18 @@ def chunk_points(R: int, stacked: bool) -> int:
     return max(CHUNK, CHUNK * CHUNK_ROWS // R)
 
 
-def _chunks(u: np.ndarray, e: np.ndarray, o: np.ndarray, R: int) -> tuple[tuple, tuple]:
+def _chunks(u: np.ndarray, e: np.ndarray, o: np.ndarray, R: int,
+            row: int = 0) -> tuple[tuple, tuple]:
     """Chunks of :func:`chunk_points` points of the union ``u`` (R rows) and, per orientation
-    and chunk, what it reads (see :class:`FilterBank`)."""
+    and chunk, what it reads (see :class:`FilterBank`). ``row``: u is the whole half block,
+    rows of ``row`` points, and the chunks hold a power of two of its rows (the nearest to
+    :func:`chunk_points`), so that they all have the same size."""
     L = e.shape[0]
     dense = [np.count_nonzero(e[l, u]) >= DENSE * u.size for l in range(L)]
     size = chunk_points(R, all(dense))
+    if row:
+        rows = 2 ** round(math.log2(max(1.0, size / row)))
+        size = row * min(rows, u.size // row)
     spans, parts = [], [[] for _ in range(L)]
     for a in range(0, u.size, size):
         pts = u[a: a + size]

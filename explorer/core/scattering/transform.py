@@ -145,10 +145,27 @@ def _gather(halves: list, bank: FilterBank, j3: int) -> np.ndarray:
 
 def _gather_into(A: np.ndarray, a: int, H: np.ndarray, bank: FilterBank, j3: int) -> None:
     """A[:, a: a + r] = the rows H (N, r, m, m/2 + 1) (rfft2 half-planes) on the union of the
-    supports of grid j3, in the layout of :func:`_gather`."""
+    supports of grid j3, in the layout of :func:`_gather`; a strided copy (no index array
+    read) when that union is grid j3's whole half block and H is on grid j3."""
     N, r = H.shape[:2]
+    if bank.full[j3] and H.shape[-2] == bank.side[j3]:
+        _copy_block(A[:, a: a + r], H, bank.chunks[j3][0][1] // 2)
+        return
     np.take(H.reshape(N, r, -1).view(A.dtype), bank.gather[j3][H.shape[-2]], axis=2,
             out=A[:, a: a + r], mode="clip")
+
+
+def _copy_block(out: np.ndarray, H: np.ndarray, n: int) -> None:
+    """out (N, r, m²) = the rows H (N, r, m, m/2 + 1) on their grid's whole half block (rows in
+    FFT order, columns k_x < m/2) in chunks of n points (whole rows), each chunk its real parts
+    then its imaginary parts: the layout of :func:`_gather` for a full scale
+    (:attr:`FilterBank.full`), by one strided copy."""
+    N, r, m, c = H.shape
+    h = m // 2
+    k = n // h                                                   # rows per chunk
+    src = H.view(out.dtype).reshape(N, r, m, c, 2)[:, :, :, :h]
+    src = src.reshape(N, r, m // k, k, h, 2).transpose(0, 1, 2, 5, 3, 4)
+    np.copyto(out.reshape(N, r, m // k, 2, k, h), src)
 
 
 def _scatter_add(g_halves: list, gA: np.ndarray, bank: FilterBank, j3: int) -> None:
