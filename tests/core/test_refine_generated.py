@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.core import wavelets as wv
 from explorer.core.fields.phi4 import generate_phi4
 from explorer.core.fit import generated, refine_on_generated
-from explorer.core.fit.generated import (MIN_DATA_FIELDS, _conditional_samples,
-                                         _generated_coarse, default_levels)
+from explorer.core.fit.generated import MIN_DATA_FIELDS, _generated_coarse, default_levels
 from explorer.core.model import WCRGModel
+from tests.core.chains import generated_std_ratios
 
 STEPS = 100
 
@@ -31,17 +30,7 @@ def detail_std_ratios(models, x: np.ndarray) -> list[np.ndarray]:
     chain from the same 256 coarse fields (the coarse factor is not refined; other fields than
     the refinement's), the sampler's schedule at each conditional."""
     coarse = _generated_coarse(models[0], 256, STEPS, seed=7)
-    _, details = wv.decompose(x, 3, "db4")
-    out = []
-    for model in models:
-        xj, ratios = coarse, []
-        for j in (3, 2):
-            m = model.conditionals[j - 1]
-            v = _conditional_samples(m, xj, model.stats["detail_std"][j - 1], STEPS, 10 + j)
-            ratios.append(v.std() / details[j - 1].std())
-            xj = wv.synthesis(xj, v, "db4")
-        out.append(np.array(ratios))
-    return out
+    return [generated_std_ratios(m, x, coarse, steps=STEPS, seed=10) for m in models]
 
 
 def test_records_what_it_did_and_leaves_the_input_model_alone(fitted):

@@ -12,11 +12,11 @@ import pytest
 
 from explorer.core import wavelets as wv
 from explorer.core.fields.phi4 import generate_phi4
-from explorer.core.fit.generated import _conditional_samples
 from explorer.core.fit.variances import (ON_SITE, detail_part_target, iter_refine_variances,
                                          refine_variances, refine_variances_on_generated,
                                          relaxed_coarse, variance_parameters)
 from explorer.core.model import WCRGModel
+from tests.core.chains import generated_std_ratios
 
 STEPS = 100
 
@@ -28,19 +28,6 @@ def fitted():
     x = generate_phi4(size=32, n_samples=128, beta=0.68, seed=12).fields.astype(np.float64)
     model = WCRGModel("phi4", 3, "db4", radius=1).fit(x)
     return x, model, refine_variances_on_generated(model, x, levels=(3, 2), n=(128, 64))
-
-
-def generated_std_ratios(model, x: np.ndarray, coarse: np.ndarray) -> np.ndarray:
-    """Detail std ratios (generated / data) at j = 3, 2 of ``model``'s coarse-to-fine chain
-    from the coarse fields ``coarse``, the sampler's schedule at each conditional."""
-    _, details = wv.decompose(x, 3, "db4")
-    xj, ratios = coarse, []
-    for j in (3, 2):
-        m = model.conditionals[j - 1]
-        v = _conditional_samples(m, xj, model.stats["detail_std"][j - 1], STEPS, 20 + j)
-        ratios.append(v.std() / details[j - 1].std())
-        xj = wv.synthesis(xj, v, "db4")
-    return np.array(ratios)
 
 
 def test_the_sub_family_is_the_on_site_couplings_and_the_potential(fitted):
@@ -72,8 +59,8 @@ def test_moves_only_the_sub_family_and_records_it(fitted):
 def test_brings_the_generated_detail_stds_to_the_data(fitted):
     x, model, refined = fitted
     coarse = relaxed_coarse(model, x, 128, 200, seed=7)   # other chains than the refinement's
-    before = generated_std_ratios(model, x, coarse)
-    after = generated_std_ratios(refined, x, coarse)
+    before = generated_std_ratios(model, x, coarse, steps=STEPS, seed=20)
+    after = generated_std_ratios(refined, x, coarse, steps=STEPS, seed=20)
     # score matching leaves j = 3, 2 a few per cent high on these data
     assert max(before) > 1.02 and all(abs(after - 1) < abs(before - 1))
     assert all(abs(after - 1) < 0.02)
