@@ -78,6 +78,8 @@ def test_refuses_what_it_cannot_do(fitted):
     x, model, _ = fitted
     with pytest.raises(ValueError, match="levels must be J"):
         refine_variances_on_generated(model, x, levels=(2, 1), n=(64, 64))
+    with pytest.raises(ValueError, match=r"must be the fit's fields, \(n, 32, 32\)"):
+        refine_variances_on_generated(model, x[:, :16, :16], levels=(3, 2), n=(64, 64))
     with pytest.raises(ValueError, match="one field count per level"):
         refine_variances_on_generated(model, x, levels=(3, 2), n=(64,))
     with pytest.raises(ValueError, match="at least 12 needed"):

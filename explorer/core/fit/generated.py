@@ -69,22 +69,30 @@ def precheck(family: str, J: int, n_fields: int, wanted: bool = True) -> None:
                          f"with fewer, their noise is as large as the bias it removes)")
 
 
-def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: int) -> None:
-    """ValueError saying why the refinement cannot apply to ``model`` and the data ``x``."""
+def check_applies(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...],
+                  what: str = "refinement on generated fields") -> None:
+    """ValueError saying why a refinement on generated fields (``what``, for the message) cannot
+    apply to ``model``, the data ``x`` and the ``levels`` (J, J-1, ... coarse to fine, down to 1
+    at most, without gaps): what this module's and :mod:`.variances`' refinements both need."""
     if not model.fitted:
-        raise ValueError("refinement on generated fields: the model is not fitted yet")
+        raise ValueError(f"{what}: the model is not fitted yet")
     precheck(model.family, len(model.conditionals), len(x))
     if model.support is not None:
-        raise ValueError("refinement on generated fields: not for a model with a spectral "
-                         "support (its fit completed the data's missing modes with noise, "
-                         "which the data's feature means here would not contain)")
+        raise ValueError(f"{what}: not for a model with a spectral support (its fit completed "
+                         f"the data's missing modes with noise, which the data's feature means "
+                         f"here would not contain)")
     if x.ndim != 3 or x.shape[-1] != model.stats["L"] or x.shape[-2] != model.stats["L"]:
-        raise ValueError(f"refinement on generated fields: the data must be the fit's fields, "
+        raise ValueError(f"{what}: the data must be the fit's fields, "
                          f"(n, {model.stats['L']}, {model.stats['L']}), got {x.shape}")
     want = list(range(model.J, model.J - len(levels), -1))
-    if not levels or sorted(levels, reverse=True) != want or min(levels) < 1:
-        raise ValueError(f"refinement on generated fields: levels must be J, J-1, ... down to "
-                         f"1 at most, without gaps (J = {model.J}), got {list(levels)}")
+    if not levels or list(levels) != want or min(levels) < 1:
+        raise ValueError(f"{what}: levels must be J, J-1, ... down to 1 at most, without gaps "
+                         f"(J = {model.J}), got {list(levels)}")
+
+
+def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: int) -> None:
+    """ValueError saying why the refinement cannot apply to ``model`` and the data ``x``."""
+    check_applies(model, x, levels)
     k = max(model.conditionals[j - 1].features.n_features for j in levels)
     if n < GENERATED_PER_PARAMETER * k:
         raise ValueError(f"refinement on generated fields: {n} generated fields for a "
@@ -174,7 +182,8 @@ def refine_on_generated(model: WCRGModel, fields, levels=None, n: int = DEFAULT_
     checks and warnings, and ``theta_before_generated``. Raises ValueError where it cannot apply
     (see :func:`_check`)."""
     x = np.asarray(fields, np.float64)
-    levels = default_levels(model.J) if levels is None else tuple(int(j) for j in levels)
+    levels = default_levels(model.J) if levels is None else tuple(sorted(map(int, levels),
+                                                                         reverse=True))
     _check(model, x, levels, int(n))
     c0, t0 = time.process_time(), time.perf_counter()
     out = copy.deepcopy(model)

@@ -27,7 +27,7 @@ import numpy as np
 from explorer.core import wavelets as wv
 from explorer.core.evaluation import shared_evaluation
 from explorer.core.fit.generated import (GENERATED_PER_PARAMETER, _conditional_samples,
-                                         _refine_level, default_levels, precheck)
+                                         _refine_level, check_applies, default_levels)
 from explorer.core.progress import should_stop
 from explorer.core.sampling import SamplerDiverged, langevin
 
@@ -129,16 +129,7 @@ def relaxed_coarse(model: WCRGModel, x: np.ndarray, n: int, steps: int, seed: in
 
 def _check(model: WCRGModel, x: np.ndarray, levels: tuple[int, ...], n: tuple) -> None:
     """ValueError saying why the refinement cannot apply to ``model`` and the data ``x``."""
-    if not model.fitted:
-        raise ValueError("variance refinement on generated fields: the model is not fitted yet")
-    precheck(model.family, len(model.conditionals), len(x))
-    if model.support is not None:
-        raise ValueError("variance refinement on generated fields: not for a model with a "
-                         "spectral support (its data's missing modes were completed with noise)")
-    want = list(range(model.J, model.J - len(levels), -1))
-    if not levels or list(levels) != want or min(levels) < 1:
-        raise ValueError(f"variance refinement on generated fields: levels must be J, J-1, ... "
-                         f"(J = {model.J}), got {list(levels)}")
+    check_applies(model, x, levels, "variance refinement on generated fields")
     if len(n) != len(levels):
         raise ValueError(f"variance refinement on generated fields: one field count per level, "
                          f"got {list(n)} for levels {list(levels)}")
