@@ -4,6 +4,8 @@ of the index gather, and the statistics and their gradient must not depend on th
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,44 @@ def test_whole_block_statistics_and_gradient_match_the_index_gather(no_full):
              for k, s in enumerate((a.S1, a.S2, a.S3, a.S4))]
     ga, gb = tr._backward(a, *grads), tr._backward(b, *grads)
     assert np.allclose(ga, gb, rtol=0, atol=1e-12 * np.abs(gb).max())
+
+
+def test_small_ufunc_buffers_change_no_number_and_leave_the_callers_setting(monkeypatch):
+    """The transforms run with numpy's ufunc buffer at UFUNC_BUFSIZE elements (an execution
+    choice, on every thread of the pool): the statistics and the synthesis gradient are the same
+    bit for bit as with numpy's default buffer, and the caller's own buffer size is restored."""
+    x = np.random.default_rng(SEED + 5).standard_normal((3, 64, 64)) ** 3
+    bank = sc.filter_bank(64, 4, 4)
+    seen, tasks = [], []
+    old_forward, old_rows = tr._forward_impl, tr._orientation_rows
+
+    def spy(*args):
+        seen.append(np.getbufsize())
+        return old_forward(*args)
+
+    def spy_rows(*args):
+        tasks.append((threading.get_ident(), np.getbufsize()))
+        return old_rows(*args)
+
+    monkeypatch.setattr(tr, "_forward_impl", spy)
+    monkeypatch.setattr(tr, "_orientation_rows", spy_rows)
+    before = np.getbufsize()
+    np.setbufsize(4096)
+    try:
+        small = tr._forward(x, bank, workers=2)
+        assert np.getbufsize() == 4096 and seen == [tr.UFUNC_BUFSIZE]
+        assert len({t for t, _ in tasks}) == 2 and {b for _, b in tasks} == {tr.UFUNC_BUFSIZE}
+        monkeypatch.setattr(tr, "UFUNC_BUFSIZE", 8192)
+        default = tr._forward(x, bank, workers=2)
+        assert np.getbufsize() == 4096
+    finally:
+        np.setbufsize(before)
+    for name in ("S1", "S2", "S3", "S4"):
+        assert np.array_equal(getattr(small, name), getattr(default, name)), name
+    obj = sc.SynthesisObjective(x[:1], J=4, L=4, precision="double")
+    z = np.random.default_rng(SEED + 6).standard_normal((2, 64, 64))
+    monkeypatch.setattr(tr, "UFUNC_BUFSIZE", 512)
+    loss_small, g_small = obj(z)
+    monkeypatch.setattr(tr, "UFUNC_BUFSIZE", 8192)
+    loss_default, g_default = obj(z)
+    assert loss_small == loss_default and np.array_equal(g_small, g_default)

@@ -20,6 +20,7 @@ returned as float64 / complex128 arrays either way.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,9 @@ from explorer.core.scattering.wavelet_fft import (fft_workers, filtered_ifft,
 #: worker threads of the FFTs (scipy.fft ``workers``) and of the Gram sums (one scale j3 per
 #: task); -1 = all cores
 WORKERS = -1
+
+#: numpy's ufunc buffer (elements) while the transforms run (:func:`_ufunc_buffers`)
+UFUNC_BUFSIZE = 512
 
 _POOL: ThreadPoolExecutor | None = None
 
@@ -57,7 +61,29 @@ def _map(fn, items: list, workers) -> list:
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
                                    thread_name_prefix="scattering")
-    return list(_POOL.map(fn, items))
+
+    def task(item):
+        with _ufunc_buffers():                 # the setting is per thread
+            return fn(item)
+
+    return list(_POOL.map(task, items))
+
+
+@contextlib.contextmanager
+def _ufunc_buffers():
+    """Context: numpy's ufunc buffer at :data:`UFUNC_BUFSIZE` elements (restored after). numpy
+    2.x copies the operands of an elementwise operation through its buffers whenever its inner
+    loop is shorter than the buffer (8192 elements by default), even with nothing to cast: the
+    products here run on rows of 512-8192 strided or broadcast elements (filter products into
+    padded rows, the Gram sums' weighted rows), and the copies cost more than the products
+    (the filter product of a 256² field 63 against 35 µs; S1-S4 of one 256² image at J5 L4
+    6-7 % less CPU time at 512 elements; docs/performance.md, "Scattering spectra")."""
+    old = np.getbufsize()
+    np.setbufsize(UFUNC_BUFSIZE)
+    try:
+        yield
+    finally:
+        np.setbufsize(old)
 
 
 _BLAS = None
@@ -365,7 +391,7 @@ def _forward(x: np.ndarray, bank: FilterBank, workers=WORKERS, keep: bool = Fals
     :data:`~explorer.core.scattering.wavelet_fft.FFT_THREADED` points), without it the
     orientations are dealt over ``workers`` threads, each FFT on one (:func:`_orientation_rows`);
     the Gram sums (one scale per task) ``gram_workers`` (None: the same)."""
-    with _one_blas_thread():
+    with _one_blas_thread(), _ufunc_buffers():
         return _forward_impl(np.asarray(x, dtype=np.float64),
                              _single_bank(bank) if single else bank, workers, keep, single,
                              workers if gram_workers is None else gram_workers)
@@ -456,7 +482,7 @@ def _by_cost(bank: FilterBank) -> list:
 def _backward(fw: _Forward, gS1, gS2, gS3, gS4, gxh=None, workers=WORKERS) -> np.ndarray:
     """Gradient wrt x of a loss with gradients gS1 (N,J,L), gS2 (N,J,L) (real), gS3, gS4 (complex,
     real-gradient convention ∂/∂Re + i ∂/∂Im, unnormalised statistics) and gxh wrt x̃ directly."""
-    with _one_blas_thread():
+    with _one_blas_thread(), _ufunc_buffers():
         return _backward_impl(fw, gS1, gS2, gS3, gS4, gxh, workers)
 
 
