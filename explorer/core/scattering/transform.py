@@ -52,8 +52,8 @@ def n_threads(workers) -> int:
 def _map(fn, items: list, workers) -> list:
     """[fn(i) for i in items], on up to ``workers`` threads (-1: all cores). The tasks are numpy
     and BLAS calls, which release the GIL; BLAS itself stays on one thread (the caller holds
-    :func:`_one_blas_thread`). Tasks must not call :func:`_map` with more than one thread (the
-    pool is shared)."""
+    :func:`_one_blas_thread`), and each task runs under :func:`_ufunc_buffers`. Tasks must not
+    call :func:`_map` with more than one thread (the pool is shared)."""
     n = n_threads(workers)
     if n <= 1 or len(items) <= 1:
         return [fn(i) for i in items]
@@ -72,12 +72,13 @@ def _map(fn, items: list, workers) -> list:
 @contextlib.contextmanager
 def _ufunc_buffers():
     """Context: numpy's ufunc buffer at :data:`UFUNC_BUFSIZE` elements (restored after). numpy
-    2.x copies the operands of an elementwise operation through its buffers whenever its inner
-    loop is shorter than the buffer (8192 elements by default), even with nothing to cast: the
-    products here run on rows of 512-8192 strided or broadcast elements (filter products into
-    padded rows, the Gram sums' weighted rows), and the copies cost more than the products
-    (the filter product of a 256² field 63 against 35 µs; S1-S4 of one 256² image at J5 L4
-    6-7 % less CPU time at 512 elements; docs/performance.md, "Scattering spectra")."""
+    (2.4, measured) copies the operands of an elementwise operation through its buffers whenever
+    its inner loop is shorter than the buffer (8192 elements by default), even with nothing to
+    cast: the products here run on rows of 512-8192 strided or broadcast elements (filter
+    products into padded rows, the Gram sums' weighted rows), and the copies cost more than the
+    products (the filter product of a 256² field 63 against 35 µs; S1-S4 of one 256² image at
+    J5 L4 5-7 % less CPU time at 512 elements, the same numbers bit for bit;
+    docs/performance.md, "Scattering spectra")."""
     old = np.getbufsize()
     np.setbufsize(UFUNC_BUFSIZE)
     try:
