@@ -157,3 +157,32 @@ def test_shipped_data_default_fits_still_sample(asset):
         for sc in s.meta["sampling"]["scales"]:
             assert 0.5 < sc["rms_ratio"] < 2.0, (asset, depth, sc)
             assert sc["acceptance"] > 0.1, (asset, depth, sc)
+
+
+def test_a_refinement_whose_wells_the_sampler_would_call_a_runaway_is_not_kept():
+    """Maximum likelihood on 16 unsettled 32² φ⁴ fields pushes the coarse 4 x 4 factor's quartic
+    to ~0 and its mass far negative: bounded below, but its least-energy constant field lies
+    9 data stds out, where every chain is stopped as a runaway. The refinement is not kept (the
+    score-matching θ stays, the reason recorded) and the model samples; a fit of settled data
+    has its wells within reach."""
+    from explorer.core import wavelets as wv
+    from explorer.core.fields.phi4 import generate_phi4
+    from explorer.core.fit.policy import far_well
+
+    x = generate_phi4(size=32, n_samples=16, beta=0.68, seed=0, warmup=5,
+                      pilot=20).fields.astype(np.float64)
+    plain = WCRGModel("phi4", J=3).fit(x)
+    refined = WCRGModel("phi4", J=3).fit(x, ml_refine=4, ml_refine_iterations=30)
+    assert "runaway threshold" in refined.coarse.fit["ml_refine_rejected"]
+    assert np.array_equal(refined.coarse.theta, plain.coarse.theta)
+    refined.sample(4, steps=20, burn_in=20, seed=0)
+    v = wv.low_passes(x, 3, plain.wavelet)[-1]
+    assert far_well(plain.coarse.features, plain.coarse.theta, v) is None
+    # a double well placed at 6 data stds (phi^2/2 and phi^4 only) is refused, at 1 std kept
+    f = plain.coarse.features
+    for at, refused in ((6.0, True), (1.0, False)):
+        theta = np.zeros(f.n_features)
+        b = 1e-3
+        theta[f.names.index("phi^4")] = b
+        theta[f.names.index("phi^2/2")] = -4 * b * (at * np.std(v)) ** 2
+        assert (far_well(f, theta, v) is not None) is refused

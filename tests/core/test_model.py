@@ -298,15 +298,21 @@ def test_steps_per_scale_follow_the_schedule(small_model):
 
 
 def test_the_default_refinement_is_where_it_was_measured():
-    from explorer.core.defaults import DEFAULT_REFINE_ITERATIONS, default_refinement
+    from explorer.core.defaults import (DEFAULT_REFINE_ITERATIONS, DEPTH3_REFINE_ITERATIONS,
+                                        default_refinement)
 
-    # at depth 4 only the coarse factor by data-condition maximum likelihood (ml_refine = J + 1:
-    # no conditional), the coarsest conditionals' variances on generated fields
+    # at depth >= 3 only the coarse factor by data-condition maximum likelihood (ml_refine =
+    # J + 1: no conditional), the coarsest conditionals' variances on generated fields; the 8 x 8
+    # coarse factor of depth 3 (64^2) with more Newton iterations
     assert default_refinement("phi4", 4, "phi4") == {
         "ml_refine": 5, "ml_refine_iterations": DEFAULT_REFINE_ITERATIONS,
         "refine_variances": True}
     assert default_refinement("phi4", 5, "phi4")["ml_refine"] == 6
-    for args in (("phi4", 3, "phi4"), ("phi4", 4, "turbulence"), ("phi4", 4, None),
+    assert default_refinement("phi4", 3, "phi4") == {
+        "ml_refine": 4, "ml_refine_iterations": DEPTH3_REFINE_ITERATIONS,
+        "refine_variances": True}
+    assert DEPTH3_REFINE_ITERATIONS > DEFAULT_REFINE_ITERATIONS
+    for args in (("phi4", 2, "phi4"), ("phi4", 4, "turbulence"), ("phi4", 4, None),
                  ("gaussian", 4, "phi4")):
         assert default_refinement(*args) == {}
     assert default_refinement("phi4", 4, "phi4", method="ml") == {}

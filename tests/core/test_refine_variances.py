@@ -1,5 +1,5 @@
 """The refinement of the coarsest conditionals' detail variances on coarse fields the model
-generates (:mod:`explorer.core.fit.variances`, part of the default φ⁴ fit at depth >= 4): what
+generates (:mod:`explorer.core.fit.variances`, part of the default φ⁴ fit at depth >= 3): what
 it moves and records, that it brings the generated detail stds to the data's, where it refuses."""
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import pytest
 
 from explorer.core import wavelets as wv
 from explorer.core.fields.phi4 import generate_phi4
-from explorer.core.fit.variances import (ON_SITE, detail_part_target, iter_refine_variances,
-                                         refine_variances, refine_variances_on_generated,
-                                         relaxed_coarse, variance_parameters)
+from explorer.core.fit.variances import (FINEST_SITES, ON_SITE, VARIANCE_GENERATED,
+                                         default_counts, detail_part_target,
+                                         iter_refine_variances, refine_variances,
+                                         refine_variances_on_generated, relaxed_coarse,
+                                         variance_parameters)
 from explorer.core.model import WCRGModel
 from tests.core.chains import generated_std_ratios
 
@@ -36,6 +38,18 @@ def test_the_sub_family_is_the_on_site_couplings_and_the_potential(fitted):
     free = [names[i] for i in variance_parameters(names)]
     assert free == [*ON_SITE, "phi^4"]
     assert variance_parameters(["coupling[HL,LH](0,0)", "coupling(0,1)"]) == []
+
+
+def test_the_finest_level_gets_enough_sites_and_feeds_from_coarser_levels():
+    # depth 4 at 64^2 (levels 4, 3, 2) and depth 3 at 64^2 keep the measured counts; at 32^2 the
+    # finest level (j = 1) needs 128 fields of 32^2, and the coarser levels supply as many
+    assert default_counts(64, (4, 3, 2)) == VARIANCE_GENERATED
+    assert default_counts(64, (3, 2, 1)) == VARIANCE_GENERATED
+    assert 32 * 64 ** 2 >= FINEST_SITES
+    n = default_counts(32, (3, 2, 1))
+    assert n == (256, 128, 128) and n[-1] * 32 ** 2 >= FINEST_SITES
+    assert default_counts(16, (2, 1)) == (512, 512)
+    assert default_counts(32, (3, 2)) == VARIANCE_GENERATED[:2]
 
 
 def test_moves_only_the_sub_family_and_records_it(fitted):

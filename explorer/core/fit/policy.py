@@ -220,6 +220,30 @@ def gaussian_start(features: Features, v: np.ndarray) -> np.ndarray:
     return theta
 
 
+def far_well(features: Features, theta, v: np.ndarray, project=None) -> str | None:
+    """Why the energy of a factor without condition is not one the sampler can use, or None: its
+    constant field of least energy (amplitudes 0 to twice the sampler's runaway threshold
+    :func:`~explorer.core.sampling.x_limit_sigmas`, in units of the data ``v``'s std; projected
+    by ``project`` when given) lies beyond that threshold, where every chain would be stopped
+    as a runaway. Fits of φ⁴ data have theirs at 0 (disordered) or ~1 std; a maximum-likelihood
+    refinement on 16 unsettled 32² fields (coarse 4 x 4) put it at 9 std: quartic ~0, mass far
+    negative."""
+    from explorer.core.sampling import x_limit_sigmas
+
+    v = np.asarray(v, np.float64)
+    sd = float(np.std(v))
+    limit = x_limit_sigmas(int(np.prod(v.shape[1:])))
+    s = np.linspace(0.0, 2.0 * limit, 161)
+    fields = s.reshape(-1, *([1] * (v.ndim - 1))) * sd * np.ones((1, *v.shape[1:]))
+    if project is not None:
+        fields = project(fields)
+    best = float(s[int(np.argmin(features.energy(theta, fields)))])
+    if not sd > 0 or best <= limit:
+        return None
+    return (f"its constant field of least energy is {best:.3g} x the data's std, beyond the "
+            f"sampler's runaway threshold {limit:.3g}")
+
+
 def fit_factor(features: Features, v: np.ndarray, c: np.ndarray | None = None, *,
                method: str = "score", ridge: float = 1e-6, batch_size: int = 16,
                ml_iterations: int = 100, ml_steps: int = 10, ml_refine: bool = False,
@@ -262,11 +286,16 @@ def fit_factor(features: Features, v: np.ndarray, c: np.ndarray | None = None, *
                 features, v, c, theta, iterations=ml_refine_iterations, seed=seed,
                 fixed=fixed_zero)
             check = boundedness_check(features, refined, v, c, project=project)
+            far = None if c is not None else far_well(features, refined, v, project)
             if check is not None and check.get("bounded") is False:
                 # a refinement that leaves the energy unbounded (noisy moments of a nearly
                 # Gaussian factor can push the quartic to 0 and the couplings past definite)
                 # is not kept: the score-matching θ stays
                 extra["ml_refine_rejected"] = check.get("reason", "not bounded below")
+            elif far is not None:
+                # nor one whose wells the sampler would call a runaway (the same push, bounded
+                # by a quartic left at ~0)
+                extra["ml_refine_rejected"] = far
             else:
                 theta = refined
             summary.update(extra, theta_score=summary["theta"],
