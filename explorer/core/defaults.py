@@ -53,6 +53,5 @@ def default_refinement(family: str, J: int, generator: str | None = None,
     (2.6 unrefined) and 3.5-4 at 32^2 (0.6)."""
     if method != "score" or family != "phi4" or generator != "phi4" or J < 3:
         return {}
-    return {"ml_refine": J + 1,
-            "ml_refine_iterations": DEPTH3_REFINE_ITERATIONS if J == 3 else DEFAULT_REFINE_ITERATIONS,
-            "refine_variances": True}
+    iterations = DEPTH3_REFINE_ITERATIONS if J == 3 else DEFAULT_REFINE_ITERATIONS
+    return {"ml_refine": J + 1, "ml_refine_iterations": iterations, "refine_variances": True}

@@ -232,13 +232,15 @@ def far_well(features: Features, theta, v: np.ndarray, project=None) -> str | No
 
     v = np.asarray(v, np.float64)
     sd = float(np.std(v))
+    if not sd > 0:
+        return None
     limit = x_limit_sigmas(int(np.prod(v.shape[1:])))
     s = np.linspace(0.0, 2.0 * limit, 161)
     fields = s.reshape(-1, *([1] * (v.ndim - 1))) * sd * np.ones((1, *v.shape[1:]))
     if project is not None:
         fields = project(fields)
     best = float(s[int(np.argmin(features.energy(theta, fields)))])
-    if not sd > 0 or best <= limit:
+    if best <= limit:
         return None
     return (f"its constant field of least energy is {best:.3g} x the data's std, beyond the "
             f"sampler's runaway threshold {limit:.3g}")

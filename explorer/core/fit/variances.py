@@ -57,6 +57,7 @@ def default_counts(L: int, levels: tuple[int, ...]) -> tuple[int, ...]:
         n[i] = max(n[i], n[i + 1])
     return tuple(n)
 
+
 #: MALA steps relaxing the data's coarse fields under the model's coarse factor: on critical
 #: phi^4 64^2 (4 x 4 coarse fields) the fraction of sites near zero, the kurtosis and the rms
 #: reach the replica-exchange sampler's values within 200 steps and stay there up to 3000
